@@ -1,0 +1,129 @@
+"""The ``chainwatch`` command line: a thin layer over the library.
+
+Each command group lives in its own module and registers on ``app``. Commands parse options,
+call one library function and format the result. ``main`` is the single place where errors
+become one-line messages and exit statuses (DESIGN.md); ``--traceback`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Annotated
+
+import click
+import typer
+from rich.console import Console
+
+from chainwatch import __version__
+from chainwatch.config import Settings, load_settings
+from chainwatch.errors import ChainwatchError, ExitStatus
+
+app = typer.Typer(
+    name="chainwatch",
+    help="Track cryptocurrency activity (Bitcoin, Monero, Ethereum, pools, Tor/VPN) tied to "
+    "watched IP ranges.\n\nFirst look: chainwatch demo",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+@dataclass
+class State:
+    """Global options, resolved into ``Settings`` on first use (so ``--help`` reads no file)."""
+
+    db: str | None = None
+    config: str | None = None
+    watchlists: str | None = None
+    traceback: bool = False
+    _settings: Settings | None = field(default=None, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(db=self.db, config=self.config, watchlists=self.watchlists)
+        return self._settings
+
+
+def state(ctx: typer.Context) -> State:
+    obj = ctx.find_root().obj
+    assert isinstance(obj, State)
+    return obj
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"chainwatch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", envvar="CHAINWATCH_DB", help="Database URL [default: sqlite:///chainwatch.db].", show_envvar=True),
+    ] = None,
+    config: Annotated[
+        str | None,
+        typer.Option("--config", envvar="CHAINWATCH_CONFIG", help="Configuration file [default: chainwatch.toml if present].", show_envvar=True),
+    ] = None,
+    watchlists: Annotated[
+        str | None,
+        typer.Option("--watchlists", envvar="CHAINWATCH_WATCHLISTS", help="Watchlists directory [default: watchlists].", show_envvar=True),
+    ] = None,
+    traceback: Annotated[bool, typer.Option("--traceback", help="Show the full traceback of an error.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    ctx.obj = State(db=db, config=config, watchlists=watchlists, traceback=traceback)
+
+
+def _register() -> None:
+    # Imported here, not at module top, so each module can import ``app`` and ``state``.
+    from chainwatch.cli import db, demo, export, report, run, scan, watchlist  # noqa: F401
+
+
+_register()
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script: run the app, map errors to exit statuses."""
+    args = sys.argv[1:] if argv is None else argv
+    show_traceback = "--traceback" in args or os.environ.get("CHAINWATCH_TRACEBACK") == "1"
+    try:
+        code = app(args=args, prog_name="chainwatch", standalone_mode=False)
+    except ChainwatchError as exc:
+        if show_traceback:
+            err_console.print_exception()
+        err_console.print(f"chainwatch: error: {exc}", markup=False)
+        sys.exit(int(exc.exit_status))
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("chainwatch: aborted", markup=False)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        err_console.print("chainwatch: interrupted", markup=False)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(int(ExitStatus.USAGE))
+    except Exception as exc:  # the last line of defence: a bug, still one line unless asked
+        if show_traceback:
+            err_console.print_exception()
+        else:
+            err_console.print(
+                f"chainwatch: internal error: {type(exc).__name__}: {exc} (run with --traceback "
+                "and report it)",
+                markup=False,
+            )
+        sys.exit(int(ExitStatus.ERROR))
+    # Without standalone mode click returns the exit code of typer.Exit instead of raising.
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,76 @@
+"""``chainwatch watchlist``: list, show and check watchlists and endpoint catalogs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from chainwatch.cli import app, state
+from chainwatch.watchlists import load_watchlists
+
+watchlist_app = typer.Typer(help="List, show and check watchlists and endpoint catalogs.", no_args_is_help=True)
+app.add_typer(watchlist_app, name="watchlist")
+
+
+@watchlist_app.command("list")
+def list_command(ctx: typer.Context) -> None:
+    """List the watchlists and endpoint catalogs.
+
+    Example: chainwatch --watchlists watchlists watchlist list
+    """
+    loaded = load_watchlists(state(ctx).settings.watchlists)
+    table = Table(title=f"watchlists in {loaded.directory}", title_justify="left")
+    for column in ("name", "ranges", "IPv4 addresses", "description"):
+        table.add_column(column)
+    for w in loaded.watchlists:
+        v4 = sum(r.network.num_addresses for r in w.ranges if r.network.version == 4)
+        table.add_row(w.name, str(len(w.ranges)), f"{v4:,}", w.description or "")
+    console = Console()
+    console.print(table)
+    if loaded.catalogs:
+        catalogs = Table(title="endpoint catalogs", title_justify="left")
+        for column in ("catalog", "endpoints", "categories"):
+            catalogs.add_column(column)
+        for catalog in loaded.catalogs:
+            categories = sorted({e.category for e in catalog.endpoints})
+            catalogs.add_row(catalog.name, str(len(catalog.endpoints)), ", ".join(categories))
+        console.print(catalogs)
+
+
+@watchlist_app.command("show")
+def show_command(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Watchlist name (file stem).")]) -> None:
+    """Show one watchlist's ranges with their notes.
+
+    Example: chainwatch watchlist show kp
+    """
+    watchlist = load_watchlists(state(ctx).settings.watchlists).get(name)
+    console = Console()
+    console.print(f"[bold]{watchlist.name}[/bold]  ({watchlist.path})")
+    if watchlist.description:
+        console.print(f"description: {watchlist.description}", markup=False)
+    if watchlist.source:
+        console.print(f"source: {watchlist.source}", markup=False)
+    table = Table()
+    for column in ("cidr", "addresses", "note"):
+        table.add_column(column)
+    for item in watchlist.ranges:
+        table.add_row(item.cidr, f"{item.network.num_addresses:,}", item.note or "")
+    console.print(table)
+
+
+@watchlist_app.command("check")
+def check_command(ctx: typer.Context) -> None:
+    """Validate every watchlist and catalog; exit 1 with the first problem (file and line).
+
+    Example: chainwatch --watchlists ./my-lists watchlist check
+    """
+    loaded = load_watchlists(state(ctx).settings.watchlists)
+    ranges = sum(len(w.ranges) for w in loaded.watchlists)
+    endpoints = len(loaded.endpoints)
+    typer.echo(
+        f"{loaded.directory}: {len(loaded.watchlists)} watchlists with {ranges} ranges, "
+        f"{len(loaded.catalogs)} catalogs with {endpoints} endpoints: OK"
+    )

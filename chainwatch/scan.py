@@ -1,0 +1,146 @@
+"""One pass over the given inputs and configured watchers: what ``chainwatch scan`` does.
+
+The scan loads and compiles the watchlists once, records a ``scans`` row, runs each watcher
+(a failing one is recorded and the others go on), and returns a summary whose status maps to
+the exit statuses of DESIGN.md: ok (0), partial (3: some inputs or watchers failed, the rest
+stored), failed (1: nothing succeeded).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+
+from chainwatch.config import Settings, WatcherConfig
+from chainwatch.errors import ChainwatchError, ExitStatus, UsageError
+from chainwatch.store.db import Store, open_store
+from chainwatch.store.scans import finish_scan, finish_watcher_run, start_scan, start_watcher_run, sync_watchlists
+from chainwatch.watchers import Watcher, make_watcher
+from chainwatch.watchers.interface import COUNTERS, ScanContext, WatcherResult, utcnow
+from chainwatch.watchlists import RangeMatcher, WatchlistSet, load_watchlists
+
+
+@dataclass
+class ScanSummary:
+    scan_id: int
+    status: str
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
+    errors: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def exit_status(self) -> ExitStatus:
+        return {"ok": ExitStatus.SUCCESS, "partial": ExitStatus.PARTIAL}.get(self.status, ExitStatus.ERROR)
+
+    def line(self) -> str:
+        c = self.counts
+        parts = [f"{key} {c.get(key, 0):,}" for key in COUNTERS]
+        text = f"scan {self.scan_id} {self.status}: " + ", ".join(parts) + f" in {self.seconds:.1f} s"
+        if self.errors:
+            text += f"; {len(self.errors)} failed"
+        return text
+
+
+def adhoc_watchers(
+    flows: Sequence[str], fmt: str, pcaps: Sequence[str]
+) -> list[WatcherConfig]:
+    """Watchers for the inputs named on the command line (``--flows``, ``--pcap``)."""
+    configs = [
+        WatcherConfig(name="flows", kind="flows", path=Path(p), format=fmt) for p in flows
+    ]
+    configs += [WatcherConfig(name="pcap", kind="pcap", path=Path(p)) for p in pcaps]
+    return configs
+
+
+def select_watchers(settings: Settings, names: Sequence[str], adhoc: list[WatcherConfig]) -> list[WatcherConfig]:
+    """The watchers a scan runs: the named ones, or every configured one when no input or
+    name was given on the command line."""
+    if names:
+        return adhoc + [settings.watcher(name) for name in names]
+    if adhoc:
+        return adhoc
+    if not settings.watchers:
+        raise UsageError(
+            "nothing to scan: give --flows PATH or --pcap PATH, or configure [[watchers]] in "
+            "chainwatch.toml (see chainwatch.example.toml)"
+        )
+    return list(settings.watchers)
+
+
+def prepare(settings: Settings) -> tuple[Store, WatchlistSet, RangeMatcher]:
+    watchlists = load_watchlists(settings.watchlists)
+    if not watchlists.watchlists:
+        raise UsageError(f"{settings.watchlists}: no watchlists (*.toml, *.txt, *.cidr) to match against")
+    store = open_store(settings.db)
+    return store, watchlists, RangeMatcher(watchlists.watchlists)
+
+
+def run_scan(
+    settings: Settings,
+    configs: Sequence[WatcherConfig],
+    *,
+    strict: bool = False,
+    console: Console | None = None,
+    command: str = "scan",
+) -> ScanSummary:
+    """Run each watcher once and record the scan. Returns the summary (never raises for a
+    single watcher's failure, except under ``strict``)."""
+    started = time.monotonic()
+    watchers: list[Watcher] = [make_watcher(config) for config in configs]
+    store, watchlists, matcher = prepare(settings)
+    try:
+        sync_watchlists(store, watchlists, utcnow())
+        scan_id = start_scan(store, command, utcnow())
+        ctx = ScanContext(
+            settings=settings,
+            store=store,
+            watchlists=watchlists,
+            matcher=matcher,
+            scan_id=scan_id,
+            strict=strict,
+            console=console or Console(stderr=True),
+        )
+        summary = ScanSummary(scan_id=scan_id, status="running")
+        total = WatcherResult()
+        failed = succeeded = 0
+        status = "failed"
+        try:
+            for watcher in watchers:
+                run_id = start_watcher_run(store, scan_id, watcher.name, watcher.kind, utcnow())
+                try:
+                    result = watcher.run(ctx)
+                except ChainwatchError as exc:
+                    failed += 1
+                    summary.errors.append(str(exc))
+                    finish_watcher_run(store, run_id, ok=False, error=str(exc), counts={}, now=utcnow())
+                    if strict:
+                        raise
+                    continue
+                succeeded += 1
+                total.add(result)
+                if result.partial:
+                    failed += 1
+                finish_watcher_run(store, run_id, ok=not result.partial, error=None, counts=result.counts, now=utcnow())
+            status = "ok" if failed == 0 else ("partial" if succeeded else "failed")
+        except (KeyboardInterrupt, SystemExit):
+            status = "interrupted"
+            raise
+        except ChainwatchError:
+            status = "failed"
+            raise
+        finally:
+            summary.counts = total.counts
+            summary.problems = total.problems
+            summary.status = status
+            summary.seconds = time.monotonic() - started
+            finish_scan(
+                store, scan_id, status=status, counts=total.counts, errors=summary.errors + total.problems[:100], now=utcnow()
+            )
+        return summary
+    finally:
+        store.close()

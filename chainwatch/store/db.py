@@ -1,0 +1,180 @@
+"""Opening the store: engines for SQLite and PostgreSQL, and migration on first use.
+
+SQLite runs in WAL mode with foreign keys on and a generous busy timeout, so a one-shot
+``chainwatch scan`` from cron can write beside a long-running ``chainwatch run``. The schema
+is made and changed only by Alembic (``migrations/``); ``open_store`` upgrades to the head
+revision under a lock (an IMMEDIATE transaction on SQLite, an advisory lock on PostgreSQL) so
+two processes starting at once do not both try to create it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from chainwatch.errors import StoreError
+
+#: Fixed key for PostgreSQL's advisory lock around migrations ("chainwatch" in ASCII, trimmed).
+_MIGRATION_LOCK = 0x636861696E77
+SQLITE_BUSY_TIMEOUT_MS = 120_000
+
+
+def migrations_dir() -> Path:
+    """Where the Alembic scripts are: the repository's ``migrations/`` (installed as
+    ``chainwatch.migrations``)."""
+    import chainwatch.migrations as package
+
+    return Path(package.__file__).parent
+
+
+def alembic_config(url: str | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    if url is not None:
+        # ConfigParser interpolation: a literal % in a password must be doubled.
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+@cache
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None, "migrations/ has no revisions"
+    return head
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced by ``***``, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable database URL>"
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        # Writers ask for IMMEDIATE so they queue on the lock up front instead of failing
+        # with SQLITE_BUSY when a read transaction later tries to become a write.
+        mode = connection.get_execution_options().get("sqlite_begin", "BEGIN")
+        connection.exec_driver_sql(mode)
+
+
+def make_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError(
+            f"database URL {url!r} is not valid; expected e.g. sqlite:///chainwatch.db or "
+            "postgresql+psycopg://user@host/dbname"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend not in {"sqlite", "postgresql"}:
+        raise StoreError(
+            f"database {redact(url)}: backend {backend!r} is not supported; expected sqlite or "
+            "postgresql+psycopg"
+        )
+    if backend == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            parent = Path(database).expanduser().resolve().parent
+            if not parent.is_dir():
+                raise StoreError(f"database {redact(url)}: directory {parent} does not exist")
+        engine = create_engine(parsed)
+        _configure_sqlite(engine)
+        return engine
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return create_engine(parsed, pool_pre_ping=True)
+
+
+@dataclass
+class Store:
+    """An open, migrated store. Use ``session()`` for ORM work and ``engine`` for bulk SQL."""
+
+    url: str
+    engine: Engine
+
+    def __post_init__(self) -> None:
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in one transaction: committed on success, rolled back on any error."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A connection in one write transaction (IMMEDIATE on SQLite), for bulk statements."""
+        with self.engine.connect() as connection:
+            connection = connection.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+            with connection.begin():
+                yield connection
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(engine: Engine, url: str) -> None:
+    """Upgrade the database to the head revision, under a cross-process lock."""
+    with engine.connect() as connection:
+        connection = connection.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+        with connection.begin():
+            if engine.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+            config = alembic_config(url)
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+
+def open_store(url: str, *, migrate: bool = True) -> Store:
+    """Open the store at ``url``, creating and migrating it on first use."""
+    engine = make_engine(url)
+    try:
+        revision = current_revision(engine)
+        if revision != head_revision():
+            if not migrate:
+                raise StoreError(
+                    f"database {redact(url)} is at revision {revision or 'none'}, not "
+                    f"{head_revision()}; run: chainwatch db upgrade"
+                )
+            upgrade(engine, url)
+    except OperationalError as exc:
+        engine.dispose()
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise StoreError(f"cannot open database {redact(url)}: {reason}") from None
+    return Store(url=url, engine=engine)

@@ -1,0 +1,265 @@
+"""SQLAlchemy 2.0 models of the store.
+
+Times are timezone-aware UTC everywhere (``UtcDateTime``); a missing value is NULL, never a
+made-up one. The schema is made and changed only by the Alembic migrations in ``migrations/``;
+``tests/store/test_migrations.py`` fails when these models and the migrations disagree.
+
+Tables:
+    watchlists, watch_ranges   the watchlists as last loaded (name, source, ranges).
+    scans                      one row per ``chainwatch scan`` / ``run`` round: status, counts, errors.
+    watcher_runs               one row per watcher per scan: the base of ``chainwatch status``.
+    inputs                     every input file read (path, size, SHA-256, format): re-reads skip.
+    events                     one row per classified record or live peer connection, with provenance.
+    address_book               node address-book entries in watched ranges (lower-weight evidence).
+    rollups                    per hour, watchlist and category: records, bytes, packets, events.
+    rollup_addresses           per hour, watchlist and category: the distinct local addresses.
+    host_resolutions           catalog host names resolved during scans, with when.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments INTEGER PRIMARY KEY, so big ids are plain integers there.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC datetime on every backend.
+
+    SQLite keeps no zone, so values are stored as naive UTC and given ``UTC`` back on load;
+    naive datetimes are refused on the way in because their zone is unknowable.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, dt.datetime) or value.tzinfo is None:
+            raise ValueError(f"naive or non-datetime value {value!r}: times must be UTC-aware")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dt.datetime: UtcDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Watchlist(Base):
+    __tablename__ = "watchlists"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(Text)
+    file_sha256: Mapped[str] = mapped_column(String(64))
+    loaded_at: Mapped[dt.datetime]
+
+
+class WatchRange(Base):
+    __tablename__ = "watch_ranges"
+    __table_args__ = (UniqueConstraint("watchlist_id", "cidr"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    watchlist_id: Mapped[int] = mapped_column(ForeignKey("watchlists.id", ondelete="CASCADE"))
+    cidr: Mapped[str] = mapped_column(String(50))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class Scan(Base):
+    __tablename__ = "scans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[dt.datetime]
+    finished_at: Mapped[dt.datetime | None]
+    #: running | ok | partial | failed | interrupted
+    status: Mapped[str] = mapped_column(String(20))
+    command: Mapped[str] = mapped_column(String(20))
+    pid: Mapped[int | None]
+    hostname: Mapped[str | None] = mapped_column(String(255))
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    errors: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class WatcherRun(Base):
+    __tablename__ = "watcher_runs"
+    __table_args__ = (Index(None, "watcher", "started_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scan_id: Mapped[int | None] = mapped_column(ForeignKey("scans.id", ondelete="SET NULL"))
+    watcher: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    started_at: Mapped[dt.datetime]
+    finished_at: Mapped[dt.datetime | None]
+    ok: Mapped[bool | None] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(Text)
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Input(Base):
+    __tablename__ = "inputs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    path: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    format: Mapped[str] = mapped_column(String(20))
+    read_at: Mapped[dt.datetime]
+    scan_id: Mapped[int | None] = mapped_column(ForeignKey("scans.id", ondelete="SET NULL"))
+    records: Mapped[int] = mapped_column(BigInteger, default=0)
+    watched: Mapped[int] = mapped_column(BigInteger, default=0)
+    bad: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Event(Base):
+    """One classified record, or one live peer connection for as long as it lasts.
+
+    ``observed_at`` is when it happened (the record's own time, or when a node first saw the
+    connection); ``last_seen_at`` is the latest time it was still seen; ``recorded_at`` is
+    when chainwatch stored it.
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index(None, "watchlist", "observed_at"),
+        Index(None, "observed_at"),
+        Index(None, "input_id"),
+        UniqueConstraint("source", "connection_key"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    observed_at: Mapped[dt.datetime]
+    last_seen_at: Mapped[dt.datetime | None]
+    recorded_at: Mapped[dt.datetime]
+    watchlist: Mapped[str] = mapped_column(String(200))
+    matched_cidr: Mapped[str] = mapped_column(String(50))
+    local_ip: Mapped[str] = mapped_column(String(45))
+    local_port: Mapped[int | None]
+    remote_ip: Mapped[str | None] = mapped_column(String(45))
+    remote_port: Mapped[int | None]
+    proto: Mapped[str | None] = mapped_column(String(10))
+    #: outbound (local side started it) | inbound | None when unknown
+    direction: Mapped[str | None] = mapped_column(String(10))
+    category: Mapped[str] = mapped_column(String(20))
+    coin: Mapped[str | None] = mapped_column(String(10))
+    detector: Mapped[str] = mapped_column(String(20))
+    confidence: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(200))
+    source_ref: Mapped[str] = mapped_column(Text)
+    input_id: Mapped[int | None] = mapped_column(ForeignKey("inputs.id", ondelete="SET NULL"))
+    scan_id: Mapped[int | None] = mapped_column(ForeignKey("scans.id", ondelete="SET NULL"))
+    bytes: Mapped[int | None] = mapped_column(BigInteger)
+    packets: Mapped[int | None] = mapped_column(BigInteger)
+    detail: Mapped[dict[str, Any] | None]
+    evidence_sha256: Mapped[str] = mapped_column(String(64))
+    #: identifies a live connection across polls (node watchers); NULL for flow records.
+    connection_key: Mapped[str | None] = mapped_column(String(200))
+
+
+class AddressBookEntry(Base):
+    """A watched address a node knows of (``getnodeaddresses``, ``get_peer_list``).
+
+    Weaker evidence than a connection: the node heard of the address, it did not talk to it.
+    """
+
+    __tablename__ = "address_book"
+    __table_args__ = (
+        UniqueConstraint("source", "ip", "port"),
+        Index(None, "watchlist", "first_recorded_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source: Mapped[str] = mapped_column(String(200))
+    source_ref: Mapped[str] = mapped_column(Text)
+    coin: Mapped[str] = mapped_column(String(10))
+    watchlist: Mapped[str] = mapped_column(String(200))
+    matched_cidr: Mapped[str] = mapped_column(String(50))
+    ip: Mapped[str] = mapped_column(String(45))
+    port: Mapped[int | None]
+    #: white | gray (monerod) | None
+    list_name: Mapped[str | None] = mapped_column(String(10))
+    last_seen_at: Mapped[dt.datetime | None]
+    first_recorded_at: Mapped[dt.datetime]
+    last_recorded_at: Mapped[dt.datetime]
+    scan_id: Mapped[int | None] = mapped_column(ForeignKey("scans.id", ondelete="SET NULL"))
+    detail: Mapped[dict[str, Any] | None]
+
+
+class Rollup(Base):
+    """Hourly totals of every watched record, classified or not (category ``other``)."""
+
+    __tablename__ = "rollups"
+    __table_args__ = (UniqueConstraint("hour", "watchlist", "category"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    hour: Mapped[dt.datetime]
+    watchlist: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(20))
+    records: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    packets: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: events stored for this hour and category (0 for ``other``)
+    events: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class RollupAddress(Base):
+    """The distinct local addresses behind a rollup row (so distinct counts add up exactly)."""
+
+    __tablename__ = "rollup_addresses"
+    __table_args__ = (UniqueConstraint("hour", "watchlist", "category", "local_ip"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    hour: Mapped[dt.datetime]
+    watchlist: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(20))
+    local_ip: Mapped[str] = mapped_column(String(45))
+
+
+class HostResolution(Base):
+    __tablename__ = "host_resolutions"
+    __table_args__ = (Index(None, "host", "resolved_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    #: None when the name did not resolve (the error says why)
+    address: Mapped[str | None] = mapped_column(String(45))
+    resolved_at: Mapped[dt.datetime]
+    scan_id: Mapped[int | None] = mapped_column(ForeignKey("scans.id", ondelete="SET NULL"))
+    error: Mapped[str | None] = mapped_column(Text)

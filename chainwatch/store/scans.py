@@ -1,0 +1,84 @@
+"""Scan bookkeeping: scan rows, per-watcher runs, and the watchlists as last loaded."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from chainwatch.store.db import Store
+from chainwatch.store.models import Scan, WatcherRun, WatchRange
+from chainwatch.store.models import Watchlist as WatchlistRow
+from chainwatch.watchlists import WatchlistSet
+
+
+def sync_watchlists(store: Store, watchlists: WatchlistSet, now: dt.datetime) -> None:
+    """Store each watchlist and its ranges as loaded now; unchanged files are left alone."""
+    with store.session() as session:
+        existing = {row.name: row for row in session.scalars(select(WatchlistRow))}
+        for watchlist in watchlists.watchlists:
+            row = existing.get(watchlist.name)
+            if row is not None and row.file_sha256 == watchlist.sha256:
+                continue
+            if row is None:
+                row = WatchlistRow(name=watchlist.name, file_sha256=watchlist.sha256, loaded_at=now)
+                session.add(row)
+                session.flush()
+            else:
+                session.execute(delete(WatchRange).where(WatchRange.watchlist_id == row.id))
+            row.description = watchlist.description
+            row.source = watchlist.source
+            row.file_sha256 = watchlist.sha256
+            row.loaded_at = now
+            session.add_all(
+                WatchRange(watchlist_id=row.id, cidr=item.cidr, note=item.note) for item in watchlist.ranges
+            )
+
+
+def start_scan(store: Store, command: str, now: dt.datetime) -> int:
+    with store.session() as session:
+        scan = Scan(
+            started_at=now,
+            status="running",
+            command=command,
+            pid=os.getpid(),
+            hostname=socket.gethostname(),
+            counts={},
+            errors=[],
+        )
+        session.add(scan)
+        session.flush()
+        return scan.id
+
+
+def finish_scan(
+    store: Store, scan_id: int, *, status: str, counts: dict[str, int], errors: list[str], now: dt.datetime
+) -> None:
+    with store.session() as session:
+        scan = session.get_one(Scan, scan_id)
+        scan.status = status
+        scan.counts = counts
+        scan.errors = errors
+        scan.finished_at = now
+
+
+def start_watcher_run(store: Store, scan_id: int, watcher: str, kind: str, now: dt.datetime) -> int:
+    with store.session() as session:
+        run = WatcherRun(scan_id=scan_id, watcher=watcher, kind=kind, started_at=now, counts={})
+        session.add(run)
+        session.flush()
+        return run.id
+
+
+def finish_watcher_run(
+    store: Store, run_id: int, *, ok: bool, error: str | None, counts: dict[str, Any], now: dt.datetime
+) -> None:
+    with store.session() as session:
+        run = session.get_one(WatcherRun, run_id)
+        run.ok = ok
+        run.error = error
+        run.counts = counts
+        run.finished_at = now

@@ -1,0 +1,1 @@
+"""Alembic migrations of the chainwatch store (installed as ``chainwatch.migrations``)."""

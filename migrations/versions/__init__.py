@@ -1,0 +1,1 @@
+"""Migration revisions, one file each, in a single linear chain."""
