@@ -74,7 +74,9 @@ def parse_duration(text: str | int | float, *, where: str, path: Path | str) -> 
         match = _DURATION.match(text)
         if not match:
             raise ConfigError(
-                path, f"{where} is {text!r}", expected='a duration such as "500ms", "30s", "5m", "1h"'
+                path,
+                f"{where} is {text!r}",
+                expected='a duration such as "500ms", "30s", "5m", "1h"',
             )
         value = float(match.group(1)) * _UNITS[match.group(2)]
     if value <= 0:
@@ -257,7 +259,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 def _port_rules(table: Any, path: Path) -> dict[int, str]:
     if not isinstance(table, dict):
-        raise ConfigError(path, "port_rules is not a table", expected='a table like {8333 = "btc-p2p"}')
+        raise ConfigError(
+            path, "port_rules is not a table", expected='a table like {8333 = "btc-p2p"}'
+        )
     rules = dict(DEFAULT_PORT_RULES)
     for key, category in table.items():
         if not str(key).isdigit() or not 0 < int(key) < 65536:
@@ -277,7 +281,9 @@ def _port_rules(table: Any, path: Path) -> dict[int, str]:
 
 def _watchers(entries: Any, path: Path) -> tuple[WatcherConfig, ...]:
     if not isinstance(entries, list):
-        raise ConfigError(path, "watchers is not an array of tables", expected="[[watchers]] entries")
+        raise ConfigError(
+            path, "watchers is not an array of tables", expected="[[watchers]] entries"
+        )
     seen: set[str] = set()
     result = []
     for number, entry in enumerate(entries, start=1):
@@ -295,9 +301,11 @@ def _watchers(entries: Any, path: Path) -> tuple[WatcherConfig, ...]:
         seen.add(name)
         unknown = sorted(set(entry) - _WATCHER_KEYS)
         if unknown:
-            hint = " (put the password in an environment variable named by password_env)" if (
-                "password" in unknown
-            ) else ""
+            hint = (
+                " (put the password in an environment variable named by password_env)"
+                if ("password" in unknown)
+                else ""
+            )
             raise ConfigError(
                 path,
                 f"unknown key {unknown[0]!r}{hint}",
@@ -307,7 +315,10 @@ def _watchers(entries: Any, path: Path) -> tuple[WatcherConfig, ...]:
         kind = entry.get("kind")
         if kind not in WATCHER_KINDS:
             raise ConfigError(
-                path, f"kind is {kind!r}", entry=where, expected=f"one of: {', '.join(WATCHER_KINDS)}"
+                path,
+                f"kind is {kind!r}",
+                entry=where,
+                expected=f"one of: {', '.join(WATCHER_KINDS)}",
             )
         result.append(_watcher(entry, name, kind, where, path))
     return tuple(result)
@@ -325,7 +336,9 @@ def _watcher(entry: dict[str, Any], name: str, kind: str, where: str, path: Path
         if not url:
             raise ConfigError(path, "url is missing", entry=where, expected="the node's RPC URL")
         if not re.match(r"^https?://", url):
-            raise ConfigError(path, f"url is {url!r}", entry=where, expected="an http:// or https:// URL")
+            raise ConfigError(
+                path, f"url is {url!r}", entry=where, expected="an http:// or https:// URL"
+            )
         if "@" in url.split("//", 1)[1].split("/", 1)[0]:
             raise ConfigError(
                 path,
@@ -337,12 +350,18 @@ def _watcher(entry: dict[str, Any], name: str, kind: str, where: str, path: Path
         raise ConfigError(path, "path is missing", entry=where, expected="a file or directory")
     fmt = text("format") or "auto"
     if fmt not in FLOW_FORMATS:
-        raise ConfigError(path, f"format is {fmt!r}", entry=where, expected=f"one of: {', '.join(FLOW_FORMATS)}")
+        raise ConfigError(
+            path, f"format is {fmt!r}", entry=where, expected=f"one of: {', '.join(FLOW_FORMATS)}"
+        )
     if entry.get("password_env") and entry.get("cookie"):
-        raise ConfigError(path, "both password_env and cookie are set", entry=where, expected="one of them")
+        raise ConfigError(
+            path, "both password_env and cookie are set", entry=where, expected="one of them"
+        )
     retries = entry.get("retries", 3)
     if not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries <= 20:
-        raise ConfigError(path, f"retries is {retries!r}", entry=where, expected="a whole number 0-20")
+        raise ConfigError(
+            path, f"retries is {retries!r}", entry=where, expected="a whole number 0-20"
+        )
     cookie = text("cookie")
     data_path = text("path")
     return WatcherConfig(

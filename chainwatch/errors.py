@@ -53,7 +53,7 @@ def _where(path: Path | str, line: int | None = None, entry: str | None = None) 
 
 
 class InputError(ChainwatchError):
-    """A file the user gave us is wrong: names the file, the line or entry, and what was expected."""
+    """A file the user gave is wrong: names the file, the line or entry, and what was expected."""
 
     def __init__(
         self,

@@ -21,7 +21,9 @@ from sqlalchemy import create_engine, text
 
 from chainwatch.cli import main
 
-PG_ADMIN_URL = os.environ.get("CHAINWATCH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_ADMIN_URL = os.environ.get(
+    "CHAINWATCH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 REPO = Path(__file__).resolve().parent.parent
 
@@ -35,7 +37,9 @@ def missing(what: str) -> None:
 
 def require_binary(name: str) -> str:
     """Path of an executable the test needs (nfdump, monerod, litecoind, chromium)."""
-    path = shutil.which(name) or (name if os.path.isabs(name) and os.access(name, os.X_OK) else None)
+    path = shutil.which(name) or (
+        name if os.path.isabs(name) and os.access(name, os.X_OK) else None
+    )
     if path is None:
         missing(f"the program {name}")
     assert path is not None
@@ -104,7 +108,12 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
 
     Environment twins of the global options are cleared so a developer's shell cannot leak in.
     """
-    for var in ("CHAINWATCH_DB", "CHAINWATCH_CONFIG", "CHAINWATCH_WATCHLISTS", "CHAINWATCH_TRACEBACK"):
+    for var in (
+        "CHAINWATCH_DB",
+        "CHAINWATCH_CONFIG",
+        "CHAINWATCH_WATCHLISTS",
+        "CHAINWATCH_TRACEBACK",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("CHAINWATCH_RESOLVE_HOSTS", "0")  # tests never query DNS
 
@@ -113,7 +122,9 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
         if input is not None:
             import io
 
-            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(input.encode()), encoding="utf-8"))
+            monkeypatch.setattr(
+                sys, "stdin", io.TextIOWrapper(io.BytesIO(input.encode()), encoding="utf-8")
+            )
         try:
             main([str(a) for a in args])
             code = 0

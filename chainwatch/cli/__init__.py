@@ -12,13 +12,17 @@ import sys
 from dataclasses import dataclass, field
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 
 from chainwatch import __version__
 from chainwatch.config import Settings, load_settings
 from chainwatch.errors import ChainwatchError, ExitStatus
+
+try:  # newer typer releases vendor click; older ones use the click package
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click import ClickException  # type: ignore[assignment]
 
 app = typer.Typer(
     name="chainwatch",
@@ -44,7 +48,9 @@ class State:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            self._settings = load_settings(db=self.db, config=self.config, watchlists=self.watchlists)
+            self._settings = load_settings(
+                db=self.db, config=self.config, watchlists=self.watchlists
+            )
         return self._settings
 
 
@@ -65,19 +71,39 @@ def _global(
     ctx: typer.Context,
     db: Annotated[
         str | None,
-        typer.Option("--db", envvar="CHAINWATCH_DB", help="Database URL [default: sqlite:///chainwatch.db].", show_envvar=True),
+        typer.Option(
+            "--db",
+            envvar="CHAINWATCH_DB",
+            help="Database URL [default: sqlite:///chainwatch.db].",
+            show_envvar=True,
+        ),
     ] = None,
     config: Annotated[
         str | None,
-        typer.Option("--config", envvar="CHAINWATCH_CONFIG", help="Configuration file [default: chainwatch.toml if present].", show_envvar=True),
+        typer.Option(
+            "--config",
+            envvar="CHAINWATCH_CONFIG",
+            help="Configuration file [default: chainwatch.toml if present].",
+            show_envvar=True,
+        ),
     ] = None,
     watchlists: Annotated[
         str | None,
-        typer.Option("--watchlists", envvar="CHAINWATCH_WATCHLISTS", help="Watchlists directory [default: watchlists].", show_envvar=True),
+        typer.Option(
+            "--watchlists",
+            envvar="CHAINWATCH_WATCHLISTS",
+            help="Watchlists directory [default: watchlists].",
+            show_envvar=True,
+        ),
     ] = None,
-    traceback: Annotated[bool, typer.Option("--traceback", help="Show the full traceback of an error.")] = False,
+    traceback: Annotated[
+        bool, typer.Option("--traceback", help="Show the full traceback of an error.")
+    ] = False,
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
     ] = False,
 ) -> None:
     ctx.obj = State(db=db, config=config, watchlists=watchlists, traceback=traceback)
@@ -112,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         err_console.print("chainwatch: interrupted", markup=False)
         sys.exit(130)
-    except click.ClickException as exc:
+    except ClickException as exc:
         exc.show()
         sys.exit(int(ExitStatus.USAGE))
     except Exception as exc:  # the last line of defence: a bug, still one line unless asked

@@ -5,7 +5,14 @@ from __future__ import annotations
 import typer
 
 from chainwatch.cli import app, state
-from chainwatch.store.db import current_revision, head_revision, make_engine, redact, upgrade
+from chainwatch.store.db import (
+    current_revision,
+    head_revision,
+    make_engine,
+    redact,
+    reporting_errors,
+    upgrade,
+)
 
 db_app = typer.Typer(help="Create, migrate and inspect the database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -20,9 +27,10 @@ def upgrade_command(ctx: typer.Context) -> None:
     url = state(ctx).settings.db
     engine = make_engine(url)
     try:
-        before = current_revision(engine)
-        upgrade(engine, url)
-        after = current_revision(engine)
+        with reporting_errors(url):
+            before = current_revision(engine)
+            upgrade(engine, url)
+            after = current_revision(engine)
     finally:
         engine.dispose()
     if before == after:
@@ -40,7 +48,8 @@ def current_command(ctx: typer.Context) -> None:
     url = state(ctx).settings.db
     engine = make_engine(url)
     try:
-        revision = current_revision(engine)
+        with reporting_errors(url):
+            revision = current_revision(engine)
     finally:
         engine.dispose()
     head = head_revision()

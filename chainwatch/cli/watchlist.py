@@ -11,7 +11,9 @@ from rich.table import Table
 from chainwatch.cli import app, state
 from chainwatch.watchlists import load_watchlists
 
-watchlist_app = typer.Typer(help="List, show and check watchlists and endpoint catalogs.", no_args_is_help=True)
+watchlist_app = typer.Typer(
+    help="List, show and check watchlists and endpoint catalogs.", no_args_is_help=True
+)
 app.add_typer(watchlist_app, name="watchlist")
 
 
@@ -41,7 +43,9 @@ def list_command(ctx: typer.Context) -> None:
 
 
 @watchlist_app.command("show")
-def show_command(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Watchlist name (file stem).")]) -> None:
+def show_command(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help="Watchlist name (file stem).")]
+) -> None:
     """Show one watchlist's ranges with their notes.
 
     Example: chainwatch watchlist show kp

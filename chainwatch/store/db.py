@@ -155,26 +155,38 @@ def upgrade(engine: Engine, url: str) -> None:
         connection = connection.execution_options(sqlite_begin="BEGIN IMMEDIATE")
         with connection.begin():
             if engine.dialect.name == "postgresql":
-                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
+                )
             config = alembic_config(url)
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+
+
+@contextmanager
+def reporting_errors(url: str) -> Iterator[None]:
+    """Turn a database that cannot be reached into a one-line ``StoreError`` (password hidden)."""
+    try:
+        yield
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise StoreError(f"cannot open database {redact(url)}: {reason}") from None
 
 
 def open_store(url: str, *, migrate: bool = True) -> Store:
     """Open the store at ``url``, creating and migrating it on first use."""
     engine = make_engine(url)
     try:
-        revision = current_revision(engine)
-        if revision != head_revision():
-            if not migrate:
-                raise StoreError(
-                    f"database {redact(url)} is at revision {revision or 'none'}, not "
-                    f"{head_revision()}; run: chainwatch db upgrade"
-                )
-            upgrade(engine, url)
-    except OperationalError as exc:
+        with reporting_errors(url):
+            revision = current_revision(engine)
+            if revision != head_revision():
+                if not migrate:
+                    raise StoreError(
+                        f"database {redact(url)} is at revision {revision or 'none'}, not "
+                        f"{head_revision()}; run: chainwatch db upgrade"
+                    )
+                upgrade(engine, url)
+    except BaseException:
         engine.dispose()
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise StoreError(f"cannot open database {redact(url)}: {reason}") from None
+        raise
     return Store(url=url, engine=engine)

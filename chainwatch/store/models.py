@@ -6,10 +6,10 @@ made-up one. The schema is made and changed only by the Alembic migrations in ``
 
 Tables:
     watchlists, watch_ranges   the watchlists as last loaded (name, source, ranges).
-    scans                      one row per ``chainwatch scan`` / ``run`` round: status, counts, errors.
+    scans                      one row per scan or run round: status, counts, errors.
     watcher_runs               one row per watcher per scan: the base of ``chainwatch status``.
     inputs                     every input file read (path, size, SHA-256, format): re-reads skip.
-    events                     one row per classified record or live peer connection, with provenance.
+    events                     one per classified record or live peer connection, with provenance.
     address_book               node address-book entries in watched ranges (lower-weight evidence).
     rollups                    per hour, watchlist and category: records, bytes, packets, events.
     rollup_addresses           per hour, watchlist and category: the distinct local addresses.
@@ -19,7 +19,7 @@ Tables:
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -79,7 +79,11 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {dt.datetime: UtcDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dt.datetime: UtcDateTime,
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
 
 
 class Watchlist(Base):

@@ -34,7 +34,8 @@ def sync_watchlists(store: Store, watchlists: WatchlistSet, now: dt.datetime) ->
             row.file_sha256 = watchlist.sha256
             row.loaded_at = now
             session.add_all(
-                WatchRange(watchlist_id=row.id, cidr=item.cidr, note=item.note) for item in watchlist.ranges
+                WatchRange(watchlist_id=row.id, cidr=item.cidr, note=item.note)
+                for item in watchlist.ranges
             )
 
 
@@ -55,7 +56,13 @@ def start_scan(store: Store, command: str, now: dt.datetime) -> int:
 
 
 def finish_scan(
-    store: Store, scan_id: int, *, status: str, counts: dict[str, int], errors: list[str], now: dt.datetime
+    store: Store,
+    scan_id: int,
+    *,
+    status: str,
+    counts: dict[str, int],
+    errors: list[str],
+    now: dt.datetime,
 ) -> None:
     with store.session() as session:
         scan = session.get_one(Scan, scan_id)
@@ -74,7 +81,13 @@ def start_watcher_run(store: Store, scan_id: int, watcher: str, kind: str, now: 
 
 
 def finish_watcher_run(
-    store: Store, run_id: int, *, ok: bool, error: str | None, counts: dict[str, Any], now: dt.datetime
+    store: Store,
+    run_id: int,
+    *,
+    ok: bool,
+    error: str | None,
+    counts: dict[str, Any],
+    now: dt.datetime,
 ) -> None:
     with store.session() as session:
         run = session.get_one(WatcherRun, run_id)

@@ -34,7 +34,7 @@ def watcher_class(kind: str) -> type[Watcher]:
         if exc.name == module_name:
             raise NotAvailableError(f"watcher kind {kind!r}") from None
         raise
-    cls = getattr(module, class_name)
+    cls: type[Watcher] = getattr(module, class_name)
     assert issubclass(cls, Watcher)
     return cls
 

@@ -12,6 +12,7 @@ IPv6 text (rare in flow data) is parsed once per distinct value by ``ipaddress``
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -70,7 +71,9 @@ def parse_ips(values: Any) -> ParsedIps:
     if len(v4_rows):
         parts = pc.split_pattern(text.filter(is_v4), ".").flatten()
         octets = pc.cast(parts, pa.uint64()).to_numpy().reshape(-1, 4)
-        v4[v4_rows] = (octets[:, 0] << 24) | (octets[:, 1] << 16) | (octets[:, 2] << 8) | octets[:, 3]
+        v4[v4_rows] = (
+            (octets[:, 0] << 24) | (octets[:, 1] << 16) | (octets[:, 2] << 8) | octets[:, 3]
+        )
         version[v4_rows] = 4
 
     has_colon = pc.fill_null(pc.match_substring(text, ":"), False)
@@ -108,52 +111,75 @@ class MatchResult:
 
     def watchlist_names(self) -> np.ndarray:
         """Watchlist name per address (None where unmatched), as an object array."""
-        return self.matcher.range_watchlist_names()[self.range_index]
+        names: np.ndarray = self.matcher.range_watchlist_names()[self.range_index]
+        return names
 
     def cidrs(self) -> np.ndarray:
         """Matching CIDR per address (None where unmatched), as an object array."""
-        return self.matcher.range_cidrs()[self.range_index]
+        cidrs: np.ndarray = self.matcher.range_cidrs()[self.range_index]
+        return cidrs
+
+
+_SPLIT = -2
+#: IPv4 keys are first looked up in a table of 2**20 blocks (/20s, 4 MiB); only blocks that a
+#: range boundary cuts need the binary search.
+_BLOCK_BITS = 12
 
 
 class _Family:
-    """Disjoint intervals of one address family: ``bounds[i]`` starts segment i."""
+    """Disjoint intervals of one address family: ``bounds[i]`` starts segment i, whose most
+    specific range is ``labels[i]`` (-1: none). ``bounds[0]`` is always the lowest address."""
 
-    def __init__(self, bounds: np.ndarray, labels: np.ndarray) -> None:
+    def __init__(self, bounds: np.ndarray, labels: np.ndarray, *, blocks: bool = False) -> None:
         self.bounds = bounds
         self.labels = labels
+        self.table: np.ndarray | None = None
+        if blocks and len(bounds):
+            first = np.arange(1 << (32 - _BLOCK_BITS), dtype=np.uint32) << _BLOCK_BITS
+            start_seg = np.searchsorted(bounds, first, side="right") - 1
+            end_seg = np.searchsorted(bounds, first | ((1 << _BLOCK_BITS) - 1), side="right") - 1
+            self.table = np.where(start_seg == end_seg, labels[start_seg], _SPLIT).astype(np.int32)
 
     def lookup(self, keys: np.ndarray) -> np.ndarray:
         if len(self.bounds) == 0 or len(keys) == 0:
             return np.full(len(keys), -1, dtype=np.int64)
-        position = np.searchsorted(self.bounds, keys, side="right") - 1
-        return np.where(position >= 0, self.labels[np.maximum(position, 0)], -1)
+        if self.table is None:
+            return self.labels[np.searchsorted(self.bounds, keys, side="right") - 1]
+        result = self.table[keys >> _BLOCK_BITS].astype(np.int64)
+        split = np.flatnonzero(result == _SPLIT)
+        if len(split):
+            result[split] = self.labels[np.searchsorted(self.bounds, keys[split], side="right") - 1]
+        found: np.ndarray = result
+        return found
 
 
 def _compile(intervals: list[tuple[int, int, int, int]], version: int) -> _Family:
     """intervals: (start, end inclusive, prefix length, range index), any order."""
-    if version == 4:
-        encode = np.uint64
-        dtype: Any = np.uint64
-    else:
-        def encode(value: int) -> bytes:  # type: ignore[misc]
-            return value.to_bytes(16, "big")
-
-        dtype = "S16"
-    if not intervals:
-        return _Family(np.array([], dtype=dtype), np.array([], dtype=np.int64))
     top = (1 << 32) - 1 if version == 4 else _V6_MAX
-    points = {start for start, _, _, _ in intervals}
-    points.update(end + 1 for _, end, _, _ in intervals if end < top)
-    points.add(0)
-    bounds = np.array(sorted(encode(p) for p in points), dtype=dtype)
-    labels = np.full(len(bounds), -1, dtype=np.int64)
+    width = 4 if version == 4 else 16
+    dtype: Any = np.uint32 if version == 4 else "S16"
+
+    def encode(values: list[int]) -> np.ndarray:
+        if version == 4:
+            return np.array(values, dtype=np.uint32)
+        return np.array([v.to_bytes(width, "big") for v in values], dtype=dtype)
+
+    if not intervals:
+        return _Family(encode([]), np.array([], dtype=np.int64))
     # Paint broad ranges first so nested (more specific) ones overwrite them; among identical
     # blocks the lowest range index is painted last and wins.
-    for start, end, _, index in sorted(intervals, key=lambda t: (t[2], -t[3])):
-        lo = int(np.searchsorted(bounds, encode(start), side="left"))
-        hi = len(bounds) if end >= top else int(np.searchsorted(bounds, encode(end + 1), side="left"))
+    ordered = sorted(intervals, key=lambda t: (t[2], -t[3]))
+    starts = [start for start, _, _, _ in ordered]
+    after = [end + 1 for _, end, _, _ in ordered]
+    bounds = np.unique(encode([0, *starts, *(a for a in after if a <= top)]))
+    lows = np.searchsorted(bounds, encode(starts), side="left")
+    highs = np.searchsorted(bounds, encode([min(a, top) for a in after]), side="left")
+    # An interval reaching the very top of the space has no "after" bound: paint to the end.
+    highs[np.array(after) > top] = len(bounds)
+    labels = np.full(len(bounds), -1, dtype=np.int64)
+    for lo, hi, (_, _, _, index) in zip(lows.tolist(), highs.tolist(), ordered, strict=True):
         labels[lo:hi] = index
-    return _Family(bounds, labels)
+    return _Family(bounds, labels, blocks=version == 4)
 
 
 class RangeMatcher:
@@ -165,13 +191,13 @@ class RangeMatcher:
         families: dict[int, list[tuple[int, int, int, int]]] = {4: [], 6: []}
         for index, (_, item) in enumerate(self.ranges):
             network = item.network
-            families[network.version].append(
-                (int(network.network_address), int(network.broadcast_address), network.prefixlen, index)
-            )
+            start = int(network.network_address)
+            # Arithmetic, because ipaddress's broadcast_address is slow over 100,000 ranges.
+            end = start + (1 << (network.max_prefixlen - network.prefixlen)) - 1
+            families[network.version].append((start, end, network.prefixlen, index))
         self._v4 = _compile(families[4], 4)
         self._v6 = _compile(families[6], 6)
         self._names = np.array([name for name, _ in self.ranges] + [None], dtype=object)
-        self._cidrs = np.array([r.cidr for _, r in self.ranges] + [None], dtype=object)
 
     def __len__(self) -> int:
         return len(self.ranges)
@@ -180,14 +206,19 @@ class RangeMatcher:
         """Watchlist name per range, with a trailing None so index -1 maps to None."""
         return self._names
 
+    @functools.cached_property
+    def _cidrs(self) -> np.ndarray:
+        return np.array([r.cidr for _, r in self.ranges] + [None], dtype=object)
+
     def range_cidrs(self) -> np.ndarray:
+        """CIDR text per range, with a trailing None so index -1 maps to None."""
         return self._cidrs
 
     def match_parsed(self, parsed: ParsedIps) -> MatchResult:
         result = np.full(len(parsed), -1, dtype=np.int64)
         rows4 = np.flatnonzero(parsed.version == 4)
         if len(rows4):
-            result[rows4] = self._v4.lookup(parsed.v4[rows4])
+            result[rows4] = self._v4.lookup(parsed.v4[rows4].astype(np.uint32))
         rows6 = np.flatnonzero(parsed.version == 6)
         if len(rows6):
             result[rows6] = self._v6.lookup(parsed.v6[rows6])
@@ -201,6 +232,8 @@ class RangeMatcher:
         """Match already-numeric addresses: IPv4 as integers, or IPv6 as 16-byte ``S16``."""
         if version == 4:
             keys = np.asarray(values, dtype=np.uint64)
-            return MatchResult(self._v4.lookup(keys), self)
+            if len(keys) and int(keys.max()) > 0xFFFFFFFF:
+                raise ValueError("IPv4 values must be below 2**32")
+            return MatchResult(self._v4.lookup(keys.astype(np.uint32)), self)
         keys = np.asarray(values, dtype="S16")
         return MatchResult(self._v6.lookup(keys), self)

@@ -1,0 +1,70 @@
+"""Bulk ingest: rollups add up, distinct addresses stay distinct, one input is one transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import func, select
+
+from chainwatch.store import ingest
+from chainwatch.store.db import open_store
+from chainwatch.store.models import Input, Rollup, RollupAddress
+
+HOUR = dt.datetime(2019, 5, 6, 13, tzinfo=dt.UTC)
+
+
+def _rollup(records: int, events: int = 0, category: str = "xmr-pool") -> dict[str, object]:
+    return dict(
+        hour=HOUR,
+        watchlist="kp",
+        category=category,
+        records=records,
+        bytes=records * 100,
+        packets=records,
+        events=events,
+    )
+
+
+def test_rollups_accumulate_and_addresses_are_distinct(db_url: str) -> None:
+    store = open_store(db_url)
+    try:
+        with store.write() as conn:
+            ingest.add_rollups(conn, [_rollup(3, 1), _rollup(5, 0, "other")])
+            ingest.add_rollup_addresses(
+                conn,
+                [
+                    dict(hour=HOUR, watchlist="kp", category="xmr-pool", local_ip=ip)
+                    for ip in ("175.45.176.1", "175.45.176.2")
+                ],
+            )
+        with store.write() as conn:
+            ingest.add_rollups(conn, [_rollup(4, 2)])
+            ingest.add_rollup_addresses(
+                conn,
+                [dict(hour=HOUR, watchlist="kp", category="xmr-pool", local_ip="175.45.176.1")],
+            )
+        with store.session() as session:
+            pool = session.scalars(select(Rollup).where(Rollup.category == "xmr-pool")).one()
+            assert (pool.records, pool.bytes, pool.events, pool.hour) == (7, 700, 3, HOUR)
+            assert session.scalar(select(func.count()).select_from(RollupAddress)) == 2
+    finally:
+        store.close()
+
+
+def test_failed_input_leaves_nothing(db_url: str) -> None:
+    store = open_store(db_url)
+    try:
+        with pytest.raises(RuntimeError), store.write() as conn:
+            ingest.add_input(
+                conn, path="a.csv", size=10, sha256="ab" * 32, fmt="csv", scan_id=None, read_at=HOUR
+            )
+            ingest.add_rollups(conn, [_rollup(3)])
+            raise RuntimeError("killed halfway")
+        with store.write() as conn:
+            assert ingest.input_seen(conn, "ab" * 32) is None
+        with store.session() as session:
+            assert session.scalar(select(func.count()).select_from(Rollup)) == 0
+            assert session.scalar(select(func.count()).select_from(Input)) == 0
+    finally:
+        store.close()
