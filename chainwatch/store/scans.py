@@ -39,7 +39,36 @@ def sync_watchlists(store: Store, watchlists: WatchlistSet, now: dt.datetime) ->
             )
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def close_dead_scans(store: Store, now: dt.datetime) -> int:
+    """Mark scans left "running" by a process of this host that no longer exists (killed with
+    SIGKILL, or the machine lost power) as "interrupted". Returns how many."""
+    host = socket.gethostname()
+    closed = 0
+    with store.session() as session:
+        running = session.scalars(
+            select(Scan).where(Scan.status == "running", Scan.hostname == host)
+        )
+        for scan in running:
+            if scan.pid is not None and scan.pid != os.getpid() and not _alive(scan.pid):
+                scan.status = "interrupted"
+                scan.finished_at = now
+                scan.errors = [*scan.errors, "the process ended without finishing this scan"]
+                closed += 1
+    return closed
+
+
 def start_scan(store: Store, command: str, now: dt.datetime) -> int:
+    close_dead_scans(store, now)
     with store.session() as session:
         scan = Scan(
             started_at=now,

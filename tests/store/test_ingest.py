@@ -68,3 +68,25 @@ def test_failed_input_leaves_nothing(db_url: str) -> None:
             assert session.scalar(select(func.count()).select_from(Input)) == 0
     finally:
         store.close()
+
+
+def test_scans_of_dead_processes_are_marked_interrupted(db_url: str) -> None:
+    import subprocess
+    import sys
+
+    from chainwatch.store.models import Scan
+    from chainwatch.store.scans import start_scan
+
+    store = open_store(db_url)
+    try:
+        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+        first = start_scan(store, "scan", HOUR)
+        with store.session() as session:
+            session.get_one(Scan, first).pid = int(dead.stdout)
+        live = start_scan(store, "scan", HOUR)  # this process: alive, left alone
+        start_scan(store, "scan", HOUR)
+        with store.session() as session:
+            assert session.get_one(Scan, first).status == "interrupted"
+            assert session.get_one(Scan, live).status == "running"
+    finally:
+        store.close()
