@@ -13,14 +13,16 @@ counts over several inputs stay exact.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy import Connection, insert, select
+import pyarrow.compute as pc
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from chainwatch.store.models import Event, Input, Rollup, RollupAddress
+from chainwatch.store.models import Event, Input, Rollup
 
 #: Event columns a caller provides (everything but the generated id), in table order.
 EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in Event.__table__.columns if c.name != "id")
@@ -33,6 +35,12 @@ def input_seen(conn: Connection, sha256: str) -> Input | None:
     """The ``inputs`` row of an input with this SHA-256, if it was already read."""
     row = conn.execute(select(Input).where(Input.sha256 == sha256)).first()
     return None if row is None else Input(**row._mapping)  # detached copy, for reporting
+
+
+def last_input(conn: Connection, path: str) -> Input | None:
+    """The latest ``inputs`` row read from this path (to resume a file that has grown)."""
+    row = conn.execute(select(Input).where(Input.path == path).order_by(Input.id.desc())).first()
+    return None if row is None else Input(**row._mapping)
 
 
 def add_input(
@@ -68,16 +76,19 @@ def add_input(
 
 def update_input(conn: Connection, input_id: int, *, records: int, watched: int, bad: int) -> None:
     conn.execute(
-        Input.__table__.update().where(Input.id == input_id).values(records=records, watched=watched, bad=bad)
+        update(Input).where(Input.id == input_id).values(records=records, watched=watched, bad=bad)
     )
 
 
-def _rows(table: pa.Table | Sequence[dict[str, Any]], columns: Sequence[str]) -> list[dict[str, Any]]:
+def _rows(
+    table: pa.Table | Sequence[dict[str, Any]], columns: Sequence[str]
+) -> list[dict[str, Any]]:
     if isinstance(table, pa.Table):
         missing = [c for c in columns if c not in table.column_names]
         if missing:
             raise ValueError(f"missing columns {missing}")
-        return table.select(list(columns)).to_pylist()
+        rows: list[dict[str, Any]] = table.select(list(columns)).to_pylist()
+        return rows
     return list(table)
 
 
@@ -86,12 +97,61 @@ def _chunks(rows: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
         yield rows[start : start + _CHUNK]
 
 
+def _driver_value(value: Any, dialect: str) -> Any:
+    """A value as the database driver takes it, as the models' types would store it."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: times must be UTC-aware")
+        if dialect == "sqlite":  # SQLAlchemy's SQLite DateTime format, naive UTC
+            return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return value
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return value
+
+
 def insert_events(conn: Connection, events: pa.Table | Sequence[dict[str, Any]]) -> int:
-    """Insert events (pyarrow table or dicts with ``EVENT_COLUMNS``); returns how many."""
-    rows = _rows(events, EVENT_COLUMNS)
-    for chunk in _chunks(rows):
-        conn.execute(insert(Event), chunk)
-    return len(rows)
+    """Insert events (pyarrow table or dicts with ``EVENT_COLUMNS``); returns how many.
+
+    Bulk data goes straight to the driver: ``executemany`` on SQLite, ``COPY`` on PostgreSQL;
+    SQLAlchemy's per-row parameter processing would cost more than the insert itself.
+    """
+    dialect = conn.dialect.name
+    if isinstance(events, pa.Table):
+        tuples = _table_tuples(events.select(list(EVENT_COLUMNS)), dialect)
+    else:
+        tuples = [tuple(_driver_value(row[c], dialect) for c in EVENT_COLUMNS) for row in events]
+    if not tuples:
+        return 0
+    columns = ", ".join(EVENT_COLUMNS)
+    if dialect == "postgresql":
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        with driver.cursor() as cursor, cursor.copy(f"COPY events ({columns}) FROM STDIN") as copy:
+            for row in tuples:
+                copy.write_row(row)
+    else:
+        marks = ", ".join("?" for _ in EVENT_COLUMNS)
+        conn.exec_driver_sql(f"INSERT INTO events ({columns}) VALUES ({marks})", tuples)
+    return len(tuples)
+
+
+def _table_tuples(table: pa.Table, dialect: str) -> list[tuple[Any, ...]]:
+    """Rows of an Arrow table as driver values: times as SQLite's text form on SQLite; a
+    ``detail`` column of strings is taken as JSON text already."""
+    columns = []
+    for name in table.column_names:
+        column = table.column(name)
+        if pa.types.is_timestamp(column.type):
+            if column.type.tz is None:
+                raise ValueError(f"column {name}: naive timestamps; times must be UTC")
+            if dialect == "sqlite":
+                column = pc.strftime(column, format="%Y-%m-%d %H:%M:%S")
+        if name == "detail" and not pa.types.is_string(column.type):
+            columns.append([_driver_value(v, dialect) for v in column.to_pylist()])
+            continue
+        columns.append(column.to_pylist())
+    return list(zip(*columns, strict=True))
 
 
 def _upsert(conn: Connection) -> Any:
@@ -120,12 +180,29 @@ def add_rollups(conn: Connection, rollups: pa.Table | Sequence[dict[str, Any]]) 
 
 def add_rollup_addresses(conn: Connection, rows: pa.Table | Sequence[dict[str, Any]]) -> None:
     """Record distinct local addresses per hour, watchlist and category (duplicates ignored)."""
-    items = _rows(rows, ROLLUP_ADDRESS_COLUMNS)
-    if not items:
+    dialect = conn.dialect.name
+    if isinstance(rows, pa.Table):
+        table = rows.select(list(ROLLUP_ADDRESS_COLUMNS))
+        table = table.sort_by([(c, "ascending") for c in ROLLUP_ADDRESS_COLUMNS])
+        tuples = _table_tuples(table, dialect)
+    else:
+        items = sorted(rows, key=lambda r: tuple(r[c] for c in ROLLUP_ADDRESS_COLUMNS))
+        tuples = [
+            tuple(_driver_value(r[c], dialect) for c in ROLLUP_ADDRESS_COLUMNS) for r in items
+        ]
+    if not tuples:
         return
-    items.sort(key=lambda r: (r["hour"], r["watchlist"], r["category"], r["local_ip"]))
-    statement = _upsert(conn)(RollupAddress).on_conflict_do_nothing(
-        index_elements=["hour", "watchlist", "category", "local_ip"]
-    )
-    for chunk in _chunks(items):
-        conn.execute(statement, chunk)
+    columns = ", ".join(ROLLUP_ADDRESS_COLUMNS)
+    if dialect == "postgresql":
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        with driver.cursor() as cursor:
+            cursor.executemany(
+                f"INSERT INTO rollup_addresses ({columns}) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT DO NOTHING",
+                tuples,
+            )
+    else:
+        conn.exec_driver_sql(
+            f"INSERT OR IGNORE INTO rollup_addresses ({columns}) VALUES (?, ?, ?, ?)", tuples
+        )

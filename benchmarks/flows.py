@@ -1,0 +1,300 @@
+"""Flow scanning speed and memory against nfdump and a plain Python reader, in one run.
+
+Generates N flows (20% from the watched kp ranges, the rest documentation addresses) as a pcap,
+turns it into nfcapd files with the real nfpcapd, and writes the same flows as nfdump CSV
+(by nfdump itself), Zeek TSV and generic CSV. Then it times, each in a fresh process with a
+fresh SQLite database:
+
+- ``chainwatch scan`` on the nfcapd directory, the nfdump CSV, the Zeek log and the CSV;
+- ``nfdump -R DIR '<the same watch filter>' -q -o csv > /dev/null``, the floor for nfcapd;
+- a plain Python reader (csv module + ipaddress, matching only) on the generic CSV;
+
+and prints records per second, the ratios and each process's peak RSS.
+
+    python benchmarks/flows.py            # 2,000,000 flows
+    python benchmarks/flows.py -n 5000000 # the memory target's size
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+REPO = Path(__file__).resolve().parent.parent
+T0 = 1557100800  # 2019-05-06 00:00:00 UTC
+WATCHLIST = "175.45.176.0/22\n210.52.109.0/24\n77.94.35.0/24\n"
+CATALOG = '[[endpoints]]\nname = "bench-pool"\ncategory = "xmr-pool"\nips = ["203.0.113.10"]\nports = [3333]\n'
+
+
+def flows(n: int, seed: int = 7) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    watched = rng.random(n) < 0.2
+    kp = (175 << 24) | (45 << 16) | (176 << 8)
+    src = np.where(
+        watched,
+        kp + rng.integers(0, 1024, n),
+        (192 << 24) | (0 << 16) | (2 << 8) | rng.integers(1, 255, n),
+    )
+    kind = rng.integers(0, 4, n)  # pool, btc, xmr p2p, https
+    dst = np.where(
+        kind == 0,
+        (203 << 24) | (113 << 8) | 10,
+        (198 << 24) | (51 << 16) | (100 << 8) | rng.integers(1, 255, n),
+    )
+    dport = np.choose(kind, [3333, 8333, 18080, 443])
+    sport = rng.integers(1024, 65535, n)
+    ts = T0 + np.sort(rng.random(n)) * 86400
+    size = rng.integers(60, 1400, n)
+    return {
+        "src": src.astype(np.uint32),
+        "dst": dst.astype(np.uint32),
+        "sport": sport,
+        "dport": dport,
+        "ts": ts,
+        "size": size,
+    }
+
+
+def dotted(values: np.ndarray) -> pa.Array:
+    octets = [((values >> shift) & 255).astype(str) for shift in (24, 16, 8, 0)]
+    joined = np.char.add(
+        np.char.add(np.char.add(np.char.add(octets[0], "."), octets[1]), "."), octets[2]
+    )
+    return pa.array(np.char.add(np.char.add(joined, "."), octets[3]))
+
+
+def write_pcap(path: Path, f: dict[str, np.ndarray]) -> None:
+    template = bytearray(14 + 20 + 20)
+    template[12:14] = b"\x08\x00"
+    with path.open("wb") as out:
+        out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for src, dst, sport, dport, ts, size in zip(
+            f["src"].tolist(),
+            f["dst"].tolist(),
+            f["sport"].tolist(),
+            f["dport"].tolist(),
+            f["ts"].tolist(),
+            f["size"].tolist(),
+            strict=True,
+        ):
+            frame = template
+            struct.pack_into("!BBHHHBBHII", frame, 14, 0x45, 0, size - 14, 0, 0, 64, 6, 0, src, dst)
+            struct.pack_into("!HHIIBBHHH", frame, 34, sport, dport, 0, 0, 0x50, 0x10, 65535, 0, 0)
+            sec = int(ts)
+            out.write(struct.pack("<IIII", sec, int((ts - sec) * 1e6), len(frame), size))
+            out.write(frame)
+
+
+def write_csv(path: Path, f: dict[str, np.ndarray]) -> None:
+    table = pa.table(
+        {
+            "ts": pa.array(np.round(f["ts"], 6)),
+            "src_ip": dotted(f["src"]),
+            "dst_ip": dotted(f["dst"]),
+            "src_port": pa.array(f["sport"]),
+            "dst_port": pa.array(f["dport"]),
+            "proto": pa.array(np.full(len(f["ts"]), "tcp")),
+            "bytes": pa.array(f["size"]),
+            "packets": pa.array(np.ones(len(f["ts"]), dtype=np.int64)),
+        }
+    )
+    pacsv.write_csv(table, path, pacsv.WriteOptions(quoting_style="none"))
+
+
+def write_zeek(path: Path, f: dict[str, np.ndarray]) -> None:
+    n = len(f["ts"])
+    names = [
+        "ts",
+        "uid",
+        "id.orig_h",
+        "id.orig_p",
+        "id.resp_h",
+        "id.resp_p",
+        "proto",
+        "duration",
+        "orig_bytes",
+        "resp_bytes",
+        "orig_pkts",
+        "resp_pkts",
+    ]
+    table = pa.table(
+        {
+            "ts": pa.array(np.round(f["ts"], 6)),
+            "uid": pa.array(np.char.add("C", np.arange(n).astype(str))),
+            "h": dotted(f["src"]),
+            "p": pa.array(f["sport"]),
+            "rh": dotted(f["dst"]),
+            "rp": pa.array(f["dport"]),
+            "proto": pa.array(np.full(n, "tcp")),
+            "duration": pa.array(np.full(n, "-")),
+            "ob": pa.array(f["size"]),
+            "rb": pa.array(np.zeros(n, dtype=np.int64)),
+            "op": pa.array(np.ones(n, dtype=np.int64)),
+            "rp2": pa.array(np.zeros(n, dtype=np.int64)),
+        }
+    )
+    with path.open("wb") as out:
+        out.write(
+            b"#separator \\x09\n#path\tconn\n#fields\t"
+            + "\t".join(names).encode()
+            + b"\n#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tinterval\tcount\tcount\tcount\tcount\n"
+        )
+        pacsv.write_csv(
+            table,
+            out,
+            pacsv.WriteOptions(include_header=False, delimiter="\t", quoting_style="none"),
+        )
+        out.write(b"#close\t2019-05-07-00-00-00\n")
+
+
+def run(
+    argv: list[str], env: dict[str, str] | None = None, devnull: bool = True
+) -> tuple[float, int, str]:
+    started = time.perf_counter()
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen(
+            argv, stdout=subprocess.DEVNULL if devnull else out, stderr=subprocess.PIPE, env=env
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        proc.stderr.close() if proc.stderr else None
+        if os.waitstatus_to_exitcode(status) != 0:
+            sys.exit(f"{' '.join(argv[:3])} failed: {err[-500:]}")
+        out.seek(0)
+        return seconds, usage.ru_maxrss * 1024, out.read().decode()
+
+
+NAIVE = r"""
+import csv, ipaddress, sys
+nets = [ipaddress.ip_network(l) for l in open(sys.argv[2]).read().split()]
+watched = 0
+with open(sys.argv[1], newline="") as handle:
+    for row in csv.DictReader(handle):
+        a, b = ipaddress.ip_address(row["src_ip"]), ipaddress.ip_address(row["dst_ip"])
+        if any(a in n or b in n for n in nets):
+            watched += 1
+print(watched)
+"""
+
+
+def generate(work: Path, n: int) -> None:
+    f = flows(n)
+    write_pcap(work / "flows.pcap", f)
+    (work / "nfcapd").mkdir()
+    subprocess.run(
+        ["nfpcapd", "-r", str(work / "flows.pcap"), "-w", str(work / "nfcapd"), "-B", "2000000"],
+        check=True,
+        capture_output=True,
+    )
+    (work / "flows.pcap").unlink()
+    with (work / "nfdump.csv").open("wb") as out:
+        subprocess.run(
+            ["nfdump", "-R", str(work / "nfcapd"), "-o", "csv"],
+            check=True,
+            stdout=out,
+            env=dict(os.environ, TZ="UTC"),
+        )
+    write_csv(work / "flows.csv", f)
+    write_zeek(work / "conn.log", f)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=2_000_000, help="flows (default 2,000,000)")
+    parser.add_argument(
+        "--naive-sample", type=int, default=200_000, help="rows for the plain Python reader"
+    )
+    parser.add_argument("--generate", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.generate:  # the child that writes the data: the parent stays small, so the peak
+        generate(args.generate, args.n)  # RSS its children inherit at fork is not inflated
+        return
+    with tempfile.TemporaryDirectory(prefix="cw-bench-") as tmp:
+        work = Path(tmp)
+        (work / "wl" / "endpoints").mkdir(parents=True)
+        (work / "wl" / "kp.txt").write_text(WATCHLIST)
+        (work / "wl" / "endpoints" / "bench.toml").write_text(CATALOG)
+        print(f"generating {args.n:,} flows ...", flush=True)
+        subprocess.run(
+            [sys.executable, __file__, "-n", str(args.n), "--generate", str(work)], check=True
+        )
+        env = dict(os.environ, TZ="UTC", CHAINWATCH_RESOLVE_HOSTS="0")
+        nfilter = "net 175.45.176.0/22 or net 210.52.109.0/24 or net 77.94.35.0/24"
+
+        def scan(path: Path, name: str) -> tuple[float, int, str]:
+            db = work / f"{name}.db"
+            argv = [
+                sys.executable,
+                "-m",
+                "chainwatch",
+                "--db",
+                f"sqlite:///{db}",
+                "--watchlists",
+                str(work / "wl"),
+                "scan",
+                "--flows",
+                str(path),
+            ]
+            result = run(argv, env=env, devnull=False)
+            db.unlink()
+            return result
+
+        rows = []
+        floor, floor_rss, _ = run(
+            ["nfdump", "-R", str(work / "nfcapd"), nfilter, "-q", "-o", "csv"], env=env
+        )
+        for name, path in (
+            ("nfcapd", work / "nfcapd"),
+            ("nfdump CSV", work / "nfdump.csv"),
+            ("Zeek TSV", work / "conn.log"),
+            ("generic CSV", work / "flows.csv"),
+        ):
+            seconds, rss, out = scan(path, name.split()[0])
+            rows.append((name, seconds, rss, out.strip()))
+        sample = work / "sample.csv"
+        with (work / "flows.csv").open() as src, sample.open("w") as dst:
+            for i, line in enumerate(src):
+                if i > args.naive_sample:
+                    break
+                dst.write(line)
+        naive, _, _ = run([sys.executable, "-c", NAIVE, str(sample), str(work / "wl" / "kp.txt")])
+
+    n = args.n
+    print(f"\nflows: {n:,} (20% from watched ranges); machine: {os.cpu_count()} cores")
+    print(
+        f"{'nfdump filter only (floor)':28} {floor:7.2f} s {n / floor:>12,.0f} rec/s  peak RSS {floor_rss / 2**20:7.0f} MiB"
+    )
+    for name, seconds, rss, out in rows:
+        print(
+            f"{'chainwatch scan, ' + name:28} {seconds:7.2f} s {n / seconds:>12,.0f} rec/s  peak RSS {rss / 2**20:7.0f} MiB"
+        )
+        print(f"{'':28} {out}")
+    print(
+        f"{'plain Python csv+ipaddress':28} {naive:7.2f} s {args.naive_sample / naive:>12,.0f} rec/s  ({args.naive_sample:,} rows; matching only, nothing stored)"
+    )
+    nfcapd_seconds = rows[0][1]
+    csv_seconds = rows[3][1]
+    print(f"\nnfcapd scan / bare nfdump filter: {nfcapd_seconds / floor:.2f}x (target <= 2x)")
+    print(
+        f"generic CSV scan vs plain Python reader: {(n / csv_seconds) / (args.naive_sample / naive):.1f}x faster"
+    )
+    slowest = min(n / r[1] for r in rows[1:])
+    print(f"slowest text format: {slowest:,.0f} rec/s end to end into SQLite (target >= 500,000)")
+    print(
+        f"highest peak RSS: {max(r[2] for r in rows) / 2**20:,.0f} MiB (target <= 1 GiB at 5,000,000 records)"
+    )
+
+
+if __name__ == "__main__":
+    main()

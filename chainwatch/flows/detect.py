@@ -1,0 +1,40 @@
+"""Telling flow formats apart by their first bytes."""
+
+from __future__ import annotations
+
+import json
+import re
+
+#: nfcapd files start with the little-endian magic 0xA50C.
+NFCAPD_MAGIC = b"\x0c\xa5"
+_NFDUMP_HEADER = re.compile(rb"^ts,te,td,sa,da,sp,dp,pr")
+_NFDUMP_ROW = re.compile(rb"^\s*\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?,")
+NAMES = {
+    "nfcapd": "nfcapd (read with nfdump)",
+    "nfdump": "nfdump CSV",
+    "zeek": "Zeek conn.log (TSV)",
+    "zeek-json": "Zeek conn.log (JSON lines)",
+    "csv": "generic CSV",
+}
+
+
+def detect(head: bytes) -> str | None:
+    """``nfcapd``, ``nfdump``, ``zeek``, ``zeek-json``, ``csv``, or None when unknown."""
+    if head.startswith(NFCAPD_MAGIC):
+        return "nfcapd"
+    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    first = text.split(b"\n", 1)[0].rstrip(b"\r")
+    if first.startswith(b"#separator") or first.startswith(b"#fields"):
+        return "zeek"
+    if first.startswith(b"{"):
+        try:
+            record = json.loads(first)
+        except ValueError:
+            return None
+        return "zeek-json" if isinstance(record, dict) and "id.orig_h" in record else None
+    if _NFDUMP_HEADER.match(first) or _NFDUMP_ROW.match(first):
+        return "nfdump"
+    columns = {c.strip().strip('"').lower() for c in first.decode("utf-8", "replace").split(",")}
+    if {"src_ip", "dst_ip"} <= columns:
+        return "csv"
+    return None

@@ -1,0 +1,236 @@
+"""Flow files: nfcapd (through nfdump), nfdump CSV, Zeek conn.log (TSV or JSON), generic CSV.
+
+Reads a file, a directory (every flow file in it, in name order; nfcapd's in-progress
+``nfcapd.current.*`` skipped), gzip, or ``-`` (stdin). Each input is one transaction: it is
+stored whole or not at all, and an input already read (same SHA-256) is skipped, so a scan
+killed at any point and run again stores exactly what one clean run does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy import Connection
+
+from chainwatch.classify import Classifier
+from chainwatch.errors import ChainwatchError, InputError, WatcherError
+from chainwatch.flows import detect, readers
+from chainwatch.flows.inputs import (
+    FlowInput,
+    describe,
+    head,
+    is_gzip,
+    list_inputs,
+    sha256_of,
+    spooled_stdin,
+)
+from chainwatch.flows.pipeline import InputPipeline
+from chainwatch.resolve import resolve_catalog_hosts
+from chainwatch.store.ingest import add_input, input_seen, last_input, update_input
+from chainwatch.watchers.interface import ScanContext, Watcher, WatcherResult
+from chainwatch.watchlists import WatchlistSet
+
+#: Malformed lines shown per input; the rest are counted.
+SHOWN_BAD = 3
+
+
+def nfdump_filter(watchlists: WatchlistSet) -> str:
+    """An nfdump filter keeping records with either endpoint in a watched range. It filters on
+    ranges only, not ports or endpoints, because watched but unclassified traffic must still
+    reach the rollups."""
+    nets = sorted({r.cidr for w in watchlists.watchlists for r in w.ranges})
+    return " or ".join(f"net {cidr}" for cidr in nets) or "not any"
+
+
+class FlowWatcher(Watcher):
+    """Flow files: nfcapd (via nfdump), nfdump CSV, Zeek conn.log, generic CSV."""
+
+    kind = "flows"
+
+    def run(self, ctx: ScanContext) -> WatcherResult:
+        assert self.config.path is not None
+        self._announced: set[str] = set()
+        with self._inputs(ctx, self.config.path) as inputs:
+            return self._read_all(ctx, inputs)
+
+    @contextlib.contextmanager
+    def _inputs(self, ctx: ScanContext, path: Path) -> Iterator[list[tuple[Path, str]]]:
+        if str(path) == "-":
+            with spooled_stdin() as spool:
+                yield [(spool, "-")]
+        else:
+            yield [(p, str(p)) for p in list_inputs(path)]
+
+    def _read_all(self, ctx: ScanContext, inputs: list[tuple[Path, str]]) -> WatcherResult:
+        result = WatcherResult()
+        resolved = resolve_catalog_hosts(
+            ctx.watchlists.endpoints,
+            ctx.store,
+            ctx.scan_id,
+            enabled=ctx.settings.resolve_hosts,
+            now=ctx.now(),
+        )
+        classifier = Classifier(ctx.watchlists.endpoints, ctx.settings.port_rules, resolved)
+        failures: list[str] = []
+        progress = self._progress(ctx)
+        with progress:
+            for path, name in inputs:
+                if ctx.should_stop():
+                    break
+                try:
+                    self._read_one(ctx, classifier, path, name, result, progress)
+                except ChainwatchError as exc:
+                    if ctx.strict or len(inputs) == 1:
+                        raise
+                    failures.append(str(exc))
+                    result.problems.append(str(exc))
+        if failures:
+            if len(failures) == len(inputs):
+                raise WatcherError(self.name, f"no input could be read; first: {failures[0]}")
+            result.partial = True
+        return result
+
+    def _progress(self, ctx: ScanContext) -> Progress:
+        return Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+            console=ctx.console,
+            disable=not ctx.console.is_terminal,
+            transient=True,
+        )
+
+    def _read_one(
+        self,
+        ctx: ScanContext,
+        classifier: Classifier,
+        path: Path,
+        name: str,
+        result: WatcherResult,
+        progress: Progress,
+    ) -> None:
+        flow_input = describe(path, name)
+        fmt = self.config.format
+        if fmt == "auto":
+            found = detect.detect(head(flow_input))
+            if found is None:
+                raise InputError(
+                    name,
+                    "is not a flow format chainwatch knows",
+                    line=1,
+                    expected="nfcapd, nfdump CSV, Zeek conn.log or CSV with a header "
+                    "(or give --format)",
+                )
+            fmt = found
+            ctx.console.print(
+                f"{name}: detected {detect.NAMES[fmt]}", markup=False, highlight=False
+            )
+        elif fmt == "zeek" and detect.detect(head(flow_input)) == "zeek-json":
+            fmt = "zeek-json"
+        counts = result.counts
+        with ctx.store.write() as conn:
+            seen = input_seen(conn, flow_input.sha256)
+            if seen is not None:
+                counts["skipped"] += 1
+                ctx.console.print(
+                    f"{name}: skipped, already read {seen.read_at:%Y-%m-%d %H:%M}Z "
+                    f"as {seen.path} (scan {seen.scan_id})",
+                    markup=False,
+                    highlight=False,
+                )
+                return
+            flow_input = self._resume(ctx, conn, flow_input, fmt)
+            input_id = add_input(
+                conn,
+                path=name,
+                size=flow_input.size,
+                sha256=flow_input.sha256,
+                fmt=fmt,
+                scan_id=ctx.scan_id,
+                read_at=ctx.now(),
+            )
+            pipeline = InputPipeline(
+                conn,
+                matcher=ctx.matcher,
+                classifier=classifier,
+                source=self.name,
+                name=name,
+                fmt=fmt,
+                input_id=input_id,
+                scan_id=ctx.scan_id,
+                now=ctx.now(),
+            )
+            task = progress.add_task(Path(name).name, total=flow_input.size)
+            for batch in self._batches(ctx, flow_input, fmt):
+                if ctx.strict and batch.bad:
+                    line, reason = batch.bad_examples[0]
+                    raise InputError(name, reason, line=line)
+                pipeline.add(batch)
+                if ctx.strict and pipeline.totals.bad:
+                    line, reason = pipeline.totals.bad_examples[0]
+                    raise InputError(name, reason, line=line)
+                progress.advance(task, batch.bytes_read)
+                if ctx.should_stop():
+                    raise WatcherError(
+                        self.name, f"stopped while reading {name}; nothing of it was stored"
+                    )
+            totals = pipeline.totals
+            update_input(
+                conn, input_id, records=totals.records, watched=totals.watched, bad=totals.bad
+            )
+            progress.remove_task(task)
+        for key in ("watched", "classified", "stored", "bad"):
+            counts[key] += getattr(totals, key)
+        counts["read"] += totals.records + totals.bad
+        if totals.bad:
+            shown = [
+                f"{name}:{line}: {reason}"
+                for line, reason in sorted(totals.bad_examples)[:SHOWN_BAD]
+            ]
+            result.problems.extend(shown)
+            result.problems.append(
+                f"{name}: {totals.bad:,} malformed line{'s' if totals.bad > 1 else ''} skipped"
+            )
+
+    def _resume(
+        self, ctx: ScanContext, conn: Connection, flow_input: FlowInput, fmt: str
+    ) -> FlowInput:
+        """A text file that only grew since a round read it (its first bytes hash as they did
+        then) is read from where that round stopped: a growing Zeek log is not read twice."""
+        if flow_input.name == "-" or fmt == "nfcapd" or is_gzip(flow_input.path):
+            return flow_input
+        previous = last_input(conn, flow_input.name)
+        if previous is None or previous.size >= flow_input.size:
+            return flow_input
+        if sha256_of(flow_input.path, previous.size) != previous.sha256:
+            return flow_input
+        ctx.console.print(
+            f"{flow_input.name}: grew since it was read; reading from byte {previous.size:,}",
+            markup=False,
+            highlight=False,
+        )
+        return dataclasses.replace(flow_input, start=previous.size)
+
+    def _batches(
+        self, ctx: ScanContext, flow_input: FlowInput, fmt: str
+    ) -> Iterator[readers.Batch]:
+        if fmt == "csv":
+            return readers.read_csv(flow_input)
+        if fmt == "nfdump":
+            return readers.read_nfdump_csv(flow_input)
+        if fmt == "zeek":
+            return readers.read_zeek(flow_input)
+        if fmt == "zeek-json":
+            return readers.read_zeek_json(flow_input)
+        if fmt == "nfcapd":
+            return readers.read_nfcapd(flow_input, nfdump_filter(ctx.watchlists))
+        raise InputError(
+            flow_input.name,
+            f"format {fmt!r} is not known",
+            expected="auto, nfdump, nfcapd, zeek, csv",
+        )
