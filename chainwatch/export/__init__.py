@@ -1,0 +1,119 @@
+"""Evidence export: CSV, JSON lines or STIX 2.1 from the store, with a manifest of hashes.
+
+``run_export`` streams the selected events once through one exporter (``csv_out``,
+``jsonl_out``, ``stix_out``), keeps the set of input files they came from, and writes
+``manifest.json`` last. ``manifest.verify`` checks a written export.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chainwatch import __version__
+from chainwatch.errors import UsageError
+from chainwatch.export.base import AtomicFile, Exporter, sha256_file, utc_text
+from chainwatch.export.manifest import MANIFEST
+from chainwatch.store.db import Store, redact
+from chainwatch.store.evidence import EXPORT_FIELDS, EvidenceQuery, input_files, stream_events
+
+FORMATS = ("csv", "jsonl", "stix")
+
+
+@dataclass
+class ExportSummary:
+    directory: Path
+    files: list[dict[str, Any]]
+    records: int
+    inputs: int
+
+
+def exporter_for(fmt: str) -> Exporter:
+    if fmt == "csv":
+        from chainwatch.export.csv_out import CsvExporter
+
+        return CsvExporter()
+    if fmt == "jsonl":
+        from chainwatch.export.jsonl_out import JsonlExporter
+
+        return JsonlExporter()
+    if fmt == "stix":
+        from chainwatch.export.stix_out import StixExporter
+
+        return StixExporter()
+    raise UsageError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+
+
+def prepare_directory(directory: Path, force: bool) -> None:
+    """Create the output directory; refuse a non-empty one unless ``force`` (then clear ours)."""
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(f"--out {directory}: exists and is not a directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    entries = list(directory.iterdir())
+    if entries and not force:
+        raise UsageError(f"--out {directory}: directory is not empty (use --force to overwrite)")
+    # With --force only files an export writes are replaced; other files would fail verify.
+    for entry in entries:
+        if entry.is_file() and (
+            entry.name == MANIFEST or entry.name.startswith(("events.", ".events."))
+        ):
+            entry.unlink()
+
+
+def run_export(
+    store: Store, query: EvidenceQuery, fmt: str, directory: Path, *, force: bool = False
+) -> ExportSummary:
+    """Write the export; the manifest appears only once every data file is complete."""
+    exporter = exporter_for(fmt)
+    prepare_directory(directory, force)
+    (directory / MANIFEST).unlink(missing_ok=True)
+    target = AtomicFile(directory, exporter.filename)
+    input_ids: set[int] = set()
+    records = 0
+    events = 0
+    last = len(EXPORT_FIELDS)
+    try:
+        exporter.begin(target.handle)
+        for rows in stream_events(store, query):
+            events += len(rows)
+            input_ids.update(row[last] for row in rows if row[last] is not None)
+            records += exporter.write(target.handle, rows)
+        exporter.end(target.handle)
+        records = getattr(exporter, "records", records)
+        target.commit()
+    except BaseException:
+        target.discard()
+        raise
+    digest, size = sha256_file(target.final)
+    files = [
+        {
+            "path": exporter.filename,
+            "format": fmt,
+            "records": records,
+            "events": events,
+            "size": size,
+            "sha256": digest,
+        }
+    ]
+    inputs = input_files(store, input_ids)
+    manifest = {
+        "tool": "chainwatch",
+        "version": __version__,
+        "created_at": utc_text(dt.datetime.now(dt.UTC)),
+        "database": redact(store.url),
+        "query": query.as_json(),
+        "files": files,
+        "inputs": inputs,
+    }
+    out = AtomicFile(directory, MANIFEST)
+    try:
+        json.dump(manifest, out.handle, indent=2, ensure_ascii=False)
+        out.handle.write("\n")
+        out.commit()
+    except BaseException:
+        out.discard()
+        raise
+    return ExportSummary(directory, files, events, len(inputs))
