@@ -2,11 +2,113 @@
 
 from __future__ import annotations
 
-from chainwatch.cli import app
-from chainwatch.errors import NotAvailableError
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from chainwatch.cli import app, state
+from chainwatch.errors import ExitStatus, UsageError
+
+
+def _day(option: str, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{option} {value!r}: expected a date YYYY-MM-DD") from None
 
 
 @app.command("report")
-def report_command() -> None:
-    """Activity over time per coin, onsets and BTC->XMR shifts (not available yet)."""
-    raise NotAvailableError("chainwatch report")
+def report_command(
+    ctx: typer.Context,
+    watchlist: Annotated[
+        str | None, typer.Option("--watchlist", help="Only this watchlist (default: all).")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="First day, YYYY-MM-DD (default: first stored).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Last day, YYYY-MM-DD (default: last stored).")
+    ] = None,
+    by: Annotated[str, typer.Option("--by", help="Bucket: day|week.")] = "day",
+    fmt: Annotated[str, typer.Option("--format", help="table|json|csv|html|png.")] = "table",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write to this file (png needs it).")
+    ] = None,
+    fail_on_shift: Annotated[
+        bool, typer.Option("--fail-on-shift", help="Exit 4 when a shift is found.")
+    ] = False,
+    pair: Annotated[
+        list[str] | None,
+        typer.Option("--pair", help="FROM:TO to test for a shift (default btc:xmr). Repeatable."),
+    ] = None,
+    alpha: Annotated[
+        float | None, typer.Option("--alpha", help="Significance level (default 0.01).")
+    ] = None,
+    min_events: Annotated[
+        int | None,
+        typer.Option(
+            "--min-events", help="Events needed each side of a change point (default 30)."
+        ),
+    ] = None,
+) -> None:
+    """Events per day or week per coin and category, onsets, and BTC->XMR (or other) shifts.
+
+    Examples:
+
+      chainwatch report --watchlist kp --by week
+
+      chainwatch report --format html --out report.html
+
+      chainwatch report --pair btc:xmr --pair tor:vpn --fail-on-shift
+    """
+    from chainwatch.report.build import build_report, options_from
+    from chainwatch.report.render import FORMATS, print_table, render
+    from chainwatch.store.db import open_store
+
+    if by not in ("day", "week"):
+        raise UsageError(f"--by {by!r}: expected day or week")
+    if fmt not in FORMATS:
+        raise UsageError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    if fmt == "png" and out is None:
+        raise UsageError("--format png needs --out FILE")
+    first, last = _day("--since", since), _day("--until", until)
+    if first and last and last < first:
+        raise UsageError(f"--until {until} is before --since {since}")
+    settings = state(ctx).settings
+    options = options_from(
+        settings.report,
+        settings.config_path or "configuration",
+        alpha=alpha,
+        min_events=min_events,
+        pairs=pair or None,
+    )
+    store = open_store(settings.db)
+    try:
+        report = build_report(
+            store, by=by, watchlist=watchlist, since=first, until=last, options=options
+        )
+    finally:
+        store.close()
+    if fmt == "table":
+        if out is None:
+            print_table(report, Console(highlight=False, soft_wrap=True))
+        else:
+            with out.open("w", encoding="utf-8") as handle:
+                print_table(report, Console(file=handle, highlight=False, width=120))
+    else:
+        content = render(report, fmt)
+        if out is None:
+            assert isinstance(content, str)
+            sys.stdout.write(content)
+        elif isinstance(content, bytes):
+            out.write_bytes(content)
+        else:
+            out.write_text(content, encoding="utf-8")
+    if fail_on_shift and report.shifts:
+        raise typer.Exit(int(ExitStatus.SHIFT_FOUND))

@@ -1,0 +1,1 @@
+"""Analysis of stored activity: complete per-bucket series, onsets and coin-mix shifts."""

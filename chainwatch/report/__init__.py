@@ -1,0 +1,1 @@
+"""Reports: build the report (series, onsets, shifts) from the store and render it."""

@@ -1,0 +1,152 @@
+"""Read-side queries for reports: per-bucket event counts and distinct local addresses.
+
+Counts come from the hourly rollups (``events`` per watchlist, category and hour) and distinct
+addresses from ``rollup_addresses``, so a report over millions of stored events reads a few
+thousand rows instead of scanning the events table. Bucketing happens in SQL (GROUP BY).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, Select, func, literal_column, select
+from sqlalchemy.engine import Connection
+
+from chainwatch.store.db import Store
+from chainwatch.store.models import Rollup, RollupAddress
+
+BUCKETS = ("day", "week")
+
+
+@dataclass(frozen=True)
+class BucketRow:
+    """One (bucket, category) cell: stored events and distinct local addresses."""
+
+    start: dt.date
+    category: str
+    events: int
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    """Distinct local addresses in one (bucket, group) cell; group is a coin or tor/vpn."""
+
+    start: dt.date
+    group: str
+    sources: int
+
+
+def _bucket(column: Any, by: str, dialect: str) -> ColumnElement[str]:
+    """SQL for the bucket's first day as text ``YYYY-MM-DD`` (weeks start on Monday)."""
+    if dialect == "sqlite":
+        if by == "week":
+            # 'weekday 0' moves forward to Sunday (or stays), then back six days to Monday.
+            return func.date(column, "weekday 0", "-6 days")
+        return func.date(column)
+    return func.to_char(func.date_trunc(by, column), literal_column("'YYYY-MM-DD'"))
+
+
+def _group(category: Any) -> ColumnElement[str]:
+    """The coin prefix of a category (``btc-p2p`` -> ``btc``); ``tor``/``vpn`` stay as they are."""
+    return func.substr(category, 1, 3)
+
+
+def _range(
+    since: dt.date | None, until: dt.date | None
+) -> tuple[dt.datetime | None, dt.datetime | None]:
+    lo = None if since is None else dt.datetime.combine(since, dt.time(), dt.UTC)
+    hi = (
+        None
+        if until is None
+        else dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), dt.UTC)
+    )
+    return lo, hi
+
+
+_Query = TypeVar("_Query", bound=Select)  # type: ignore[type-arg]
+
+
+def _within(
+    query: _Query,
+    table: type[Rollup] | type[RollupAddress],
+    watchlist: str | None,
+    lo: dt.datetime | None,
+    hi: dt.datetime | None,
+) -> _Query:
+    """``query`` limited to one watchlist (if given) and the hours ``[lo, hi)``."""
+    if watchlist is not None:
+        query = query.where(table.watchlist == watchlist)
+    if lo is not None:
+        query = query.where(table.hour >= lo)
+    if hi is not None:
+        query = query.where(table.hour < hi)
+    return query
+
+
+def bucket_counts(
+    conn: Connection,
+    *,
+    by: str,
+    watchlist: str | None,
+    since: dt.date | None,
+    until: dt.date | None,
+) -> tuple[list[BucketRow], list[SourceRow]]:
+    """Events per (bucket, category) and distinct local addresses per (bucket, coin/group).
+
+    ``since``/``until`` are inclusive days (UTC); None means unbounded. Category ``other``
+    (watched but unclassified) is left out: it has no events.
+    """
+    dialect = conn.dialect.name
+    lo, hi = _range(since, until)
+
+    bucket = _bucket(Rollup.hour, by, dialect).label("start")
+    query = (
+        select(bucket, Rollup.category, func.sum(Rollup.events))
+        .where(Rollup.category != "other", Rollup.events > 0)
+        .group_by(bucket, Rollup.category)
+    )
+    query = _within(query, Rollup, watchlist, lo, hi)
+    counts = [
+        BucketRow(dt.date.fromisoformat(str(start)), str(category), int(total))
+        for start, category, total in conn.execute(query)
+    ]
+
+    abucket = _bucket(RollupAddress.hour, by, dialect).label("start")
+    group = _group(RollupAddress.category).label("grp")
+    squery = (
+        select(abucket, group, func.count(func.distinct(RollupAddress.local_ip)))
+        .where(RollupAddress.category != "other")
+        .group_by(abucket, group)
+    )
+    squery = _within(squery, RollupAddress, watchlist, lo, hi)
+    sources = [
+        SourceRow(dt.date.fromisoformat(str(start)), str(grp), int(n))
+        for start, grp, n in conn.execute(squery)
+    ]
+    return counts, sources
+
+
+def stored_span(conn: Connection, watchlist: str | None) -> tuple[dt.date, dt.date] | None:
+    """First and last day with stored events (from the rollups), or None when there are none."""
+    query = select(func.min(Rollup.hour), func.max(Rollup.hour)).where(
+        Rollup.category != "other", Rollup.events > 0
+    )
+    if watchlist is not None:
+        query = query.where(Rollup.watchlist == watchlist)
+    first, last = conn.execute(query).one()
+    if first is None or last is None:
+        return None
+    return _as_date(first), _as_date(last)
+
+
+def _as_date(value: object) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    return dt.datetime.fromisoformat(str(value)).date()
+
+
+def open_read(store: Store) -> Connection:
+    """A plain read connection (the caller closes it)."""
+    return store.engine.connect()
