@@ -1,0 +1,1 @@
+"""Scheduled operation: ``chainwatch run`` (the loop, its lock, signals, alerts and logs)."""
