@@ -9,7 +9,7 @@ stored), failed (1: nothing succeeded).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +18,13 @@ from rich.console import Console
 from chainwatch.config import Settings, WatcherConfig
 from chainwatch.errors import ChainwatchError, ExitStatus, UsageError
 from chainwatch.store.db import Store, open_store
-from chainwatch.store.scans import finish_scan, finish_watcher_run, start_scan, start_watcher_run, sync_watchlists
+from chainwatch.store.scans import (
+    finish_scan,
+    finish_watcher_run,
+    start_scan,
+    start_watcher_run,
+    sync_watchlists,
+)
 from chainwatch.watchers import Watcher, make_watcher
 from chainwatch.watchers.interface import COUNTERS, ScanContext, WatcherResult, utcnow
 from chainwatch.watchlists import RangeMatcher, WatchlistSet, load_watchlists
@@ -35,29 +41,31 @@ class ScanSummary:
 
     @property
     def exit_status(self) -> ExitStatus:
-        return {"ok": ExitStatus.SUCCESS, "partial": ExitStatus.PARTIAL}.get(self.status, ExitStatus.ERROR)
+        return {"ok": ExitStatus.SUCCESS, "partial": ExitStatus.PARTIAL}.get(
+            self.status, ExitStatus.ERROR
+        )
 
     def line(self) -> str:
         c = self.counts
         parts = [f"{key} {c.get(key, 0):,}" for key in COUNTERS]
-        text = f"scan {self.scan_id} {self.status}: " + ", ".join(parts) + f" in {self.seconds:.1f} s"
+        text = (
+            f"scan {self.scan_id} {self.status}: " + ", ".join(parts) + f" in {self.seconds:.1f} s"
+        )
         if self.errors:
             text += f"; {len(self.errors)} failed"
         return text
 
 
-def adhoc_watchers(
-    flows: Sequence[str], fmt: str, pcaps: Sequence[str]
-) -> list[WatcherConfig]:
+def adhoc_watchers(flows: Sequence[str], fmt: str, pcaps: Sequence[str]) -> list[WatcherConfig]:
     """Watchers for the inputs named on the command line (``--flows``, ``--pcap``)."""
-    configs = [
-        WatcherConfig(name="flows", kind="flows", path=Path(p), format=fmt) for p in flows
-    ]
+    configs = [WatcherConfig(name="flows", kind="flows", path=Path(p), format=fmt) for p in flows]
     configs += [WatcherConfig(name="pcap", kind="pcap", path=Path(p)) for p in pcaps]
     return configs
 
 
-def select_watchers(settings: Settings, names: Sequence[str], adhoc: list[WatcherConfig]) -> list[WatcherConfig]:
+def select_watchers(
+    settings: Settings, names: Sequence[str], adhoc: list[WatcherConfig]
+) -> list[WatcherConfig]:
     """The watchers a scan runs: the named ones, or every configured one when no input or
     name was given on the command line."""
     if names:
@@ -75,7 +83,9 @@ def select_watchers(settings: Settings, names: Sequence[str], adhoc: list[Watche
 def prepare(settings: Settings) -> tuple[Store, WatchlistSet, RangeMatcher]:
     watchlists = load_watchlists(settings.watchlists)
     if not watchlists.watchlists:
-        raise UsageError(f"{settings.watchlists}: no watchlists (*.toml, *.txt, *.cidr) to match against")
+        raise UsageError(
+            f"{settings.watchlists}: no watchlists (*.toml, *.txt, *.cidr) to match against"
+        )
     store = open_store(settings.db)
     return store, watchlists, RangeMatcher(watchlists.watchlists)
 
@@ -87,6 +97,7 @@ def run_scan(
     strict: bool = False,
     console: Console | None = None,
     command: str = "scan",
+    should_stop: Callable[[], bool] | None = None,
 ) -> ScanSummary:
     """Run each watcher once and record the scan. Returns the summary (never raises for a
     single watcher's failure, except under ``strict``)."""
@@ -105,6 +116,8 @@ def run_scan(
             strict=strict,
             console=console or Console(stderr=True),
         )
+        if should_stop is not None:
+            ctx.should_stop = should_stop
         summary = ScanSummary(scan_id=scan_id, status="running")
         total = WatcherResult()
         failed = succeeded = 0
@@ -117,7 +130,9 @@ def run_scan(
                 except ChainwatchError as exc:
                     failed += 1
                     summary.errors.append(str(exc))
-                    finish_watcher_run(store, run_id, ok=False, error=str(exc), counts={}, now=utcnow())
+                    finish_watcher_run(
+                        store, run_id, ok=False, error=str(exc), counts={}, now=utcnow()
+                    )
                     if strict:
                         raise
                     continue
@@ -125,7 +140,14 @@ def run_scan(
                 total.add(result)
                 if result.partial:
                     failed += 1
-                finish_watcher_run(store, run_id, ok=not result.partial, error=None, counts=result.counts, now=utcnow())
+                finish_watcher_run(
+                    store,
+                    run_id,
+                    ok=not result.partial,
+                    error=None,
+                    counts=result.counts,
+                    now=utcnow(),
+                )
             status = "ok" if failed == 0 else ("partial" if succeeded else "failed")
         except (KeyboardInterrupt, SystemExit):
             status = "interrupted"
@@ -139,7 +161,12 @@ def run_scan(
             summary.status = status
             summary.seconds = time.monotonic() - started
             finish_scan(
-                store, scan_id, status=status, counts=total.counts, errors=summary.errors + total.problems[:100], now=utcnow()
+                store,
+                scan_id,
+                status=status,
+                counts=total.counts,
+                errors=summary.errors + total.problems[:100],
+                now=utcnow(),
             )
         return summary
     finally:

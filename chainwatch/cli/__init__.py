@@ -22,7 +22,7 @@ from chainwatch.errors import ChainwatchError, ExitStatus
 try:  # newer typer releases vendor click; older ones use the click package
     from typer._click.exceptions import ClickException
 except ImportError:  # pragma: no cover - depends on the installed typer
-    from click import ClickException  # type: ignore[assignment]
+    from click import ClickException  # type: ignore[assignment,no-redef,unused-ignore]
 
 app = typer.Typer(
     name="chainwatch",

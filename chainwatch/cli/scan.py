@@ -18,16 +18,28 @@ def scan_command(
     ctx: typer.Context,
     flows: Annotated[
         list[str] | None,
-        typer.Option("--flows", help="Flow file or directory (nfcapd, nfdump CSV, Zeek conn.log, CSV); - for stdin; .gz allowed. Repeatable."),
+        typer.Option(
+            "--flows",
+            help="Flow file or directory (nfcapd, nfdump CSV, Zeek conn.log, CSV); - for stdin; "
+            ".gz allowed. Repeatable.",
+        ),
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help=f"Flow format: {'|'.join(FLOW_FORMATS)}.")] = "auto",
+    fmt: Annotated[
+        str, typer.Option("--format", help=f"Flow format: {'|'.join(FLOW_FORMATS)}.")
+    ] = "auto",
     pcap: Annotated[
-        list[str] | None, typer.Option("--pcap", help="Packet capture file or directory (pcap, pcapng, .gz). Repeatable.")
+        list[str] | None,
+        typer.Option(
+            "--pcap", help="Packet capture file or directory (pcap, pcapng, .gz). Repeatable."
+        ),
     ] = None,
     watcher: Annotated[
-        list[str] | None, typer.Option("--watcher", help="Run only this configured watcher. Repeatable.")
+        list[str] | None,
+        typer.Option("--watcher", help="Run only this configured watcher. Repeatable."),
     ] = None,
-    strict: Annotated[bool, typer.Option("--strict", help="Stop at the first malformed record (exit 1).")] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Stop at the first malformed record (exit 1).")
+    ] = False,
 ) -> None:
     """Read the given inputs and configured watchers once; store what comes from watched ranges.
 
@@ -45,8 +57,10 @@ def scan_command(
         raise UsageError(f"--format {fmt!r}: expected one of {', '.join(FLOW_FORMATS)}")
     settings = state(ctx).settings
     configs = select_watchers(settings, watcher or [], adhoc_watchers(flows or [], fmt, pcap or []))
-    console = Console(stderr=True, highlight=False)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
     summary = run_scan(settings, configs, strict=strict, console=console)
+    for problem in summary.problems:
+        console.print(problem, markup=False)
     for error in summary.errors:
         console.print(f"failed: {error}", markup=False)
     typer.echo(summary.line())

@@ -14,6 +14,8 @@ Tables:
     rollups                    per hour, watchlist and category: records, bytes, packets, events.
     rollup_addresses           per hour, watchlist and category: the distinct local addresses.
     host_resolutions           catalog host names resolved during scans, with when.
+    run_locks                  the one ``chainwatch run`` allowed per database: who holds it.
+    alerts                     shifts and onsets already announced, so each is sent once.
 """
 
 from __future__ import annotations
@@ -267,3 +269,34 @@ class HostResolution(Base):
     resolved_at: Mapped[dt.datetime]
     scan_id: Mapped[int | None] = mapped_column(ForeignKey("scans.id", ondelete="SET NULL"))
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class RunLock(Base):
+    """The ``chainwatch run`` lock: one row per lock name, naming the holder and its heartbeat.
+
+    A lock whose holder is gone (a dead pid on this host, or no heartbeat for a long time from
+    another host) is taken over; see ``store/runs.py``.
+    """
+
+    __tablename__ = "run_locks"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    pid: Mapped[int]
+    hostname: Mapped[str] = mapped_column(String(255))
+    started_at: Mapped[dt.datetime]
+    heartbeat_at: Mapped[dt.datetime]
+
+
+class Alert(Base):
+    """A shift or onset that was announced; ``key`` identifies it so it is announced once."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    watchlist: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[dt.datetime]
+    #: the delivery errors (webhook, command); empty when every configured channel took it
+    errors: Mapped[list[Any]] = mapped_column(default=list)

@@ -5,18 +5,34 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
+import threading
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 
 from chainwatch.store.db import Store
 from chainwatch.store.models import Scan, WatcherRun, WatchRange
 from chainwatch.store.models import Watchlist as WatchlistRow
 from chainwatch.watchlists import WatchlistSet
 
+#: ``chainwatch run`` starts rounds of several watchers at once, each syncing the watchlists.
+_SYNC_LOCK = threading.Lock()
+
 
 def sync_watchlists(store: Store, watchlists: WatchlistSet, now: dt.datetime) -> None:
-    """Store each watchlist and its ranges as loaded now; unchanged files are left alone."""
+    """Store each watchlist and its ranges as loaded now; unchanged files are left alone.
+
+    Another process (a ``chainwatch scan`` beside ``chainwatch run``) may insert the same
+    watchlist at the same moment; its insert wins and ours is read again."""
+    with _SYNC_LOCK:
+        try:
+            _sync(store, watchlists, now)
+        except IntegrityError:
+            _sync(store, watchlists, now)
+
+
+def _sync(store: Store, watchlists: WatchlistSet, now: dt.datetime) -> None:
     with store.session() as session:
         existing = {row.name: row for row in session.scalars(select(WatchlistRow))}
         for watchlist in watchlists.watchlists:
@@ -39,7 +55,8 @@ def sync_watchlists(store: Store, watchlists: WatchlistSet, now: dt.datetime) ->
             )
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -59,7 +76,7 @@ def close_dead_scans(store: Store, now: dt.datetime) -> int:
             select(Scan).where(Scan.status == "running", Scan.hostname == host)
         )
         for scan in running:
-            if scan.pid is not None and scan.pid != os.getpid() and not _alive(scan.pid):
+            if scan.pid is not None and scan.pid != os.getpid() and not pid_alive(scan.pid):
                 scan.status = "interrupted"
                 scan.finished_at = now
                 scan.errors = [*scan.errors, "the process ended without finishing this scan"]

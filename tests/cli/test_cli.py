@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from chainwatch import __version__
+from chainwatch.store.db import head_revision
 
 REPO = Path(__file__).resolve().parents[2]
 COMMANDS = ("scan", "run", "report", "export", "status", "watchlist", "db", "demo")
@@ -52,11 +53,13 @@ def test_db_upgrade_and_current(cli: Any, db_url: str) -> None:
     first = cli("--db", db_url, "db", "current")
     assert first.exit_code == 0 and ": empty (head is" in first.stdout
     upgraded = cli("--db", db_url, "db", "upgrade")
-    assert upgraded.exit_code == 0 and "upgraded from empty to 0001" in upgraded.stdout
+    assert (
+        upgraded.exit_code == 0 and f"upgraded from empty to {head_revision()}" in upgraded.stdout
+    )
     again = cli("--db", db_url, "db", "upgrade")
     assert again.exit_code == 0 and "nothing to do" in again.stdout
     current = cli("--db", db_url, "db", "current")
-    assert current.exit_code == 0 and current.stdout.strip().endswith("0001 (head)")
+    assert current.exit_code == 0 and current.stdout.strip().endswith(f"{head_revision()} (head)")
 
 
 def test_db_from_environment_twin(

@@ -79,7 +79,12 @@ def test_scans_of_dead_processes_are_marked_interrupted(db_url: str) -> None:
 
     store = open_store(db_url)
     try:
-        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+        dead = subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         first = start_scan(store, "scan", HOUR)
         with store.session() as session:
             session.get_one(Scan, first).pid = int(dead.stdout)
