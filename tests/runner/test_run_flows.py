@@ -1,4 +1,4 @@
-"""``chainwatch run`` with a flows watcher on a directory: files dropped between rounds are read
+"""``chainwatch run`` with a flows watcher on a directory: Zeek conn.log files dropped between rounds are read
 once each; SIGTERM in the middle of a large file leaves the store as if that file had never
 been started (or, if it finished first, fully read)."""
 
@@ -15,6 +15,11 @@ from sqlalchemy import func, select
 from chainwatch.store.models import Event, Input, Rollup, Scan
 from tests.runner.test_run import count, spawn, wait_for
 
+ZEEK_HEADER = (
+    "#separator \\x09\n#path\tconn\n"
+    "#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\torig_bytes\torig_pkts\n"
+    "#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tcount\tcount\n"
+)
 HEADER = "ts,src_ip,dst_ip,src_port,dst_port,proto,bytes,packets\n"
 
 
@@ -36,33 +41,48 @@ def rows_of(db_url: str, model: Any) -> int:
     return count(db_url, select(func.count()).select_from(model))
 
 
-def csv(n: int, seed: int) -> str:
+def records(n: int, seed: int) -> list[tuple[int, str, str, int, int]]:
+    """(time, source, destination, source port, destination port); a fifth from watched."""
     rng = np.random.default_rng(seed)
-    lines = [HEADER]
+    out = []
     for i in range(n):
         watched = rng.random() < 0.2
         src = f"175.45.176.{rng.integers(1, 255)}" if watched else f"192.0.2.{rng.integers(1, 255)}"
-        port = (8333, 18080, 443)[i % 3]
-        lines.append(
-            f"{1557100800 + i},{src},198.51.100.{rng.integers(1, 255)},{rng.integers(1024, 65535)},{port},tcp,100,1\n"
+        dst = f"198.51.100.{rng.integers(1, 255)}"
+        out.append(
+            (1557100800 + i, src, dst, int(rng.integers(1024, 65535)), (8333, 18080, 443)[i % 3])
         )
-    return "".join(lines)
+    return out
+
+
+def csv(n: int, seed: int) -> str:
+    lines = [f"{t},{s},{d},{sp},{dp},tcp,100,1\n" for t, s, d, sp, dp in records(n, seed)]
+    return HEADER + "".join(lines)
+
+
+def zeek(n: int, seed: int) -> str:
+    """A Zeek conn.log (TSV), as a rotating Zeek writes one per interval."""
+    lines = [
+        f"{t}.000000\tC{seed}x{i}\t{s}\t{sp}\t{d}\t{dp}\ttcp\t100\t1\n"
+        for i, (t, s, d, sp, dp) in enumerate(records(n, seed))
+    ]
+    return ZEEK_HEADER + "".join(lines) + "#close\t2019-05-06-00-00-00\n"
 
 
 def test_dropped_files_read_once_each(db_url: str, tmp_path: Path) -> None:
     watchlists(tmp_path)
     drop = tmp_path / "drop"
     drop.mkdir()
-    (drop / "a.csv").write_text(csv(300, 1))
+    (drop / "conn.a.log").write_text(zeek(300, 1))
     proc = spawn(db_url, flows_config(tmp_path, drop), tmp_path)
     try:
         wait_for(proc, lambda: rows_of(db_url, Input) == 1)
         first_events = rows_of(db_url, Event)
         assert first_events > 0
-        (drop / "b.csv.part").write_text(csv(300, 2))  # still being written: not read
+        (drop / "conn.b.log.part").write_text(zeek(300, 2))  # still being written: not read
         time.sleep(2.5)
         assert rows_of(db_url, Input) == 1
-        (drop / "b.csv.part").rename(drop / "b.csv")
+        (drop / "conn.b.log.part").rename(drop / "conn.b.log")
         wait_for(proc, lambda: rows_of(db_url, Input) == 2)
         rounds = count(db_url, select(func.count()).select_from(Scan).where(Scan.command == "run"))
         wait_for(
