@@ -109,7 +109,20 @@ def make_engine(url: str) -> Engine:
         return engine
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(parsed, pool_pre_ping=True)
+    engine = create_engine(parsed, pool_pre_ping=True)
+    _configure_postgresql(engine)
+    return engine
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Reports bucket timestamptz values by day in SQL (date_trunc, ::date), which uses the
+        # session's time zone: pin UTC whatever the server's or the client's (PGTZ) default.
+        # Outside a transaction, so that the pool's rollback on return does not undo it.
+        dbapi_connection.autocommit = True
+        dbapi_connection.execute("SET TIME ZONE 'UTC'")
+        dbapi_connection.autocommit = False
 
 
 @dataclass

@@ -206,3 +206,25 @@ def add_rollup_addresses(conn: Connection, rows: pa.Table | Sequence[dict[str, A
         conn.exec_driver_sql(
             f"INSERT OR IGNORE INTO rollup_addresses ({columns}) VALUES (?, ?, ?, ?)", tuples
         )
+    _add_day_addresses(conn, tuples)
+
+
+def _add_day_addresses(conn: Connection, hourly: Sequence[tuple[Any, ...]]) -> None:
+    """Fold hourly address rows (driver values) to UTC days in ``rollup_day_addresses``."""
+    if conn.dialect.name == "postgresql":
+        days = sorted({(h.astimezone(dt.UTC).date(), w, c, ip) for h, w, c, ip in hourly})
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        with driver.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO rollup_day_addresses (day, watchlist, category, local_ip) "
+                "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                days,
+            )
+    else:  # SQLite's hour text starts with the day, as its Date type stores it
+        texts = sorted({(h[:10], w, c, ip) for h, w, c, ip in hourly})
+        conn.exec_driver_sql(
+            "INSERT OR IGNORE INTO rollup_day_addresses (day, watchlist, category, local_ip) "
+            "VALUES (?, ?, ?, ?)",
+            texts,
+        )

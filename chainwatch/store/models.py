@@ -13,6 +13,7 @@ Tables:
     address_book               node address-book entries in watched ranges (lower-weight evidence).
     rollups                    per hour, watchlist and category: records, bytes, packets, events.
     rollup_addresses           per hour, watchlist and category: the distinct local addresses.
+    rollup_day_addresses       the same per UTC day: what reports count distinct sources from.
     host_resolutions           catalog host names resolved during scans, with when.
     run_locks                  the one ``chainwatch run`` allowed per database: who holds it.
     alerts                     shifts and onsets already announced, so each is sent once.
@@ -253,6 +254,21 @@ class RollupAddress(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     hour: Mapped[dt.datetime]
+    watchlist: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(20))
+    local_ip: Mapped[str] = mapped_column(String(45))
+
+
+class RollupDayAddress(Base):
+    """The distinct local addresses per UTC day, watchlist and category: ``rollup_addresses``
+    folded to days, kept beside it so a year of daily (or weekly) distinct counts reads a few
+    hundred thousand rows rather than millions of hourly ones."""
+
+    __tablename__ = "rollup_day_addresses"
+    __table_args__ = (UniqueConstraint("day", "watchlist", "category", "local_ip"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    day: Mapped[dt.date]
     watchlist: Mapped[str] = mapped_column(String(200))
     category: Mapped[str] = mapped_column(String(20))
     local_ip: Mapped[str] = mapped_column(String(45))

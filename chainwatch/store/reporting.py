@@ -1,8 +1,8 @@
 """Read-side queries for reports: per-bucket event counts and distinct local addresses.
 
 Counts come from the hourly rollups (``events`` per watchlist, category and hour) and distinct
-addresses from ``rollup_addresses``, so a report over millions of stored events reads a few
-thousand rows instead of scanning the events table. Bucketing happens in SQL (GROUP BY).
+addresses from the daily ``rollup_day_addresses``, so a report over millions of stored events
+reads thousands of rows instead of scanning the events table. Bucketing happens in SQL (GROUP BY).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, Select, func, literal_column, select
 from sqlalchemy.engine import Connection
 
 from chainwatch.store.db import Store
-from chainwatch.store.models import Rollup, RollupAddress
+from chainwatch.store.models import Rollup, RollupDayAddress
 
 BUCKETS = ("day", "week")
 
@@ -70,18 +70,25 @@ _Query = TypeVar("_Query", bound=Select)  # type: ignore[type-arg]
 
 def _within(
     query: _Query,
-    table: type[Rollup] | type[RollupAddress],
+    table: type[Rollup] | type[RollupDayAddress],
     watchlist: str | None,
-    lo: dt.datetime | None,
-    hi: dt.datetime | None,
+    since: dt.date | None,
+    until: dt.date | None,
 ) -> _Query:
-    """``query`` limited to one watchlist (if given) and the hours ``[lo, hi)``."""
+    """``query`` limited to one watchlist (if given) and the days ``since`` .. ``until``."""
     if watchlist is not None:
         query = query.where(table.watchlist == watchlist)
-    if lo is not None:
-        query = query.where(table.hour >= lo)
-    if hi is not None:
-        query = query.where(table.hour < hi)
+    if table is Rollup:
+        lo, hi = _range(since, until)
+        if lo is not None:
+            query = query.where(Rollup.hour >= lo)
+        if hi is not None:
+            query = query.where(Rollup.hour < hi)
+    else:
+        if since is not None:
+            query = query.where(RollupDayAddress.day >= since)
+        if until is not None:
+            query = query.where(RollupDayAddress.day <= until)
     return query
 
 
@@ -99,7 +106,6 @@ def bucket_counts(
     (watched but unclassified) is left out: it has no events.
     """
     dialect = conn.dialect.name
-    lo, hi = _range(since, until)
 
     bucket = _bucket(Rollup.hour, by, dialect).label("start")
     query = (
@@ -107,20 +113,25 @@ def bucket_counts(
         .where(Rollup.category != "other", Rollup.events > 0)
         .group_by(bucket, Rollup.category)
     )
-    query = _within(query, Rollup, watchlist, lo, hi)
+    query = _within(query, Rollup, watchlist, since, until)
     counts = [
         BucketRow(dt.date.fromisoformat(str(start)), str(category), int(total))
         for start, category, total in conn.execute(query)
     ]
 
-    abucket = _bucket(RollupAddress.hour, by, dialect).label("start")
-    group = _group(RollupAddress.category).label("grp")
-    squery = (
-        select(abucket, group, func.count(func.distinct(RollupAddress.local_ip)))
-        .where(RollupAddress.category != "other")
-        .group_by(abucket, group)
+    # Distinct (bucket, group, address) first, then count: the same answer as
+    # COUNT(DISTINCT local_ip) per group, without a temporary B-tree per group.
+    distinct = (
+        select(
+            _bucket(RollupDayAddress.day, by, dialect).label("start"),
+            _group(RollupDayAddress.category).label("grp"),
+            RollupDayAddress.local_ip,
+        )
+        .where(RollupDayAddress.category != "other")
+        .distinct()
     )
-    squery = _within(squery, RollupAddress, watchlist, lo, hi)
+    cells = _within(distinct, RollupDayAddress, watchlist, since, until).subquery()
+    squery = select(cells.c.start, cells.c.grp, func.count()).group_by(cells.c.start, cells.c.grp)
     sources = [
         SourceRow(dt.date.fromisoformat(str(start)), str(grp), int(n))
         for start, grp, n in conn.execute(squery)

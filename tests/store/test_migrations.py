@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -75,5 +77,43 @@ def test_downgrade_to_base_and_back(db_url: str) -> None:
         assert "events" not in inspect(engine).get_table_names()
         open_store(db_url).close()
         assert current_revision(engine) == head_revision()
+    finally:
+        engine.dispose()
+
+
+def test_0003_folds_existing_hourly_addresses_into_days(db_url: str) -> None:
+    from alembic import command
+
+    engine = make_engine(db_url)
+    try:
+        open_store(db_url).close()
+        with engine.begin() as connection:
+            config = alembic_config(db_url)
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0002")
+            # Two hours of one UTC day (one just before midnight) and one of the next day.
+            for hour, ip in (
+                ("2019-05-01 00:00:00", "175.45.176.5"),
+                ("2019-05-01 23:00:00", "175.45.176.5"),
+                ("2019-05-02 00:00:00", "175.45.176.6"),
+            ):
+                connection.execute(
+                    text(
+                        "INSERT INTO rollup_addresses (hour, watchlist, category, local_ip)"
+                        " VALUES (:hour, 'kp', 'xmr-pool', :ip)"
+                    ),
+                    {"hour": dt.datetime.fromisoformat(hour).replace(tzinfo=dt.UTC), "ip": ip}
+                    if engine.dialect.name == "postgresql"
+                    else {"hour": hour + ".000000", "ip": ip},
+                )
+        open_store(db_url).close()  # migrates to head
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT day, local_ip FROM rollup_day_addresses ORDER BY day, local_ip")
+            ).all()
+        assert [(str(day), ip) for day, ip in rows] == [
+            ("2019-05-01", "175.45.176.5"),
+            ("2019-05-02", "175.45.176.6"),
+        ]
     finally:
         engine.dispose()

@@ -8,7 +8,9 @@ import pytest
 from sqlalchemy.exc import StatementError
 
 from chainwatch.store.db import open_store
+from chainwatch.store.ingest import add_rollup_addresses, add_rollups
 from chainwatch.store.models import HostResolution
+from chainwatch.store.reporting import bucket_counts
 
 
 def test_times_round_trip_as_utc(db_url: str) -> None:
@@ -37,3 +39,40 @@ def test_naive_times_are_refused(db_url: str) -> None:
             session.flush()
     finally:
         store.close()
+
+
+def test_report_days_are_utc_days_whatever_the_session_zone(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PGTZ would move PostgreSQL's date_trunc and ::date to another zone; the store pins UTC."""
+    monkeypatch.setenv("PGTZ", "Asia/Pyongyang")  # UTC+9: 23:30 UTC is the next day there
+    late = dt.datetime(2019, 5, 1, 23, tzinfo=dt.UTC)
+    store = open_store(db_url)
+    try:
+        with store.write() as conn:
+            add_rollups(
+                conn,
+                [
+                    {"hour": late, "watchlist": "kp", "category": "xmr-pool", "records": 1}
+                    | {"bytes": 10, "packets": 1, "events": 1}
+                ],
+            )
+            add_rollup_addresses(
+                conn,
+                [
+                    {
+                        "hour": late,
+                        "watchlist": "kp",
+                        "category": "xmr-pool",
+                        "local_ip": "175.45.176.5",
+                    }
+                ],
+            )
+        with store.engine.connect() as conn:
+            counts, sources = bucket_counts(conn, by="day", watchlist="kp", since=None, until=None)
+    finally:
+        store.close()
+    assert [(c.start, c.category, c.events) for c in counts] == [
+        (dt.date(2019, 5, 1), "xmr-pool", 1)
+    ]
+    assert [(s.start, s.group, s.sources) for s in sources] == [(dt.date(2019, 5, 1), "xmr", 1)]
