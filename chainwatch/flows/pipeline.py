@@ -7,6 +7,8 @@ catalogs, then port rules), and produce
 - an event per classified record, citing ``file:line`` and hashing the raw record, where the
   two NetFlow records of one connection (A->B and B->A, started within ``PAIR_WINDOW``) count
   once, and a Zeek record counts once per ``uid``;
+- where a record carries its own verdict (pcap payloads: ``category``, ``detector``,
+  ``confidence``, ``endpoint`` and ``facts`` columns), that verdict before catalogs and ports;
 - hourly rollups of every watched record, classified or not (category ``other``): records,
   bytes, packets, events, and the distinct local addresses.
 
@@ -20,7 +22,6 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -28,7 +29,7 @@ import pyarrow.compute as pc
 from sqlalchemy import Connection, select
 
 from chainwatch.categories import coin_of
-from chainwatch.classify import Classifier
+from chainwatch.classify import ClassifiedBatch, Classifier
 from chainwatch.flows.readers import Batch
 from chainwatch.store.ingest import add_rollup_addresses, add_rollups, insert_events
 from chainwatch.store.models import Event
@@ -59,6 +60,23 @@ def _pick(mask: np.ndarray, a: ParsedIps, b: ParsedIps) -> ParsedIps:
 
 def _subset(parsed: ParsedIps, rows: np.ndarray) -> ParsedIps:
     return ParsedIps(parsed.version[rows], parsed.v4[rows], parsed.v6[rows])
+
+
+def _with_verdicts(result: ClassifiedBatch, w: pa.Table) -> ClassifiedBatch:
+    """Verdicts a reader found in the records themselves (pcap payloads) come before catalog
+    and port classification, as DESIGN.md orders the detectors."""
+    given = np.asarray(w.column("category").is_valid().to_numpy(zero_copy_only=False), bool)
+    if not given.any():
+        return result
+    rows = np.flatnonzero(given)
+    take = pa.array(rows)
+    category, detector = result.category.copy(), result.detector.copy()
+    confidence, endpoint = result.confidence.copy(), result.endpoint.copy()
+    category[rows] = w.column("category").take(take).to_pylist()
+    detector[rows] = w.column("detector").take(take).to_pylist()
+    confidence[rows] = w.column("confidence").take(take).to_numpy()
+    endpoint[rows] = w.column("endpoint").take(take).to_pylist()
+    return ClassifiedBatch(category, detector, confidence, endpoint)
 
 
 class InputPipeline:
@@ -127,6 +145,8 @@ class InputPipeline:
         remote_port = pc.if_else(mask, w.column("dst_port"), w.column("src_port"))
         remote = _subset(_pick(local_is_src, dst, src), rows)
         result = self.classifier.classify(remote, remote_port, w.column("ts"))
+        if "category" in w.column_names:
+            result = _with_verdicts(result, w)
         category = np.where(result.classified, result.category, "other")
         watchlist = self.matcher.range_watchlist_names()[range_index]
         cidr = self.matcher.range_cidrs()[range_index]
@@ -153,7 +173,7 @@ class InputPipeline:
         batch: Batch,
         rows: np.ndarray,
         w: pa.Table,
-        result: Any,
+        result: ClassifiedBatch,
         category: np.ndarray,
         watchlist: np.ndarray,
         cidr: np.ndarray,
@@ -206,12 +226,18 @@ class InputPipeline:
         take = pa.array(keep)
         row_of = rows[kept]
         endpoint = result.endpoint[kept]
+        facts = (
+            w.column("facts").take(pa.array(kept)).to_pylist()
+            if "facts" in w.column_names
+            else [None] * len(keep)
+        )
         detail = [
             f'{{"format": "{self.fmt}"'
             + (f', "endpoint": {json.dumps(str(e))}' if e is not None else "")
             + (f', "uid": {json.dumps(u)}' if u is not None else "")
+            + (f", {f[1:-1]}" if f and f != "{}" else "")  # payload facts: a JSON object
             + "}"
-            for e, u in zip(endpoint, uid.take(take).to_pylist(), strict=True)
+            for e, u, f in zip(endpoint, uid.take(take).to_pylist(), facts, strict=True)
         ]
         n = len(keep)
         categories = category[kept].astype(str)
@@ -242,7 +268,9 @@ class InputPipeline:
                 "packets": w.column("packets").take(pa.array(kept)),
                 "detail": pa.array(detail),
                 "evidence_sha256": pa.array(
-                    [hashlib.sha256(batch.raw[r]).hexdigest() for r in row_of.tolist()]
+                    [batch.digests[r] for r in row_of.tolist()]
+                    if batch.digests is not None
+                    else [hashlib.sha256(batch.raw[r]).hexdigest() for r in row_of.tolist()]
                 ),
                 "connection_key": pa.array([key_sets[i][0] for i in keep]),
             }

@@ -67,12 +67,17 @@ GENERIC_REQUIRED = ("ts", "src_ip", "dst_ip", "src_port", "dst_port", "proto")
 
 @dataclass
 class Batch:
+    """Records in the normalised schema, with each row's line (or packet) number and raw
+    record. A reader that hashes its records itself (pcap: the frame that is the evidence)
+    gives ``digests`` instead of ``raw``."""
+
     table: pa.Table
     lines: np.ndarray
     raw: list[bytes]
     bad: int = 0
     bad_examples: list[tuple[int, str]] = field(default_factory=list)
     bytes_read: int = 0
+    digests: list[str] | None = None
 
 
 @dataclass

@@ -50,6 +50,8 @@ class FlowWatcher(Watcher):
     """Flow files: nfcapd (via nfdump), nfdump CSV, Zeek conn.log, generic CSV."""
 
     kind = "flows"
+    #: What a record that cannot be used is called in the summary.
+    unusable = "malformed line"
 
     def run(self, ctx: ScanContext) -> WatcherResult:
         assert self.config.path is not None
@@ -115,23 +117,7 @@ class FlowWatcher(Watcher):
         progress: Progress,
     ) -> None:
         flow_input = describe(path, name)
-        fmt = self.config.format
-        if fmt == "auto":
-            found = detect.detect(head(flow_input))
-            if found is None:
-                raise InputError(
-                    name,
-                    "is not a flow format chainwatch knows",
-                    line=1,
-                    expected="nfcapd, nfdump CSV, Zeek conn.log or CSV with a header "
-                    "(or give --format)",
-                )
-            fmt = found
-            ctx.console.print(
-                f"{name}: detected {detect.NAMES[fmt]}", markup=False, highlight=False
-            )
-        elif fmt == "zeek" and detect.detect(head(flow_input)) == "zeek-json":
-            fmt = "zeek-json"
+        fmt = self._format(ctx, flow_input)
         counts = result.counts
         with ctx.store.write() as conn:
             seen = input_seen(conn, flow_input.sha256)
@@ -166,7 +152,7 @@ class FlowWatcher(Watcher):
                 now=ctx.now(),
             )
             task = progress.add_task(Path(name).name, total=flow_input.size)
-            for batch in self._batches(ctx, flow_input, fmt):
+            for batch in self._batches(ctx, flow_input, fmt, classifier):
                 if ctx.strict and batch.bad:
                     line, reason = batch.bad_examples[0]
                     raise InputError(name, reason, line=line)
@@ -194,8 +180,28 @@ class FlowWatcher(Watcher):
             ]
             result.problems.extend(shown)
             result.problems.append(
-                f"{name}: {totals.bad:,} malformed line{'s' if totals.bad > 1 else ''} skipped"
+                f"{name}: {totals.bad:,} {self.unusable}{'s' if totals.bad > 1 else ''} skipped"
             )
+
+    def _format(self, ctx: ScanContext, flow_input: FlowInput) -> str:
+        fmt = self.config.format
+        if fmt == "auto":
+            found = detect.detect(head(flow_input))
+            if found is None:
+                raise InputError(
+                    flow_input.name,
+                    "is not a flow format chainwatch knows",
+                    line=1,
+                    expected="nfcapd, nfdump CSV, Zeek conn.log or CSV with a header "
+                    "(or give --format)",
+                )
+            ctx.console.print(
+                f"{flow_input.name}: detected {detect.NAMES[found]}", markup=False, highlight=False
+            )
+            return found
+        if fmt == "zeek" and detect.detect(head(flow_input)) == "zeek-json":
+            return "zeek-json"
+        return fmt
 
     def _resume(
         self, ctx: ScanContext, conn: Connection, flow_input: FlowInput, fmt: str
@@ -217,7 +223,7 @@ class FlowWatcher(Watcher):
         return dataclasses.replace(flow_input, start=previous.size)
 
     def _batches(
-        self, ctx: ScanContext, flow_input: FlowInput, fmt: str
+        self, ctx: ScanContext, flow_input: FlowInput, fmt: str, classifier: Classifier
     ) -> Iterator[readers.Batch]:
         if fmt == "csv":
             return readers.read_csv(flow_input)

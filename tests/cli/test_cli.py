@@ -143,14 +143,3 @@ def test_bad_config_file_names_the_file(cli: Any, tmp_path: Path) -> None:
         and "url carries credentials" in result.stderr
     )
     assert "pw@" not in result.stderr
-
-
-def test_pcap_is_refused_as_not_built_yet(cli: Any, tmp_path: Path) -> None:
-    """The README says packet captures are not read yet; the CLI must say so, not half-read."""
-    capture = tmp_path / "x.pcap"
-    capture.write_bytes(b"\xd4\xc3\xb2\xa1")
-    result = cli("--db", f"sqlite:///{tmp_path / 'db.sqlite'}", "scan", "--pcap", str(capture))
-    assert result.exit_code == 1
-    assert result.stderr.strip() == (
-        "chainwatch: error: watcher kind 'pcap' is not available yet in this version of chainwatch"
-    )

@@ -24,7 +24,8 @@ class Conn:
     reply: bool = True
 
 
-def _ip(src: str, dst: str, payload: dpkt.Packet, proto: int) -> bytes:
+def ip_frame(src: str, dst: str, payload: dpkt.Packet, proto: int) -> bytes:
+    """An Ethernet frame carrying ``payload``; dpkt fills in lengths and checksums."""
     if ":" in src:
         ip6 = dpkt.ip6.IP6(
             src=socket.inet_pton(socket.AF_INET6, src),
@@ -46,9 +47,11 @@ def _ip(src: str, dst: str, payload: dpkt.Packet, proto: int) -> bytes:
 
 def _frame(conn: Conn, src: str, dst: str, sport: int, dport: int) -> bytes:
     if conn.proto == "udp":
-        return _ip(src, dst, dpkt.udp.UDP(sport=sport, dport=dport, data=b"x" * 20, ulen=28), 17)
+        return ip_frame(
+            src, dst, dpkt.udp.UDP(sport=sport, dport=dport, data=b"x" * 20, ulen=28), 17
+        )
     segment = dpkt.tcp.TCP(sport=sport, dport=dport, flags=dpkt.tcp.TH_ACK, data=b"x" * 20)
-    return _ip(src, dst, segment, 6)
+    return ip_frame(src, dst, segment, 6)
 
 
 def packets(conn: Conn) -> Iterable[tuple[float, bytes]]:
