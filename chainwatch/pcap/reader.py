@@ -32,7 +32,7 @@ from chainwatch.flows.inputs import FlowInput, open_decoded
 from chainwatch.flows.readers import SCHEMA, Batch
 from chainwatch.pcap import capture
 from chainwatch.pcap.connections import Connection, Reassembler, initiator_is_dst
-from chainwatch.pcap.decode import SYN, TCP, Packet, checksum_problem, decode
+from chainwatch.pcap.decode import ACK, SYN, Packet, checksum_problem, decode
 from chainwatch.watchlists.matcher import RangeMatcher
 
 #: Seconds of capture time after which a quiet connection is written out.
@@ -176,7 +176,7 @@ class CaptureReader:
         a, b = (packet.src, packet.sport), (packet.dst, packet.dport)
         key = (packet.proto, *(a + b if a <= b else b + a))
         conn = self.table.get(key)
-        if conn is not None and conn.closing and packet.flags & SYN and packet.proto == TCP:
+        if conn is not None and conn.closing and packet.flags & (SYN | ACK) == SYN:
             self._close(key)  # the 5-tuple is reused by a new connection
             conn = None
         if conn is None:

@@ -244,3 +244,16 @@ def test_ordinary_json_rpc_is_not_mining(cli: Any, db_url: str, wl: Path, tmp_pa
     assert result.exit_code == 0, result.stderr
     assert f"read {len(ordinary)}, watched {len(ordinary)}, classified 0, stored 0" in result.stdout
     assert rows(db_url, Event) == []
+
+
+def test_reused_five_tuple_is_a_new_connection(
+    cli: Any, db_url: str, wl: Path, tmp_path: Path
+) -> None:
+    """After FIN, a new SYN on the same addresses and ports opens a new connection: the
+    stratum session and the plain one after it are two records, not one."""
+    first = Talk("175.45.176.5", "203.0.113.20", 40001, 3333, T0, BY_NAME["stratum"].messages)
+    second = Talk("175.45.176.5", "203.0.113.20", 40001, 3333, T0 + 10, [("c", b"plain\n")])
+    path = write_pcap(tmp_path / "reuse.pcap", frames(first) + frames(second))
+    assert scan(cli, db_url, wl, "--pcap", path).exit_code == 0
+    rollups = sorted((r.category, r.records, r.events) for r in rows(db_url, Rollup))
+    assert rollups == [("btc-pool", 1, 1), ("other", 1, 0)]
