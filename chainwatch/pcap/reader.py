@@ -4,9 +4,9 @@ Packets are framed (``capture``), their headers decoded (``decode``), and their 
 matched against the watchlists a chunk at a time, with each distinct address looked up once.
 Packets of watched addresses are checked (checksums), counted into their connection, and their
 TCP payload reassembled and recognised (``connections``, ``payload``). A connection becomes one
-record of the flow schema when it has been idle for ``IDLE`` seconds of capture time, when its
-5-tuple opens anew after a FIN or RST, when the table is full (oldest first), or at the end of
-the capture. Records carry their verdict in extra columns (``category``, ``detector``,
+record of the flow schema when it has been idle for ``IDLE`` seconds of capture time (``LINGER``
+after a FIN or RST), when its 5-tuple opens anew after a FIN or RST, when the table is full
+(oldest first), or at the end of the capture. Records carry their verdict in extra columns (``category``, ``detector``,
 ``confidence``, ``endpoint``, ``facts``), which the pipeline puts before catalogs and ports.
 
 Memory is bounded whatever the capture: at most ``MAX_CONNECTIONS`` open connections, at most
@@ -35,8 +35,10 @@ from chainwatch.pcap.connections import Connection, Reassembler, initiator_is_ds
 from chainwatch.pcap.decode import ACK, SYN, Packet, checksum_problem, decode
 from chainwatch.watchlists.matcher import RangeMatcher
 
-#: Seconds of capture time after which a quiet connection is written out.
+#: Seconds of capture time after which a quiet connection is written out ...
 IDLE = 300.0
+#: ... or, once it sent a FIN or RST, a quiet closing one.
+LINGER = 30.0
 MAX_CONNECTIONS = 100_000
 #: Bytes of stream starts held in all connections together.
 BUDGET = 64 << 20
@@ -204,9 +206,14 @@ class CaptureReader:
 
     def _sweep(self, now: float) -> None:
         """Write out connections idle for IDLE seconds; keep buffered bytes under BUDGET."""
-        if now - self.clock >= IDLE / 10:
+        if now - self.clock >= LINGER:
             self.clock = now
-            for key in [k for k, c in self.table.items() if now - c.last_ts > IDLE]:
+            quiet = [
+                k
+                for k, c in self.table.items()
+                if now - c.last_ts > (LINGER if c.closing else IDLE)
+            ]
+            for key in quiet:
                 self._close(key)
         if self.reassembler.buffered > BUDGET:
             for conn in self.table.values():
