@@ -126,8 +126,9 @@ def test_mixed_capture_gives_exactly_the_expected_events(
 def test_link_types_and_containers_read_alike(
     cli: Any, db_url: str, wl: Path, tmp_path: Path
 ) -> None:
-    """Ethernet, raw IP, Linux cooked (SLL), BSD loopback, pcapng with two interfaces,
-    nanosecond pcap and gzip: the same conversation, each at its own time, one event each."""
+    """Ethernet, raw IP, Linux cooked (SLL, SLL2), BSD loopback, pcapng with two interfaces,
+    nanosecond pcap, gzip and VLAN tags: the same conversation, each at its own time, one
+    event each."""
     folder = tmp_path / "captures"
     folder.mkdir()
 
@@ -147,12 +148,16 @@ def test_link_types_and_containers_read_alike(
     plain = write_pcap(tmp_path / "6.pcap", talk(6))
     (folder / "6-gzip.pcap.gz").write_bytes(gzip.compress(plain.read_bytes()))
     _two_interfaces(folder / "7-two-interfaces.pcapng", talk(7))
+    vlan = [(t, f[:12] + b"\x81\x00\x00\x64" + f[12:]) for t, f in talk(8)]  # 802.1Q tag
+    write_pcap(folder / "8-vlan.pcap", vlan)
+    sll2 = struct.pack("!HHIHBB8s", 0x0800, 0, 1, 1, 0, 6, b"\x02" * 8)
+    write_pcap(folder / "9-sll2.pcap", strip(talk(9), sll2), linktype=276)
 
     result = scan(cli, db_url, wl, "--pcap", folder)
     assert result.exit_code == 0, result.stderr
     events = sorted(rows(db_url, Event), key=lambda e: e.observed_at)
-    assert [(e.category, e.detector) for e in events] == [("btc-pool", "payload")] * 8
-    assert [e.observed_at.timestamp() for e in events] == [T0 + 1000 * i for i in range(8)]
+    assert [(e.category, e.detector) for e in events] == [("btc-pool", "payload")] * 10
+    assert [e.observed_at.timestamp() for e in events] == [T0 + 1000 * i for i in range(10)]
     assert [Path(e.source_ref.rsplit(":", 1)[0]).name for e in events] == sorted(
         p.name for p in folder.iterdir()
     )
