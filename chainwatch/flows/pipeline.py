@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from chainwatch.categories import coin_of
 from chainwatch.classify import ClassifiedBatch, Classifier
@@ -38,6 +38,7 @@ from chainwatch.watchlists.matcher import ParsedIps, RangeMatcher, parse_ips
 #: Two records of one connection in opposite directions start within this many seconds.
 PAIR_WINDOW = 60.0
 _KEY_CHUNK = 3000
+_UNSET = object()
 
 
 @dataclass
@@ -106,6 +107,7 @@ class InputPipeline:
         self.now = now
         self.totals = InputTotals()
         self._seen: set[str] = set()
+        self._horizon: object = _UNSET
 
     def add(self, batch: Batch) -> None:
         totals = self.totals
@@ -213,7 +215,18 @@ class InputPipeline:
             [f"zeek:{u}"] if u is not None else [f"{b}|{k}", f"{b}|{k - 1}", f"{b}|{k + 1}"]
             for u, b, k in zip(uids, base.to_pylist(), bucket, strict=True)
         ]
-        known = self._known([key for keys in key_sets for key in keys])
+        # Only records that start no later than the source's latest stored event (plus the
+        # pairing window) can belong to a connection stored by an earlier input.
+        horizon = self._stored_until()
+        known = self._known(
+            [
+                key
+                for keys, second in zip(key_sets, seconds.tolist(), strict=True)
+                if horizon is not None and second <= horizon
+                for key in keys
+            ]
+        )
+        known.update(k for keys in key_sets for k in keys if k in self._seen)
         keep: list[int] = []
         for i, keys in enumerate(key_sets):
             if any(key in known for key in keys):
@@ -280,9 +293,22 @@ class InputPipeline:
         stored[kept] = True
         return stored
 
+    def _stored_until(self) -> int | None:
+        """Epoch seconds past which no earlier input's event of this source can pair with a
+        record (its latest event's start plus two pairing windows), or None if it has none.
+        Asked once per input, before its first events are stored."""
+        if self._horizon is _UNSET:
+            latest = self.conn.scalar(
+                select(func.max(Event.observed_at)).where(Event.source == self.source)
+            )
+            if latest is not None and latest.tzinfo is None:
+                latest = latest.replace(tzinfo=dt.UTC)  # the store keeps UTC
+            self._horizon = None if latest is None else int(latest.timestamp() + 2 * PAIR_WINDOW)
+        return self._horizon  # type: ignore[return-value]
+
     def _known(self, keys: Sequence[str]) -> set[str]:
-        """Connection keys already stored by this source (earlier batches and inputs)."""
-        found: set[str] = set(k for k in keys if k in self._seen)
+        """Connection keys already stored by this source in earlier inputs."""
+        found: set[str] = set()
         for start in range(0, len(keys), _KEY_CHUNK):
             chunk = keys[start : start + _KEY_CHUNK]
             found.update(

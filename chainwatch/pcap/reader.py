@@ -6,8 +6,9 @@ Packets of watched addresses are checked (checksums), counted into their connect
 TCP payload reassembled and recognised (``connections``, ``payload``). A connection becomes one
 record of the flow schema when it has been idle for ``IDLE`` seconds of capture time (``LINGER``
 after a FIN or RST), when its 5-tuple opens anew after a FIN or RST, when the table is full
-(oldest first), or at the end of the capture. Records carry their verdict in extra columns (``category``, ``detector``,
-``confidence``, ``endpoint``, ``facts``), which the pipeline puts before catalogs and ports.
+(oldest first), or at the end of the capture. Records carry their verdict in extra columns
+(``category``, ``detector``, ``confidence``, ``endpoint``, ``facts``), which the pipeline
+puts before catalogs and ports.
 
 Memory is bounded whatever the capture: at most ``MAX_CONNECTIONS`` open connections, at most
 ``connections.BUFFER`` bytes per direction, and at most ``BUDGET`` buffered bytes in all.

@@ -119,6 +119,27 @@ def test_same_connection_in_two_files_is_one_event(
     assert len(rows(db_url, Event)) == 1
 
 
+def test_pairing_across_files_read_out_of_time_order(
+    cli: Any, db_url: str, wl: Path, tmp_path: Path
+) -> None:
+    """Only records up to the source's latest stored event (plus the pairing window) are
+    looked up in the store: a later file holding an earlier connection's other direction
+    still pairs, and one holding a new connection still counts."""
+    header, forward, backward = CSV.splitlines()[:3]
+    later = "2017-05-17T12:00:00Z,175.45.176.9,198.51.100.7,40009,8333,tcp,1,1"
+    after = "2017-05-17T12:01:30Z,198.51.100.7,175.45.176.9,8333,40009,tcp,1,1"
+    fresh = "2017-05-17T12:10:00Z,175.45.176.9,198.51.100.7,40010,8333,tcp,1,1"
+    (tmp_path / "a.csv").write_text(f"{header}\n{forward}\n{later}\n")
+    (tmp_path / "b.csv").write_text(f"{header}\n{backward}\n{after}\n{fresh}\n")
+    assert scan(cli, db_url, wl, "--flows", tmp_path / "a.csv").exit_code == 0
+    result = scan(cli, db_url, wl, "--flows", tmp_path / "b.csv")
+    # backward pairs with forward (10:00, far behind the latest stored event); after starts
+    # 90 s past later, in the next 60 s bucket, so it pairs too: the horizon must reach that
+    # far. fresh is a new connection beyond the horizon.
+    assert "classified 3, stored 1" in result.stdout, result.stdout
+    assert len(rows(db_url, Event)) == 3
+
+
 def test_bad_lines_counted_shown_and_skipped(
     cli: Any, db_url: str, wl: Path, tmp_path: Path
 ) -> None:
