@@ -56,17 +56,18 @@ def _skip(path: Path) -> bool:
     return path.name.startswith((".", "nfcapd.current")) or path.name.endswith((".tmp", ".part"))
 
 
-def list_inputs(path: Path) -> list[Path]:
-    """The files to read under ``path`` (a file, or a directory walked in name order)."""
+def list_inputs(
+    path: Path, what: str = "flow", kinds: str = "nfcapd, nfdump CSV, Zeek or CSV files"
+) -> list[Path]:
+    """The files to read under ``path`` (a file, or a directory walked in name order);
+    ``what`` and ``kinds`` name them in errors."""
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and not _skip(p))
         if not files:
-            raise InputError(
-                path, "holds no flow files", expected="nfcapd, nfdump CSV, Zeek or CSV files"
-            )
+            raise InputError(path, f"holds no {what} files", expected=kinds)
         return files
     if not path.exists():
-        raise InputError(path, "does not exist", expected="a flow file or directory")
+        raise InputError(path, "does not exist", expected=f"a {what} file or directory")
     return [path]
 
 

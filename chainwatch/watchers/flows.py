@@ -52,6 +52,8 @@ class FlowWatcher(Watcher):
     kind = "flows"
     #: What a record that cannot be used is called in the summary.
     unusable = "malformed line"
+    #: What the input files are called in errors, and what they may be.
+    files = ("flow", "nfcapd, nfdump CSV, Zeek or CSV files")
 
     def run(self, ctx: ScanContext) -> WatcherResult:
         assert self.config.path is not None
@@ -65,7 +67,7 @@ class FlowWatcher(Watcher):
             with spooled_stdin() as spool:
                 yield [(spool, "-")]
         else:
-            yield [(p, str(p)) for p in list_inputs(path)]
+            yield [(p, str(p)) for p in list_inputs(path, *self.files)]
 
     def _read_all(self, ctx: ScanContext, inputs: list[tuple[Path, str]]) -> WatcherResult:
         result = WatcherResult()

@@ -30,6 +30,7 @@ class PcapWatcher(FlowWatcher):
 
     kind = "pcap"
     unusable = "unusable packet"
+    files = ("capture", "pcap or pcapng files")
 
     def _format(self, ctx: ScanContext, flow_input: FlowInput) -> str:
         if not is_capture(head(flow_input, 4)):

@@ -152,6 +152,12 @@ def test_unknown_link_type_and_not_a_capture(
     )
     assert "Traceback" not in bad.stderr
 
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    none = scan(cli, db_url, wl, "--pcap", empty)
+    assert none.exit_code == 1
+    assert f"{empty}: holds no capture files; expected pcap or pcapng files" in none.stderr
+
 
 def test_full_connection_table_writes_out_oldest_first(
     cli: Any, db_url: str, wl: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
