@@ -81,15 +81,15 @@ class Verdict:
 
 
 def plausible(start: bytes) -> bool:
-    """Whether a stream starting with these bytes could be recognised at all: streams that
-    cannot are not buffered."""
-    head = start.lstrip()[:5]
-    return (
-        head[:1] in (b"{", b"[")
-        or head in (b"POST ", b"HTTP/")
-        or start[:4] in MAGICS
-        or start[:8] == LEVIN[: len(start[:8])]
-        or start[:2] in (b"\x16\x03",)
+    """Whether a stream starting with these bytes (however few) could be recognised at all:
+    streams that cannot are not buffered."""
+    text = start.lstrip()
+    if not text or text[:1] in (b"{", b"["):
+        return True
+    head = start[:8]
+    return any(
+        prefix[: len(head)] == head[: len(prefix)]
+        for prefix in (b"POST ", b"HTTP/", *MAGICS, LEVIN, b"\x16\x03")
     )
 
 

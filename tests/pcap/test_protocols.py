@@ -25,7 +25,7 @@ def talks(case: Case) -> list[Talk]:
     return [
         # A watched client on the protocol's own port, whole messages.
         Talk("175.45.176.5", "203.0.113.20", 40001, case.port, T0, case.messages),
-        # ... on a port that says nothing, a few bytes per segment, pairs swapped.
+        # ... on a port that says nothing, 3 bytes per segment (less than a magic), pairs swapped.
         Talk(
             "175.45.176.6",
             "203.0.113.21",
@@ -33,7 +33,7 @@ def talks(case: Case) -> list[Talk]:
             443 if case.port != 443 else 45560,
             T0 + 10,
             case.messages,
-            segment=7,
+            segment=3,
             swap_pairs=True,
         ),
         # A watched server (the watched side answers), segments sent twice.
