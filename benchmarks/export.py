@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -79,6 +80,7 @@ def main() -> None:
             f" peak RSS {peak_mib():.0f} MiB"
         )
     store.close()
+    shutil.rmtree(work)  # the SQLite database and the exports: gigabytes at 10M events
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from chainwatch.errors import UsageError
 from chainwatch.export.base import AtomicFile, Exporter, sha256_file, utc_text
 from chainwatch.export.manifest import MANIFEST
 from chainwatch.store.db import Store, redact
-from chainwatch.store.evidence import EXPORT_FIELDS, EvidenceQuery, input_files, stream_events
+from chainwatch.store.evidence import EvidenceQuery, input_files, stream_events, stream_json
 
 FORMATS = ("csv", "jsonl", "stix")
 
@@ -71,15 +73,19 @@ def run_export(
     prepare_directory(directory, force)
     (directory / MANIFEST).unlink(missing_ok=True)
     target = AtomicFile(directory, exporter.filename)
-    input_ids: set[int] = set()
+    input_ids: set[int | None] = set()
     records = 0
     events = 0
-    last = len(EXPORT_FIELDS)
+    chunks: Iterator[list[tuple[Any, ...]]]
+    if exporter.json_rows is None:
+        chunks = stream_events(store, query)
+    else:
+        chunks = stream_json(store, query, objects=exporter.json_rows == "objects")
     try:
         exporter.begin(target.handle)
-        for rows in stream_events(store, query):
+        for rows in chunks:
             events += len(rows)
-            input_ids.update(row[last] for row in rows if row[last] is not None)
+            input_ids.update(map(itemgetter(-1), rows))  # every row ends with its input_id
             records += exporter.write(target.handle, rows)
         exporter.end(target.handle)
         records = getattr(exporter, "records", records)
@@ -98,7 +104,7 @@ def run_export(
             "sha256": digest,
         }
     ]
-    inputs = input_files(store, input_ids)
+    inputs = input_files(store, (i for i in input_ids if i is not None))
     manifest = {
         "tool": "chainwatch",
         "version": __version__,

@@ -1,6 +1,8 @@
 """What every exporter shares: the interface, value formatting and atomic output files.
 
-An exporter receives chunks of event rows (``EXPORT_FIELDS`` order) and writes one file.
+An exporter receives chunks of event rows and writes one file: typed values in
+``EXPORT_FIELDS`` order, or for the text formats the JSON the database serialised them to
+(``json_rows``, see ``stream_json``), which is several times faster to read and write.
 Files are written under a temporary name and renamed only when complete, so an export that is
 interrupted never leaves a file that looks finished; ``manifest.json`` is renamed last.
 """
@@ -12,7 +14,7 @@ import hashlib
 import os
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ClassVar, Literal
 
 from chainwatch.store.evidence import EXPORT_FIELDS
 
@@ -31,6 +33,9 @@ class Exporter(ABC):
 
     #: file name inside the export directory
     filename: str
+    #: what ``write`` gets: None for typed values (``stream_events``: ``EXPORT_FIELDS``, then
+    #: ``input_id``); "arrays" or "objects" for events serialised as JSON (``stream_json``)
+    json_rows: ClassVar[Literal["arrays", "objects"] | None] = None
 
     @abstractmethod
     def begin(self, handle: IO[str]) -> None: ...
