@@ -167,6 +167,7 @@ class Event(Base):
     __table_args__ = (
         Index(None, "watchlist", "observed_at"),
         Index(None, "observed_at"),
+        Index(None, "source", "observed_at"),  # a source's latest event (flow pairing)
         Index(None, "input_id"),
         UniqueConstraint("source", "connection_key"),
     )
