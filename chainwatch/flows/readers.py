@@ -151,6 +151,11 @@ def _finish(
 ) -> Batch:
     problems.add(utf8_bad, "is not valid UTF-8")
     n = len(lines.raw)
+    # PostgreSQL cannot store NUL in text: refuse it on every store alike, as a bad line.
+    problems.add(
+        np.fromiter((b"\x00" in line for line in lines.raw), dtype=bool, count=n),
+        "contains a NUL byte",
+    )
     table = pa.table(
         {name: arrays.get(name, pa.nulls(n, SCHEMA.field(name).type)) for name in SCHEMA.names},
         schema=SCHEMA,

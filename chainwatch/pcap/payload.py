@@ -112,8 +112,19 @@ def recognise(stream: bytes, *, final: bool = True) -> Verdict | None:
     return None
 
 
-def _text(value: Any) -> str | None:
-    return value[:MAX_TEXT] if isinstance(value, str) else None
+def _text(value: Any, limit: int = MAX_TEXT) -> str | None:
+    """A string from the wire, fit to store: cut to ``limit``, and with what no database
+    stores as text (NUL, lone surrogates from JSON ``\\ud800`` escapes) written as escapes."""
+    if not isinstance(value, str):
+        return None
+    text: str = value[:limit].replace("\x00", "\\x00")
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _decoded(raw: bytes) -> str:
+    text = _text(raw.decode("utf-8", "replace"))
+    assert text is not None
+    return text
 
 
 def _messages(value: Any) -> list[dict[str, Any]]:
@@ -190,7 +201,7 @@ def _xmr_stratum(message: dict[str, Any], facts: dict[str, Any]) -> tuple[str, f
             facts["agent"] = agent
         algo = params.get("algo")
         if isinstance(algo, list):
-            facts["algo"] = [a[:40] for a in algo[:32] if isinstance(a, str)]
+            facts["algo"] = [_text(a, 40) for a in algo[:32] if isinstance(a, str)]
         elif isinstance(algo, str):
             facts["algo"] = [algo[:40]]
         return "xmr-pool", 0.95
@@ -251,7 +262,7 @@ def _http(stream: bytes) -> Verdict | None:
         return None
     facts: dict[str, Any] = {}
     if agent := headers.get(b"user-agent"):
-        facts["agent"] = agent.decode("utf-8", "replace")[:MAX_TEXT]
+        facts["agent"] = _decoded(agent)
     for message in _messages(body):
         found = (
             _work_request(message, facts)
@@ -326,7 +337,7 @@ def _version_message(payload: bytes) -> dict[str, Any] | None:
     size, at = _varint(payload, 80)
     if size is None or at + size > len(payload) or size > 256:
         return None
-    agent = payload[at : at + size].decode("utf-8", "replace")[:MAX_TEXT]
+    agent = _decoded(payload[at : at + size])
     return {"protocol_version": protocol_version, "user_agent": agent}
 
 
@@ -368,7 +379,7 @@ def _tls(stream: bytes) -> Verdict | None:
     for kind, data in extensions:
         if kind == 0 and len(data) >= 5 and data[2] == 0:  # server_name, host_name entry
             size = struct.unpack_from("!H", data, 3)[0]
-            name = data[5 : 5 + size].decode("ascii", "replace")[:MAX_TEXT]
+            name = _decoded(data[5 : 5 + size])
             end = 5 + len(record.data)
             return Verdict("", 0.0, {"protocol": "tls", "sni": name}, end, sni=name)
     return None

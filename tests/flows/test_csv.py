@@ -156,7 +156,11 @@ def test_bad_lines_counted_shown_and_skipped(
         lines[3],
     ]
     path = tmp_path / "bad.csv"
-    path.write_bytes(("\r\n".join(hostile) + "\r\n").encode() + b"\xff\xfe,bad utf8\r\n")
+    path.write_bytes(
+        ("\r\n".join(hostile) + "\r\n").encode()
+        + b"\xff\xfe,bad utf8\r\n"
+        + b"2017-05-17T10:00:00Z,175.45.176.5,198.51.100.7,1,8333,t\x00cp,1,1\r\n"
+    )
     strict = scan(cli, db_url, wl, "--strict", "--flows", path)
     assert strict.exit_code == 1
     assert f"error: {path}:3: expected 8 fields" in strict.stderr, strict.stderr
@@ -164,10 +168,10 @@ def test_bad_lines_counted_shown_and_skipped(
 
     result = scan(cli, db_url, wl, "--flows", path)
     assert result.exit_code == 0, result.stderr
-    assert "read 9, watched 2, classified 2, stored 2, skipped 0, bad 7" in result.stdout
+    assert "read 10, watched 2, classified 2, stored 2, skipped 0, bad 8" in result.stdout
     assert f"{path}:3: expected 8 fields" in result.stderr
     assert f"{path}:4: " in result.stderr
-    assert f"{path}: 7 malformed lines skipped" in result.stderr
+    assert f"{path}: 8 malformed lines skipped" in result.stderr
     assert "Traceback" not in result.stderr
 
 

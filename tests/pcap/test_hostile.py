@@ -132,6 +132,24 @@ def test_garbage_that_looks_like_json_and_endless_lines(
     assert sum(r.records for r in rows(db_url, Rollup)) == len(garbage)
 
 
+def test_strings_no_database_stores_are_escaped(
+    cli: Any, db_url: str, wl: Path, tmp_path: Path
+) -> None:
+    """JSON may spell NUL and lone surrogates (\\u0000, \\ud800), which neither SQLite's
+    UTF-8 nor PostgreSQL's text can hold: they are stored as visible escapes."""
+    message = (
+        b'{"id":1,"method":"mining.subscribe","params":["\\ud800agent\\u0000"]}\n'
+        b'{"id":2,"method":"mining.authorize","params":["w\\udfff",""]}\n'
+    )
+    talk = Talk("175.45.176.5", "203.0.113.20", 40001, 3333, T0, [("c", message)])
+    path = write_pcap(tmp_path / "escapes.pcap", frames(talk))
+    result = scan(cli, db_url, wl, "--pcap", path)
+    assert result.exit_code == 0, result.stderr
+    [event] = rows(db_url, Event)
+    assert event.detail["agent"] == "\\ud800agent\\x00"
+    assert event.detail["worker"] == "w\\udfff"
+
+
 def test_unknown_link_type_and_not_a_capture(
     cli: Any, db_url: str, wl: Path, tmp_path: Path
 ) -> None:
