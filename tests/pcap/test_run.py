@@ -8,10 +8,10 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from chainwatch.store.models import Event, Input, Scan
+from chainwatch.store.models import Event, Input
 from tests.pcap.capgen import Talk, frames, write_pcap
 from tests.pcap.cases import CASES
-from tests.runner.test_run import count, spawn, wait_for
+from tests.runner.test_run import count, spawn, wait_for, wait_for_rounds
 
 T0 = 1558000000.0
 
@@ -38,14 +38,7 @@ def test_rotated_captures_read_once_each(db_url: str, tmp_path: Path) -> None:
             frames(Talk("175.45.176.6", "198.51.100.20", 40002, 3333, T0 + 600, stratum)),
         )
         wait_for(proc, lambda: count(db_url, select(func.count()).select_from(Event)) == 2)
-        rounds = count(db_url, select(func.count()).select_from(Scan).where(Scan.command == "run"))
-        wait_for(
-            proc,
-            lambda: (
-                count(db_url, select(func.count()).select_from(Scan).where(Scan.command == "run"))
-                >= rounds + 2
-            ),
-        )
+        wait_for_rounds(proc, db_url, 2)
         assert count(db_url, select(func.count()).select_from(Input)) == 2
         found = count(
             db_url,

@@ -89,6 +89,13 @@ def wait_for(proc: subprocess.Popen[str], predicate: Any, seconds: float = 30.0)
     raise AssertionError(f"timed out waiting (exit {proc.returncode}); stderr:\n{err[-4000:]}")
 
 
+def wait_for_rounds(proc: subprocess.Popen[str], db_url: str, more: int) -> None:
+    """Wait until ``chainwatch run`` has recorded ``more`` further rounds."""
+    rounds = select(func.count()).select_from(Scan).where(Scan.command == "run")
+    start = count(db_url, rounds)
+    wait_for(proc, lambda: count(db_url, rounds) >= start + more)
+
+
 def ok_rounds(db_url: str) -> int:
     return count(
         db_url,

@@ -13,7 +13,7 @@ import numpy as np
 from sqlalchemy import func, select
 
 from chainwatch.store.models import Event, Input, Rollup, Scan
-from tests.runner.test_run import count, spawn, wait_for
+from tests.runner.test_run import count, spawn, wait_for, wait_for_rounds
 
 ZEEK_HEADER = (
     "#separator \\x09\n#path\tconn\n"
@@ -84,14 +84,7 @@ def test_dropped_files_read_once_each(db_url: str, tmp_path: Path) -> None:
         assert rows_of(db_url, Input) == 1
         (drop / "conn.b.log.part").rename(drop / "conn.b.log")
         wait_for(proc, lambda: rows_of(db_url, Input) == 2)
-        rounds = count(db_url, select(func.count()).select_from(Scan).where(Scan.command == "run"))
-        wait_for(
-            proc,
-            lambda: (
-                count(db_url, select(func.count()).select_from(Scan).where(Scan.command == "run"))
-                >= rounds + 2
-            ),
-        )
+        wait_for_rounds(proc, db_url, 2)
         assert rows_of(db_url, Input) == 2  # later rounds read nothing again
         assert rows_of(db_url, Event) > first_events
     finally:
