@@ -18,6 +18,7 @@ The caller writes each input in one transaction.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 from collections.abc import Sequence
@@ -38,7 +39,6 @@ from chainwatch.watchlists.matcher import ParsedIps, RangeMatcher, parse_ips
 #: Two records of one connection in opposite directions start within this many seconds.
 PAIR_WINDOW = 60.0
 _KEY_CHUNK = 3000
-_UNSET = object()
 
 
 @dataclass
@@ -107,7 +107,6 @@ class InputPipeline:
         self.now = now
         self.totals = InputTotals()
         self._seen: set[str] = set()
-        self._horizon: object = _UNSET
 
     def add(self, batch: Batch) -> None:
         totals = self.totals
@@ -217,7 +216,7 @@ class InputPipeline:
         ]
         # Only records that start no later than the source's latest stored event (plus the
         # pairing window) can belong to a connection stored by an earlier input.
-        horizon = self._stored_until()
+        horizon = self._stored_until
         known = self._known(
             [
                 key
@@ -293,18 +292,19 @@ class InputPipeline:
         stored[kept] = True
         return stored
 
+    @functools.cached_property
     def _stored_until(self) -> int | None:
         """Epoch seconds past which no earlier input's event of this source can pair with a
         record (its latest event's start plus two pairing windows), or None if it has none.
         Asked once per input, before its first events are stored."""
-        if self._horizon is _UNSET:
-            latest = self.conn.scalar(
-                select(func.max(Event.observed_at)).where(Event.source == self.source)
-            )
-            if latest is not None and latest.tzinfo is None:
-                latest = latest.replace(tzinfo=dt.UTC)  # the store keeps UTC
-            self._horizon = None if latest is None else int(latest.timestamp() + 2 * PAIR_WINDOW)
-        return self._horizon  # type: ignore[return-value]
+        latest = self.conn.scalar(
+            select(func.max(Event.observed_at)).where(Event.source == self.source)
+        )
+        if latest is None:
+            return None
+        if latest.tzinfo is None:
+            latest = latest.replace(tzinfo=dt.UTC)  # the store keeps UTC
+        return int(latest.timestamp() + 2 * PAIR_WINDOW)
 
     def _known(self, keys: Sequence[str]) -> set[str]:
         """Connection keys already stored by this source in earlier inputs."""

@@ -82,10 +82,12 @@ class Batch:
 
 @dataclass
 class _Lines:
-    """Non-blank, non-comment lines of a block with their line numbers."""
+    """Non-blank, non-comment lines of a block with their line numbers; ``nul`` says whether
+    the block holds a NUL byte anywhere (one scan of the block, not one per line)."""
 
     raw: list[bytes]
     numbers: np.ndarray
+    nul: bool = False
 
 
 def _lines(block: bytes, first_line: int, *, comment: bytes | None = None) -> tuple[_Lines, int]:
@@ -98,7 +100,8 @@ def _lines(block: bytes, first_line: int, *, comment: bytes | None = None) -> tu
         if line.strip() and not (comment and line.startswith(comment))
     ]
     raw = [parts[i].rstrip(b"\r") for i in keep]
-    return _Lines(raw, np.asarray(keep, dtype=np.int64) + first_line), first_line + len(parts)
+    lines = _Lines(raw, np.asarray(keep, dtype=np.int64) + first_line, b"\x00" in block)
+    return lines, first_line + len(parts)
 
 
 def _strings(raw: list[bytes]) -> tuple[pa.Array, np.ndarray]:
@@ -151,11 +154,11 @@ def _finish(
 ) -> Batch:
     problems.add(utf8_bad, "is not valid UTF-8")
     n = len(lines.raw)
-    # PostgreSQL cannot store NUL in text: refuse it on every store alike, as a bad line.
-    problems.add(
-        np.fromiter((b"\x00" in line for line in lines.raw), dtype=bool, count=n),
-        "contains a NUL byte",
-    )
+    if lines.nul:  # PostgreSQL cannot store NUL in text: a bad line on every store alike
+        problems.add(
+            np.fromiter((b"\x00" in line for line in lines.raw), dtype=bool, count=n),
+            "contains a NUL byte",
+        )
     table = pa.table(
         {name: arrays.get(name, pa.nulls(n, SCHEMA.field(name).type)) for name in SCHEMA.names},
         schema=SCHEMA,

@@ -102,20 +102,16 @@ def _pcapng(handle: BinaryIO, skip: Skip) -> Iterator[Frame]:
     order = "<"
     interfaces: list[_Interface] = []
     number = 0
-    block_type = 0x0A0D0D0A
-    first = True
     last_ts = 0.0
+    consumed = PCAPNG_MAGIC  # frames() read the first block's type
     while True:
-        if first:
-            head = PCAPNG_MAGIC + handle.read(4)
-            first = False
-        else:
-            head = handle.read(8)
-            if not head:
-                return
-            if len(head) < 8:
-                skip(number + 1, "the capture ends inside a block header (truncated)")
-                return
+        head = consumed + handle.read(8 - len(consumed))
+        consumed = b""
+        if not head:
+            return
+        if len(head) < 8:
+            skip(number + 1, "the capture ends inside a block header (truncated)")
+            return
         if head[:4] == PCAPNG_MAGIC:
             # A section header: its byte-order magic says how to read the section.
             bom = handle.read(4)

@@ -16,8 +16,10 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from chainwatch.categories import CONFIDENCE, Detector
 from chainwatch.pcap import payload
 from chainwatch.pcap.decode import ACK, FIN, RST, SYN, TCP, Packet
+from chainwatch.watchlists import Endpoint
 
 #: Bytes of each direction kept for recognition.
 BUFFER = 8192
@@ -27,8 +29,8 @@ LOOK_PACKETS = 64
 #: Out-of-order segments held per direction while a gap is open.
 MAX_PENDING = 16
 
-#: Looks a TLS server name up in the catalogs: (category, endpoint name) or None.
-HostLookup = Callable[[str], tuple[str, str] | None]
+#: Looks a TLS server name up in the catalogs (``Classifier.endpoint_for_host``).
+HostLookup = Callable[[str], Endpoint | None]
 
 
 @dataclass(frozen=True)
@@ -155,11 +157,13 @@ class Reassembler:
             return
         endpoint = None
         if verdict.sni is not None:
-            hit = self.lookup(verdict.sni)
-            if hit is None:
+            catalog = self.lookup(verdict.sni)
+            if catalog is None:
                 return  # a TLS server that no catalog names
-            category, endpoint = hit
-            verdict = payload.Verdict(category, 0.9, verdict.facts, verdict.end, verdict.sni)
+            endpoint = catalog.name
+            verdict = payload.Verdict(
+                catalog.category, CONFIDENCE[Detector.ENDPOINT], verdict.facts, verdict.end
+            )
         number, digest = next(
             ((n, d) for end, n, d in direction.segments if end >= verdict.end),
             direction.segments[-1][1:],

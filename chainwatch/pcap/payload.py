@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import dpkt
@@ -77,7 +77,7 @@ class Verdict:
     confidence: float
     facts: dict[str, Any]
     end: int
-    sni: str | None = field(default=None)
+    sni: str | None = None
 
 
 def plausible(start: bytes) -> bool:

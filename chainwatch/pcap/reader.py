@@ -75,24 +75,14 @@ class CaptureReader:
     ) -> None:
         self.input = flow_input
         self.matcher = matcher
-        self.reassembler = Reassembler(self._lookup(classifier))
+        self.reassembler = Reassembler(classifier.endpoint_for_host)
         self.table: dict[tuple[Any, ...], Connection] = {}
         self.memo: dict[bytes, bool] = {}
         self.records: list[tuple[Any, ...]] = []
         self.bad = 0
         self.examples: list[tuple[int, str]] = []
-        self.packets = 0
-        self.watched_packets = 0
         self.bytes_read = 0
         self.clock = 0.0
-
-    @staticmethod
-    def _lookup(classifier: Classifier) -> Any:
-        def lookup(host: str) -> tuple[str, str] | None:
-            endpoint = classifier.endpoint_for_host(host)
-            return None if endpoint is None else (endpoint.category, endpoint.name)
-
-        return lookup
 
     def skip(self, number: int, reason: str) -> None:
         self.bad += 1
@@ -124,7 +114,6 @@ class CaptureReader:
         # frames are decoded first. Either way each distinct address is matched once.
         pending: list[tuple[capture.Frame, Packet | None, bytes, bytes]] = []
         for frame in frames:
-            self.packets += 1
             data = frame.data
             self.bytes_read += len(data) + 16
             if frame.linktype == 1 and data[12:14] == b"\x08\x00" and len(data) >= 34:
@@ -175,7 +164,6 @@ class CaptureReader:
         if problem is not None:
             self.skip(frame.number, problem)
             return
-        self.watched_packets += 1
         a, b = (packet.src, packet.sport), (packet.dst, packet.dport)
         key = (packet.proto, *(a + b if a <= b else b + a))
         conn = self.table.get(key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -63,16 +64,20 @@ def test_open_is_idempotent_and_sqlite_uses_wal(db_url: str) -> None:
         store.close()
 
 
-def test_downgrade_to_base_and_back(db_url: str) -> None:
+def _downgrade(connection: Any, db_url: str, revision: str) -> None:
     from alembic import command
 
+    config = alembic_config(db_url)
+    config.attributes["connection"] = connection
+    command.downgrade(config, revision)
+
+
+def test_downgrade_to_base_and_back(db_url: str) -> None:
     engine = make_engine(db_url)
     try:
         open_store(db_url).close()
         with engine.begin() as connection:
-            config = alembic_config(db_url)
-            config.attributes["connection"] = connection
-            command.downgrade(config, "base")
+            _downgrade(connection, db_url, "base")
         assert current_revision(engine) is None
         assert "events" not in inspect(engine).get_table_names()
         open_store(db_url).close()
@@ -82,15 +87,11 @@ def test_downgrade_to_base_and_back(db_url: str) -> None:
 
 
 def test_0003_folds_existing_hourly_addresses_into_days(db_url: str) -> None:
-    from alembic import command
-
     engine = make_engine(db_url)
     try:
         open_store(db_url).close()
         with engine.begin() as connection:
-            config = alembic_config(db_url)
-            config.attributes["connection"] = connection
-            command.downgrade(config, "0002")
+            _downgrade(connection, db_url, "0002")
             # Two hours of one UTC day (one just before midnight) and one of the next day.
             for hour, ip in (
                 ("2019-05-01 00:00:00", "175.45.176.5"),
