@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -279,11 +278,7 @@ class InputPipeline:
                 "bytes": w.column("bytes").take(pa.array(kept)),
                 "packets": w.column("packets").take(pa.array(kept)),
                 "detail": pa.array(detail),
-                "evidence_sha256": pa.array(
-                    [batch.digests[r] for r in row_of.tolist()]
-                    if batch.digests is not None
-                    else [hashlib.sha256(batch.raw[r]).hexdigest() for r in row_of.tolist()]
-                ),
+                "evidence_sha256": pa.array(batch.digests_for(row_of)),
                 "connection_key": pa.array([key_sets[i][0] for i in keep]),
             }
         )

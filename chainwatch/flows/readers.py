@@ -9,6 +9,7 @@ at a time; only rows that fail to parse get Python attention (their reasons).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -78,6 +79,12 @@ class Batch:
     bad_examples: list[tuple[int, str]] = field(default_factory=list)
     bytes_read: int = 0
     digests: list[str] | None = None
+
+    def digests_for(self, rows: np.ndarray) -> list[str]:
+        """SHA-256 (hex) of the raw records at ``rows``: the evidence hash events cite."""
+        if self.digests is not None:
+            return [self.digests[r] for r in rows.tolist()]
+        return [hashlib.sha256(self.raw[r]).hexdigest() for r in rows.tolist()]
 
 
 @dataclass
