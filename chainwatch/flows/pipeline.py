@@ -12,15 +12,16 @@ catalogs, then port rules), and produce
 - hourly rollups of every watched record, classified or not (category ``other``): records,
   bytes, packets, events, and the distinct local addresses.
 
-The caller writes each input in one transaction.
+The caller writes each input in one transaction and calls ``finish`` at its end.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -58,6 +59,10 @@ def _pick(mask: np.ndarray, a: ParsedIps, b: ParsedIps) -> ParsedIps:
     )
 
 
+def _array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
 def _subset(parsed: ParsedIps, rows: np.ndarray) -> ParsedIps:
     return ParsedIps(parsed.version[rows], parsed.v4[rows], parsed.v6[rows])
 
@@ -77,6 +82,79 @@ def _with_verdicts(result: ClassifiedBatch, w: pa.Table) -> ClassifiedBatch:
     confidence[rows] = w.column("confidence").take(take).to_numpy()
     endpoint[rows] = w.column("endpoint").take(take).to_pylist()
     return ClassifiedBatch(category, detector, confidence, endpoint)
+
+
+_ROLLUP_KEYS = ["hour", "watchlist", "category"]
+#: Distinct (hour, watchlist, category, address) rows held per input before writing some.
+_ADDRESSES_HELD = 1_000_000
+
+
+def _distinct(tables: list[pa.Table]) -> pa.Table:
+    return pa.concat_tables(tables).group_by([*_ROLLUP_KEYS, "local_ip"]).aggregate([])
+
+
+#: Text that JSON writes as is between quotes: printable ASCII but ``"`` and ``\\``.
+_JSON_PLAIN = r"^[ !#-\[\]-~]*$"
+
+
+def _json_member(name: str, values: pa.Array) -> pa.Array:
+    """``, "name": <value as JSON>`` per value, null where the value is null; values that
+    need escaping go through ``json.dumps`` so the text is exactly what it writes."""
+    values = _array(values)
+    member = pc.binary_join_element_wise(f', "{name}": "', values, '"', "")
+    plain = pc.fill_null(pc.match_substring_regex(values, _JSON_PLAIN), True)
+    if not pc.all(plain).as_py():
+        rows = pc.invert(plain)
+        escaped = [f', "{name}": {json.dumps(v)}' for v in values.filter(rows).to_pylist()]
+        member = pc.replace_with_mask(member, rows, pa.array(escaped, pa.string()))
+    return member
+
+
+def _mapped(values: np.ndarray, function: Callable[[str], str | None]) -> pa.Array:
+    """``function`` of each value, computed once per distinct value (categories are few)."""
+    distinct, index = np.unique(values.astype(str), return_inverse=True)
+    return pa.array([function(str(v)) for v in distinct], pa.string()).take(pa.array(index))
+
+
+@dataclass
+class _Connections:
+    """What identifies the connection of each record. NetFlow exports the two directions of a
+    connection as two records with the same local/remote 5-tuple (the watched side is always
+    local), started within PAIR_WINDOW of each other: ``group`` is that 5-tuple as text and
+    ``key`` adds the record's window (its start // PAIR_WINDOW); ``before``/``after`` are the
+    keys of the windows either side, where the other direction's key may lie. A Zeek record
+    names its connection itself: all four are ``zeek:<uid>``."""
+
+    group: pa.Array
+    key: pa.Array
+    before: pa.Array
+    after: pa.Array
+    seconds: np.ndarray
+
+    @classmethod
+    def of(
+        cls,
+        proto: pa.Array,
+        lip: pa.Array,
+        lport: pa.Array,
+        rip: pa.Array,
+        rport: pa.Array,
+        uid: pa.Array,
+        seconds: np.ndarray,
+    ) -> _Connections:
+        def text(values: pa.Array) -> pa.Array:
+            return pc.fill_null(pc.cast(values, pa.string()), "None")
+
+        zeek = pc.binary_join_element_wise("zeek", uid, ":")
+        by_uid = pc.is_valid(uid)
+        base = pc.binary_join_element_wise(text(proto), lip, text(lport), rip, text(rport), "|")
+        window = seconds // int(PAIR_WINDOW)
+
+        def key(offset: int) -> pa.Array:
+            keyed = pc.binary_join_element_wise(base, text(pa.array(window + offset)), "|")
+            return pc.if_else(by_uid, zeek, keyed)
+
+        return cls(pc.if_else(by_uid, zeek, base), key(0), key(-1), key(1), seconds)
 
 
 class InputPipeline:
@@ -105,7 +183,9 @@ class InputPipeline:
         self.scan_id = scan_id
         self.now = now
         self.totals = InputTotals()
-        self._seen: set[str] = set()
+        self._seen: set[str] = set()  # connection keys stored from this input
+        self._sums: list[pa.Table] = []  # per batch: rollup totals
+        self._addresses: list[pa.Table] = []  # per batch: distinct local addresses
 
     def add(self, batch: Batch) -> None:
         totals = self.totals
@@ -186,7 +266,7 @@ class InputPipeline:
         """Insert the batch's events; returns, per watched row, whether it became an event.
 
         Columns are built with Arrow kernels; Python touches each event only to hash its raw
-        record and to test its connection key."""
+        record and to look its connection up among those already stored."""
         stored = np.zeros(len(rows), dtype=bool)
         chosen = np.flatnonzero(result.classified)
         if len(chosen) == 0:
@@ -199,59 +279,15 @@ class InputPipeline:
         lport, rport = local_port.take(pick), remote_port.take(pick)
         lip, rip = local_ip.take(pick), remote_ip.take(pick)
         uid = w.column("uid").take(pick)
-
-        def text(values: pa.Array) -> pa.Array:
-            return pc.fill_null(pc.cast(values, pa.string()), "None")
-
-        # NetFlow: the two directions of a connection share the local/remote 5-tuple (the
-        # watched side is always local) and start within PAIR_WINDOW of each other.
-        base = pc.binary_join_element_wise(text(proto), lip, text(lport), rip, text(rport), "|")
         seconds = pc.cast(ts, pa.int64()).to_numpy(zero_copy_only=False) // 1_000_000
-        bucket = (seconds // int(PAIR_WINDOW)).tolist()
-        uids = uid.to_pylist()
-        key_sets = [
-            [f"zeek:{u}"] if u is not None else [f"{b}|{k}", f"{b}|{k - 1}", f"{b}|{k + 1}"]
-            for u, b, k in zip(uids, base.to_pylist(), bucket, strict=True)
-        ]
-        # Only records that start no later than the source's latest stored event (plus the
-        # pairing window) can belong to a connection stored by an earlier input.
-        horizon = self._stored_until
-        known = self._known(
-            [
-                key
-                for keys, second in zip(key_sets, seconds.tolist(), strict=True)
-                if horizon is not None and second <= horizon
-                for key in keys
-            ]
-        )
-        known.update(k for keys in key_sets for k in keys if k in self._seen)
-        keep: list[int] = []
-        for i, keys in enumerate(key_sets):
-            if any(key in known for key in keys):
-                continue  # the same connection: its other direction, here or in an earlier input
-            known.add(keys[0])
-            keep.append(i)
-        if not keep:
+        conns = _Connections.of(proto, lip, lport, rip, rport, uid, seconds)
+        keep = self._new_connections(conns)
+        if not keep.any():
             return stored
         kept = chosen[keep]
-        take = pa.array(keep)
+        take = pa.array(np.flatnonzero(keep))
         row_of = rows[kept]
-        endpoint = result.endpoint[kept]
-        facts = (
-            w.column("facts").take(pa.array(kept)).to_pylist()
-            if "facts" in w.column_names
-            else [None] * len(keep)
-        )
-        detail = [
-            f'{{"format": "{self.fmt}"'
-            + (f', "endpoint": {json.dumps(str(e))}' if e is not None else "")
-            + (f', "uid": {json.dumps(u)}' if u is not None else "")
-            + (f", {f[1:-1]}" if f and f != "{}" else "")  # payload facts: a JSON object
-            + "}"
-            for e, u, f in zip(endpoint, uid.take(take).to_pylist(), facts, strict=True)
-        ]
-        n = len(keep)
-        categories = category[kept].astype(str)
+        n = len(kept)
         events = pa.table(
             {
                 "observed_at": ts.take(take),
@@ -265,27 +301,71 @@ class InputPipeline:
                 "remote_port": rport.take(take),
                 "proto": proto.take(take),
                 "direction": pa.array(np.where(is_src[kept], "outbound", "inbound")),
-                "category": pa.array(categories),
-                "coin": pa.array([coin_of(c) for c in categories], pa.string()),
+                "category": _mapped(category[kept], str),
+                "coin": _mapped(category[kept], coin_of),
                 "detector": pa.array(result.detector[kept].astype(str)),
                 "confidence": pa.array(result.confidence[kept]),
                 "source": pa.array([self.source] * n),
-                "source_ref": pa.array(
-                    [f"{self.name}:{line}" for line in batch.lines[row_of].tolist()]
+                "source_ref": pc.binary_join_element_wise(
+                    self.name, pc.cast(pa.array(batch.lines[row_of]), pa.string()), ":"
                 ),
                 "input_id": pa.array([self.input_id] * n, pa.int64()),
                 "scan_id": pa.array([self.scan_id] * n, pa.int64()),
                 "bytes": w.column("bytes").take(pa.array(kept)),
                 "packets": w.column("packets").take(pa.array(kept)),
-                "detail": pa.array(detail),
+                "detail": self._detail(w, kept, result.endpoint[kept], uid.take(take)),
                 "evidence_sha256": pa.array(batch.digests_for(row_of)),
-                "connection_key": pa.array([key_sets[i][0] for i in keep]),
+                "connection_key": conns.key.filter(pa.array(keep)),
             }
         )
         insert_events(self.conn, events)
-        self._seen.update(key_sets[i][0] for i in keep)
         stored[kept] = True
         return stored
+
+    def _detail(
+        self, w: pa.Table, kept: np.ndarray, endpoint: np.ndarray, uid: pa.Array
+    ) -> pa.Array:
+        """Each event's ``detail`` as JSON text: the format, the catalog endpoint, Zeek's uid,
+        and the facts a reader found in the record itself (pcap payloads, a JSON object)."""
+        parts = [
+            _json_member("endpoint", pa.array(endpoint, pa.string())),
+            _json_member("uid", uid),
+        ]
+        if "facts" in w.column_names:
+            facts = w.column("facts").take(pa.array(kept))
+            inner = pc.utf8_slice_codeunits(facts, 1, -1)
+            parts.append(
+                pc.if_else(pc.equal(inner, ""), "", pc.binary_join_element_wise(", ", inner, ""))
+            )
+        joined = pc.binary_join_element_wise(
+            f'{{"format": "{self.fmt}"', *(pc.fill_null(p, "") for p in parts), "}", ""
+        )
+        return joined
+
+    def _new_connections(self, conns: _Connections) -> np.ndarray:
+        """Which records (earliest first) start a connection not stored yet: compared with
+        each other, with earlier batches of this input (in memory) and with earlier inputs of
+        this source (in the store)."""
+        own, before, after = (a.to_pylist() for a in (conns.key, conns.before, conns.after))
+        seen = self._seen
+        # Only records that start no later than the source's latest stored event (plus the
+        # pairing window) can belong to a connection stored by an earlier input.
+        horizon = self._stored_until
+        ask = [] if horizon is None else np.flatnonzero(conns.seconds <= horizon).tolist()
+        known = self._known(sorted({k for i in ask for k in (own[i], before[i], after[i])}))
+        known.update(seen.intersection(own), seen.intersection(before), seen.intersection(after))
+        # A record needs a closer look only if its connection may be known or shows up more
+        # than once in this batch; any other record starts a connection of its own.
+        group = pc.dictionary_encode(_array(conns.group)).indices.to_numpy(zero_copy_only=False)
+        repeated = np.bincount(group)[group] > 1
+        keep = np.ones(len(own), dtype=bool)
+        for i in range(len(own)) if known else np.flatnonzero(repeated).tolist():
+            if own[i] in known or before[i] in known or after[i] in known:
+                keep[i] = False  # the same connection: its other direction
+            elif repeated[i]:
+                known.add(own[i])
+        seen.update(itertools.compress(own, keep))
+        return keep
 
     @functools.cached_property
     def _stored_until(self) -> int | None:
@@ -325,10 +405,10 @@ class InputPipeline:
         local_ip: pa.Array,
         stored: np.ndarray,
     ) -> None:
-        hour = pc.floor_temporal(w.column("ts"), unit="hour")
+        """Add the batch to the input's rollups, kept in memory until ``finish``."""
         frame = pa.table(
             {
-                "hour": hour,
+                "hour": pc.floor_temporal(w.column("ts"), unit="hour"),
                 "watchlist": pa.array(watchlist.astype(str)),
                 "category": pa.array(category.astype(str)),
                 "bytes": w.column("bytes"),
@@ -337,22 +417,46 @@ class InputPipeline:
                 "local_ip": local_ip,
             }
         )
-        keys = ["hour", "watchlist", "category"]
-        sums = frame.group_by(keys).aggregate(
+        sums = frame.group_by(_ROLLUP_KEYS).aggregate(
             [("bytes", "sum"), ("packets", "sum"), ("event", "sum"), ([], "count_all")]
         )
-        rollups = [
-            {
-                "hour": row["hour"],
-                "watchlist": row["watchlist"],
-                "category": row["category"],
-                "records": row["count_all"],
-                "bytes": row["bytes_sum"] or 0,
-                "packets": row["packets_sum"] or 0,
-                "events": row["event_sum"] or 0,
-            }
-            for row in sums.to_pylist()
-        ]
-        add_rollups(self.conn, rollups)
-        addresses = frame.group_by([*keys, "local_ip"]).aggregate([])
-        add_rollup_addresses(self.conn, addresses)
+        self._sums.append(
+            sums.rename_columns(
+                {"bytes_sum": "bytes", "packets_sum": "packets", "event_sum": "events"}
+                | {"count_all": "records"}
+            )
+        )
+        self._addresses.append(frame.group_by([*_ROLLUP_KEYS, "local_ip"]).aggregate([]))
+        if sum(len(t) for t in self._addresses) > _ADDRESSES_HELD:
+            addresses = _distinct(self._addresses)
+            self._addresses = [addresses]
+            if len(addresses) > _ADDRESSES_HELD // 2:  # still many: write, hold memory flat
+                add_rollup_addresses(self.conn, addresses)
+                self._addresses = []
+
+    def finish(self) -> None:
+        """Write the input's rollups (its transaction is still open)."""
+        if self._sums:
+            sums = (
+                pa.concat_tables(self._sums)
+                .group_by(_ROLLUP_KEYS)
+                .aggregate([(c, "sum") for c in ("records", "bytes", "packets", "events")])
+            )
+            add_rollups(
+                self.conn,
+                [
+                    {
+                        "hour": row["hour"],
+                        "watchlist": row["watchlist"],
+                        "category": row["category"],
+                        **{
+                            c: row[f"{c}_sum"] or 0
+                            for c in ("records", "bytes", "packets", "events")
+                        },
+                    }
+                    for row in sums.to_pylist()
+                ],
+            )
+        if self._addresses:
+            add_rollup_addresses(self.conn, _distinct(self._addresses))
+        self._sums, self._addresses = [], []

@@ -18,7 +18,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -145,8 +144,8 @@ def _table_tuples(table: pa.Table, dialect: str) -> list[tuple[Any, ...]]:
         if pa.types.is_timestamp(column.type):
             if column.type.tz is None:
                 raise ValueError(f"column {name}: naive timestamps; times must be UTC")
-            if dialect == "sqlite":
-                column = pc.strftime(column, format="%Y-%m-%d %H:%M:%S")
+            if dialect == "sqlite":  # naive microseconds print as "%Y-%m-%d %H:%M:%S.%f"
+                column = column.cast(pa.timestamp("us")).cast(pa.string())
         if name == "detail" and not pa.types.is_string(column.type):
             columns.append([_driver_value(v, dialect) for v in column.to_pylist()])
             continue

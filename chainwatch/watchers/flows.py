@@ -167,6 +167,7 @@ class FlowWatcher(Watcher):
                     raise WatcherError(
                         self.name, f"stopped while reading {name}; nothing of it was stored"
                     )
+            pipeline.finish()
             totals = pipeline.totals
             update_input(
                 conn, input_id, records=totals.records, watched=totals.watched, bad=totals.bad

@@ -6,8 +6,8 @@ Each interval carries the *most specific* range covering it: CIDR blocks are eit
 or nested, so "most specific" is well defined; when two watchlists list the very same block,
 the first watchlist by name wins. Matching an array is then one ``numpy.searchsorted``.
 
-Address parsing is vectorised too: IPv4 text is split and range-checked by pyarrow compute;
-IPv6 text (rare in flow data) is parsed once per distinct value by ``ipaddress``.
+Address parsing is vectorised too, once per distinct text: IPv4 is split and range-checked by
+pyarrow compute; IPv6 (rare in flow data) is parsed by ``ipaddress``.
 """
 
 from __future__ import annotations
@@ -57,8 +57,17 @@ def _as_string_array(values: Any) -> pa.Array:
 
 
 def parse_ips(values: Any) -> ParsedIps:
-    """Parse an array of address strings (pyarrow array, list or numpy array) at once."""
-    text = pc.utf8_trim_whitespace(_as_string_array(values))
+    """Parse an array of address strings (pyarrow array, list or numpy array) at once.
+
+    Flow data repeats a few addresses many times, so each distinct text is parsed once and
+    the results are spread back by dictionary index."""
+    encoded = pc.dictionary_encode(pc.fill_null(_as_string_array(values), ""))
+    distinct = _parse_distinct(pc.utf8_trim_whitespace(encoded.dictionary))
+    index = encoded.indices.to_numpy(zero_copy_only=False)
+    return ParsedIps(distinct.version[index], distinct.v4[index], distinct.v6[index])
+
+
+def _parse_distinct(text: pa.Array) -> ParsedIps:
     n = len(text)
     version = np.zeros(n, dtype=np.uint8)
     v4 = np.zeros(n, dtype=np.uint64)
@@ -78,23 +87,14 @@ def parse_ips(values: Any) -> ParsedIps:
 
     has_colon = pc.fill_null(pc.match_substring(text, ":"), False)
     v6_rows = np.flatnonzero(has_colon.to_numpy(zero_copy_only=False))
-    if len(v6_rows):
-        encoded = pc.dictionary_encode(text.filter(has_colon))
-        packed: list[bytes | None] = []
-        for value in encoded.dictionary.to_pylist():
-            try:
-                address = ipaddress.ip_address(value)
-            except ValueError:
-                packed.append(None)
-                continue
-            packed.append(address.packed if address.version == 6 else None)
-        ok = np.array([p is not None for p in packed], dtype=bool)
-        table = np.array([p or b"" for p in packed], dtype="S16")
-        indices = encoded.indices.to_numpy()
-        good = ok[indices]
-        rows = v6_rows[good]
-        v6[rows] = table[indices[good]]
-        version[rows] = 6
+    for row, value in zip(v6_rows.tolist(), text.filter(has_colon).to_pylist(), strict=True):
+        try:
+            address = ipaddress.ip_address(value)
+        except ValueError:
+            continue
+        if address.version == 6:
+            v6[row] = address.packed
+            version[row] = 6
     return ParsedIps(version, v4, v6)
 
 

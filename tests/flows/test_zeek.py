@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import create_engine
+
 from chainwatch.store.models import Event, Rollup
 from tests.flows.conftest import rows
 
@@ -210,3 +212,32 @@ def test_growing_log_read_from_where_it_stopped(
     path.write_text(head.replace("CAbc1", "CZzz1"))  # rewritten, not grown: read as new
     third = cli("--db", db_url, "--watchlists", wl, "scan", "--flows", path)
     assert "grew" not in third.stderr and "read 3," in third.stdout
+
+
+def test_uids_that_need_json_escapes(cli: Any, db_url: str, wl: Path, tmp_path: Path) -> None:
+    """A uid is the file's text: quotes, backslashes, control-like and non-ASCII characters
+    reach ``detail`` as valid JSON (written as ``json.dumps`` writes it), and a uid seen twice
+    is one connection."""
+    uids = ['C"q1', "C\\b2", "Cé3", "C\u20284", "C/5", "plain6", 'C"q1']
+    rest = "tcp\t-\t1.0\t10\t20\tSF\t1\t1"
+    body = [
+        f"{1495015200 + i}.0\t{uid}\t175.45.176.5\t{40000 + i}\t198.51.100.7\t8333\t{rest}"
+        for i, uid in enumerate(uids)
+    ]
+    path = tmp_path / "conn.log"
+    path.write_text(
+        "#separator \\x09\n#fields\t" + "\t".join(FIELDS) + "\n" + "\n".join(body) + "\n",
+        encoding="utf-8",
+    )
+    result = cli("--db", db_url, "--watchlists", wl, "scan", "--flows", path)
+    assert result.exit_code == 0, result.stderr
+    assert "read 7, watched 7, classified 7, stored 6" in result.stdout
+    events = rows(db_url, Event)
+    assert [e.detail for e in events] == [{"format": "zeek", "uid": u} for u in uids[:6]]
+    assert [e.connection_key for e in events] == [f"zeek:{u}" for u in uids[:6]]
+    if db_url.startswith("sqlite"):
+        engine = create_engine(db_url)
+        with engine.connect() as conn:
+            texts = conn.exec_driver_sql("SELECT detail FROM events ORDER BY id").scalars().all()
+        engine.dispose()
+        assert texts == [json.dumps({"format": "zeek", "uid": u}) for u in uids[:6]]
