@@ -23,6 +23,7 @@ import itertools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -32,7 +33,12 @@ from sqlalchemy import Connection, func, select
 from chainwatch.categories import coin_of
 from chainwatch.classify import ClassifiedBatch, Classifier
 from chainwatch.flows.readers import Batch
-from chainwatch.store.ingest import add_rollup_addresses, add_rollups, insert_events
+from chainwatch.store.ingest import (
+    add_rollup_addresses,
+    add_rollups,
+    event_rows,
+    insert_event_rows,
+)
 from chainwatch.store.models import Event
 from chainwatch.watchlists.matcher import ParsedIps, RangeMatcher, parse_ips
 
@@ -157,6 +163,23 @@ class _Connections:
         return cls(pc.if_else(by_uid, zeek, base), key(0), key(-1), key(1), seconds)
 
 
+@dataclass
+class Prepared:
+    """One batch as ``InputPipeline.prepare`` leaves it for ``write``: its counts, its watched
+    rows for the rollups (``frame``), and, for the classified ones (``chosen`` rows of
+    ``frame``, earliest first), their connections and event rows."""
+
+    records: int = 0
+    bytes_read: int = 0
+    bad: int = 0
+    bad_examples: list[tuple[int, str]] = field(default_factory=list)
+    classified: int = 0
+    frame: pa.Table | None = None
+    chosen: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    connections: _Connections | None = None
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+
+
 class InputPipeline:
     """Processes the batches of one input inside its write transaction ``conn``."""
 
@@ -183,37 +206,44 @@ class InputPipeline:
         self.scan_id = scan_id
         self.now = now
         self.totals = InputTotals()
+        self.dialect = conn.dialect.name
         self._seen: set[str] = set()  # connection keys stored from this input
         self._sums: list[pa.Table] = []  # per batch: rollup totals
         self._addresses: list[pa.Table] = []  # per batch: distinct local addresses
 
     def add(self, batch: Batch) -> None:
-        totals = self.totals
-        totals.bad += batch.bad
-        totals.bad_examples.extend(batch.bad_examples)
+        """Process one batch: ``write(prepare(batch))``."""
+        self.write(self.prepare(batch))
+
+    def prepare(self, batch: Batch) -> Prepared:
+        """Everything about a batch that needs no database: match, classify, and build the
+        candidate events and the rollup rows. Safe to run in another thread than ``write``
+        (one batch at a time, in order)."""
         table = batch.table
         n = table.num_rows
+        prepared = Prepared(
+            bad=batch.bad, bad_examples=list(batch.bad_examples), bytes_read=batch.bytes_read
+        )
         if n == 0:
-            return
+            return prepared
         src = parse_ips(table.column("src_ip"))
         dst = parse_ips(table.column("dst_ip"))
         unparsed = (src.version == 0) | (dst.version == 0)
         if unparsed.any():
             rows = np.flatnonzero(unparsed)
-            totals.bad += len(rows)
-            totals.bad_examples.extend(
+            prepared.bad += len(rows)
+            prepared.bad_examples.extend(
                 (int(batch.lines[r]), "an address is not an IPv4 or IPv6 address")
                 for r in rows[:20]
             )
-        totals.records += n - int(unparsed.sum())
+        prepared.records = n - int(unparsed.sum())
         from_src = self.matcher.match_parsed(src).range_index
         from_dst = self.matcher.match_parsed(dst).range_index
         local_is_src = (from_src >= 0) & ~unparsed
         watched = (local_is_src | (from_dst >= 0)) & ~unparsed
         rows = np.flatnonzero(watched)
-        totals.watched += len(rows)
         if len(rows) == 0:
-            return
+            return prepared
         is_src = local_is_src[rows]
         range_index = np.where(is_src, from_src[rows], from_dst[rows])
         take = pa.array(rows)
@@ -229,48 +259,20 @@ class InputPipeline:
             result = _with_verdicts(result, w)
         category = np.where(result.classified, result.category, "other")
         watchlist = self.matcher.range_watchlist_names()[range_index]
-        cidr = self.matcher.range_cidrs()[range_index]
-        stored = self._events(
-            batch,
-            rows,
-            w,
-            result,
-            category,
-            watchlist,
-            cidr,
-            local_ip,
-            remote_ip,
-            local_port,
-            remote_port,
-            is_src,
+        prepared.frame = pa.table(
+            {
+                "hour": pc.floor_temporal(w.column("ts"), unit="hour"),
+                "watchlist": pa.array(watchlist.astype(str)),
+                "category": pa.array(category.astype(str)),
+                "bytes": w.column("bytes"),
+                "packets": w.column("packets"),
+                "local_ip": local_ip,
+            }
         )
-        totals.classified += int(result.classified.sum())
-        totals.stored += int(stored.sum())
-        self._rollups(w, category, watchlist, local_ip, stored)
-
-    def _events(
-        self,
-        batch: Batch,
-        rows: np.ndarray,
-        w: pa.Table,
-        result: ClassifiedBatch,
-        category: np.ndarray,
-        watchlist: np.ndarray,
-        cidr: np.ndarray,
-        local_ip: pa.Array,
-        remote_ip: pa.Array,
-        local_port: pa.Array,
-        remote_port: pa.Array,
-        is_src: np.ndarray,
-    ) -> np.ndarray:
-        """Insert the batch's events; returns, per watched row, whether it became an event.
-
-        Columns are built with Arrow kernels; Python touches each event only to hash its raw
-        record and to look its connection up among those already stored."""
-        stored = np.zeros(len(rows), dtype=bool)
         chosen = np.flatnonzero(result.classified)
+        prepared.classified = len(chosen)
         if len(chosen) == 0:
-            return stored
+            return prepared
         ts = w.column("ts").take(pa.array(chosen))
         chosen = chosen[np.asarray(pc.sort_indices(ts).to_numpy())]  # earliest record first
         pick = pa.array(chosen)
@@ -280,50 +282,66 @@ class InputPipeline:
         lip, rip = local_ip.take(pick), remote_ip.take(pick)
         uid = w.column("uid").take(pick)
         seconds = pc.cast(ts, pa.int64()).to_numpy(zero_copy_only=False) // 1_000_000
-        conns = _Connections.of(proto, lip, lport, rip, rport, uid, seconds)
-        keep = self._new_connections(conns)
-        if not keep.any():
-            return stored
-        kept = chosen[keep]
-        take = pa.array(np.flatnonzero(keep))
-        row_of = rows[kept]
-        n = len(kept)
+        prepared.connections = _Connections.of(proto, lip, lport, rip, rport, uid, seconds)
+        prepared.chosen = chosen
+        row_of = rows[chosen]
+        k = len(chosen)
+        cidr = self.matcher.range_cidrs()[range_index]
         events = pa.table(
             {
-                "observed_at": ts.take(take),
-                "last_seen_at": pa.nulls(n, ts.type),
-                "recorded_at": pa.array([self.now] * n, ts.type),
-                "watchlist": pa.array(watchlist[kept].astype(str)),
-                "matched_cidr": pa.array(cidr[kept].astype(str)),
-                "local_ip": lip.take(take),
-                "local_port": lport.take(take),
-                "remote_ip": rip.take(take),
-                "remote_port": rport.take(take),
-                "proto": proto.take(take),
-                "direction": pa.array(np.where(is_src[kept], "outbound", "inbound")),
-                "category": _mapped(category[kept], str),
-                "coin": _mapped(category[kept], coin_of),
-                "detector": pa.array(result.detector[kept].astype(str)),
-                "confidence": pa.array(result.confidence[kept]),
-                "source": pa.array([self.source] * n),
+                "observed_at": ts,
+                "last_seen_at": pa.nulls(k, ts.type),
+                "recorded_at": pa.array([self.now] * k, ts.type),
+                "watchlist": pa.array(watchlist[chosen].astype(str)),
+                "matched_cidr": pa.array(cidr[chosen].astype(str)),
+                "local_ip": lip,
+                "local_port": lport,
+                "remote_ip": rip,
+                "remote_port": rport,
+                "proto": proto,
+                "direction": pa.array(np.where(is_src[chosen], "outbound", "inbound")),
+                "category": _mapped(category[chosen], str),
+                "coin": _mapped(category[chosen], coin_of),
+                "detector": pa.array(result.detector[chosen].astype(str)),
+                "confidence": pa.array(result.confidence[chosen]),
+                "source": pa.array([self.source] * k),
                 "source_ref": pc.binary_join_element_wise(
                     self.name, pc.cast(pa.array(batch.lines[row_of]), pa.string()), ":"
                 ),
-                "input_id": pa.array([self.input_id] * n, pa.int64()),
-                "scan_id": pa.array([self.scan_id] * n, pa.int64()),
-                "bytes": w.column("bytes").take(pa.array(kept)),
-                "packets": w.column("packets").take(pa.array(kept)),
-                "detail": self._detail(w, kept, result.endpoint[kept], uid.take(take)),
+                "input_id": pa.array([self.input_id] * k, pa.int64()),
+                "scan_id": pa.array([self.scan_id] * k, pa.int64()),
+                "bytes": w.column("bytes").take(pick),
+                "packets": w.column("packets").take(pick),
+                "detail": self._detail(w, chosen, result.endpoint[chosen], uid),
                 "evidence_sha256": pa.array(batch.digests_for(row_of)),
-                "connection_key": conns.key.filter(pa.array(keep)),
+                "connection_key": prepared.connections.key,
             }
         )
-        insert_events(self.conn, events)
-        stored[kept] = True
-        return stored
+        prepared.events = event_rows(events, self.dialect)
+        return prepared
+
+    def write(self, prepared: Prepared) -> None:
+        """Store a prepared batch: the events of connections not stored yet, and the rollups
+        (held until ``finish``). Runs in the thread that owns the transaction."""
+        totals = self.totals
+        totals.bad += prepared.bad
+        totals.bad_examples.extend(prepared.bad_examples)
+        totals.records += prepared.records
+        if prepared.frame is None:
+            return
+        totals.watched += prepared.frame.num_rows
+        totals.classified += prepared.classified
+        stored = np.zeros(prepared.frame.num_rows, dtype=bool)
+        if prepared.connections is not None:
+            keep = self._new_connections(prepared.connections)
+            totals.stored += insert_event_rows(
+                self.conn, list(itertools.compress(prepared.events, keep))
+            )
+            stored[prepared.chosen[keep]] = True
+        self._rollups(prepared.frame, stored)
 
     def _detail(
-        self, w: pa.Table, kept: np.ndarray, endpoint: np.ndarray, uid: pa.Array
+        self, w: pa.Table, rows: np.ndarray, endpoint: np.ndarray, uid: pa.Array
     ) -> pa.Array:
         """Each event's ``detail`` as JSON text: the format, the catalog endpoint, Zeek's uid,
         and the facts a reader found in the record itself (pcap payloads, a JSON object)."""
@@ -332,7 +350,7 @@ class InputPipeline:
             _json_member("uid", uid),
         ]
         if "facts" in w.column_names:
-            facts = w.column("facts").take(pa.array(kept))
+            facts = w.column("facts").take(pa.array(rows))
             inner = pc.utf8_slice_codeunits(facts, 1, -1)
             parts.append(
                 pc.if_else(pc.equal(inner, ""), "", pc.binary_join_element_wise(", ", inner, ""))
@@ -397,26 +415,9 @@ class InputPipeline:
             )
         return found
 
-    def _rollups(
-        self,
-        w: pa.Table,
-        category: np.ndarray,
-        watchlist: np.ndarray,
-        local_ip: pa.Array,
-        stored: np.ndarray,
-    ) -> None:
+    def _rollups(self, frame: pa.Table, stored: np.ndarray) -> None:
         """Add the batch to the input's rollups, kept in memory until ``finish``."""
-        frame = pa.table(
-            {
-                "hour": pc.floor_temporal(w.column("ts"), unit="hour"),
-                "watchlist": pa.array(watchlist.astype(str)),
-                "category": pa.array(category.astype(str)),
-                "bytes": w.column("bytes"),
-                "packets": w.column("packets"),
-                "event": pa.array(stored.astype(np.int64)),
-                "local_ip": local_ip,
-            }
-        )
+        frame = frame.append_column("event", pa.array(stored.astype(np.int64)))
         sums = frame.group_by(_ROLLUP_KEYS).aggregate(
             [("bytes", "sum"), ("packets", "sum"), ("event", "sum"), ([], "count_all")]
         )

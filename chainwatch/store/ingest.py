@@ -110,20 +110,29 @@ def _driver_value(value: Any, dialect: str) -> Any:
 
 
 def insert_events(conn: Connection, events: pa.Table | Sequence[dict[str, Any]]) -> int:
-    """Insert events (pyarrow table or dicts with ``EVENT_COLUMNS``); returns how many.
+    """Insert events (pyarrow table or dicts with ``EVENT_COLUMNS``); returns how many."""
+    return insert_event_rows(conn, event_rows(events, conn.dialect.name))
+
+
+def event_rows(events: pa.Table | Sequence[dict[str, Any]], dialect: str) -> list[tuple[Any, ...]]:
+    """Events as the database driver of ``dialect`` takes them, in ``EVENT_COLUMNS`` order.
+    Needs no connection, so callers may convert in one thread and insert in another."""
+    if isinstance(events, pa.Table):
+        return _table_tuples(events.select(list(EVENT_COLUMNS)), dialect)
+    return [tuple(_driver_value(row[c], dialect) for c in EVENT_COLUMNS) for row in events]
+
+
+def insert_event_rows(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> int:
+    """Insert rows made by ``event_rows``; returns how many.
 
     Bulk data goes straight to the driver: ``executemany`` on SQLite, ``COPY`` on PostgreSQL;
     SQLAlchemy's per-row parameter processing would cost more than the insert itself.
     """
-    dialect = conn.dialect.name
-    if isinstance(events, pa.Table):
-        tuples = _table_tuples(events.select(list(EVENT_COLUMNS)), dialect)
-    else:
-        tuples = [tuple(_driver_value(row[c], dialect) for c in EVENT_COLUMNS) for row in events]
+    tuples = rows if isinstance(rows, list) else list(rows)
     if not tuples:
         return 0
     columns = ", ".join(EVENT_COLUMNS)
-    if dialect == "postgresql":
+    if conn.dialect.name == "postgresql":
         driver = conn.connection.driver_connection
         assert driver is not None
         with driver.cursor() as cursor, cursor.copy(f"COPY events ({columns}) FROM STDIN") as copy:

@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 from chainwatch.classify import Classifier
 from chainwatch.errors import ChainwatchError, InputError, WatcherError
 from chainwatch.flows import detect, readers
+from chainwatch.flows.ahead import ahead
 from chainwatch.flows.inputs import (
     FlowInput,
     describe,
@@ -154,15 +155,13 @@ class FlowWatcher(Watcher):
                 now=ctx.now(),
             )
             task = progress.add_task(Path(name).name, total=flow_input.size)
-            for batch in self._batches(ctx, flow_input, fmt, classifier):
-                if ctx.strict and batch.bad:
-                    line, reason = batch.bad_examples[0]
+            batches = self._batches(ctx, flow_input, fmt, classifier)
+            for prepared in ahead(batches, pipeline.prepare):
+                if ctx.strict and prepared.bad:
+                    line, reason = prepared.bad_examples[0]
                     raise InputError(name, reason, line=line)
-                pipeline.add(batch)
-                if ctx.strict and pipeline.totals.bad:
-                    line, reason = pipeline.totals.bad_examples[0]
-                    raise InputError(name, reason, line=line)
-                progress.advance(task, batch.bytes_read)
+                pipeline.write(prepared)
+                progress.advance(task, prepared.bytes_read)
                 if ctx.should_stop():
                     raise WatcherError(
                         self.name, f"stopped while reading {name}; nothing of it was stored"
