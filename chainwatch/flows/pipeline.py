@@ -207,6 +207,13 @@ class InputPipeline:
         self.now = now
         self.totals = InputTotals()
         self.dialect = conn.dialect.name
+        # Columns the same for all the input's events: written once per insert, not per row.
+        self._fixed = {
+            "last_seen_at": None,
+            "recorded_at": now,
+            "input_id": input_id,
+            "scan_id": scan_id,
+        }
         self._seen: set[str] = set()  # connection keys stored from this input
         self._sums: list[pa.Table] = []  # per batch: rollup totals
         self._addresses: list[pa.Table] = []  # per batch: distinct local addresses
@@ -290,8 +297,6 @@ class InputPipeline:
         events = pa.table(
             {
                 "observed_at": ts,
-                "last_seen_at": pa.nulls(k, ts.type),
-                "recorded_at": pa.array([self.now] * k, ts.type),
                 "watchlist": pa.array(watchlist[chosen].astype(str)),
                 "matched_cidr": pa.array(cidr[chosen].astype(str)),
                 "local_ip": lip,
@@ -308,8 +313,6 @@ class InputPipeline:
                 "source_ref": pc.binary_join_element_wise(
                     self.name, pc.cast(pa.array(batch.lines[row_of]), pa.string()), ":"
                 ),
-                "input_id": pa.array([self.input_id] * k, pa.int64()),
-                "scan_id": pa.array([self.scan_id] * k, pa.int64()),
                 "bytes": w.column("bytes").take(pick),
                 "packets": w.column("packets").take(pick),
                 "detail": self._detail(w, chosen, result.endpoint[chosen], uid),
@@ -317,7 +320,7 @@ class InputPipeline:
                 "connection_key": prepared.connections.key,
             }
         )
-        prepared.events = event_rows(events, self.dialect)
+        prepared.events = event_rows(events, self.dialect, fixed=self._fixed)
         return prepared
 
     def write(self, prepared: Prepared) -> None:
@@ -334,9 +337,8 @@ class InputPipeline:
         stored = np.zeros(prepared.frame.num_rows, dtype=bool)
         if prepared.connections is not None:
             keep = self._new_connections(prepared.connections)
-            totals.stored += insert_event_rows(
-                self.conn, list(itertools.compress(prepared.events, keep))
-            )
+            rows = list(itertools.compress(prepared.events, keep))
+            totals.stored += insert_event_rows(self.conn, rows, fixed=self._fixed)
             stored[prepared.chosen[keep]] = True
         self._rollups(prepared.frame, stored)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -114,34 +114,65 @@ def insert_events(conn: Connection, events: pa.Table | Sequence[dict[str, Any]])
     return insert_event_rows(conn, event_rows(events, conn.dialect.name))
 
 
-def event_rows(events: pa.Table | Sequence[dict[str, Any]], dialect: str) -> list[tuple[Any, ...]]:
-    """Events as the database driver of ``dialect`` takes them, in ``EVENT_COLUMNS`` order.
-    Needs no connection, so callers may convert in one thread and insert in another."""
+#: A value the same for every event of an insert: written once into the statement.
+Fixed = None | int | dt.datetime
+
+
+def event_rows(
+    events: pa.Table | Sequence[dict[str, Any]], dialect: str, *, fixed: Iterable[str] = ()
+) -> list[tuple[Any, ...]]:
+    """Events as the database driver of ``dialect`` takes them, in ``EVENT_COLUMNS`` order
+    without the ``fixed`` columns. Needs no connection, so callers may convert in one thread
+    and insert in another."""
+    columns = [c for c in EVENT_COLUMNS if c not in set(fixed)]
     if isinstance(events, pa.Table):
-        return _table_tuples(events.select(list(EVENT_COLUMNS)), dialect)
-    return [tuple(_driver_value(row[c], dialect) for c in EVENT_COLUMNS) for row in events]
+        return _table_tuples(events.select(columns), dialect)
+    return [tuple(_driver_value(row[c], dialect) for c in columns) for row in events]
 
 
-def insert_event_rows(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> int:
-    """Insert rows made by ``event_rows``; returns how many.
+def insert_event_rows(
+    conn: Connection, rows: Sequence[tuple[Any, ...]], *, fixed: Mapping[str, Fixed] | None = None
+) -> int:
+    """Insert rows made by ``event_rows`` (with the same ``fixed`` columns, given here with
+    their values); returns how many.
 
     Bulk data goes straight to the driver: ``executemany`` on SQLite, ``COPY`` on PostgreSQL;
-    SQLAlchemy's per-row parameter processing would cost more than the insert itself.
+    SQLAlchemy's per-row parameter processing would cost more than the insert itself. On
+    SQLite fixed values are literals in the statement, so they are not bound again per row:
+    only numbers, times and NULL, never text, so nothing needs quoting.
     """
-    tuples = rows if isinstance(rows, list) else list(rows)
-    if not tuples:
+    if not rows:
         return 0
-    columns = ", ".join(EVENT_COLUMNS)
-    if conn.dialect.name == "postgresql":
+    dialect = conn.dialect.name
+    fixed = fixed or {}
+    for name, value in fixed.items():
+        if not (value is None or isinstance(value, int | dt.datetime)):
+            raise TypeError(f"fixed event column {name}: None, an int or a datetime, not text")
+    values = {name: _driver_value(value, dialect) for name, value in fixed.items()}
+    columns = [c for c in EVENT_COLUMNS if c not in values]
+    if dialect == "postgresql":
         driver = conn.connection.driver_connection
         assert driver is not None
-        with driver.cursor() as cursor, cursor.copy(f"COPY events ({columns}) FROM STDIN") as copy:
-            for row in tuples:
-                copy.write_row(row)
+        names = ", ".join([*columns, *values])
+        tail = tuple(values.values())
+        with driver.cursor() as cursor, cursor.copy(f"COPY events ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row + tail)
     else:
-        marks = ", ".join("?" for _ in EVENT_COLUMNS)
-        conn.exec_driver_sql(f"INSERT INTO events ({columns}) VALUES ({marks})", tuples)
-    return len(tuples)
+        marks = [_literal(fixed[c]) if c in fixed else "?" for c in EVENT_COLUMNS]
+        conn.exec_driver_sql(
+            f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join(marks)})",
+            rows if isinstance(rows, list) else list(rows),
+        )
+    return len(rows)
+
+
+def _literal(value: Fixed) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, dt.datetime):
+        return f"'{_driver_value(value, 'sqlite')}'"  # digits and separators only
+    return str(int(value))
 
 
 def _table_tuples(table: pa.Table, dialect: str) -> list[tuple[Any, ...]]:

@@ -70,6 +70,12 @@ def test_csv_classified_and_rolled_up(cli: Any, db_url: str, wl: Path, tmp_path:
     assert events[0].bytes == 100 and events[0].packets == 2
     assert events[1].observed_at == dt.datetime(2017, 5, 17, 10, 1, 40, tzinfo=UTC)
     assert events[0].confidence == 0.4 and events[1].confidence == 0.9
+    (read,) = rows(db_url, Input)  # what is the same for all the input's events
+    assert {(e.input_id, e.scan_id, e.last_seen_at, e.source) for e in events} == {
+        (read.id, read.scan_id, None, "flows")
+    }
+    assert read.scan_id is not None
+    assert all(abs(e.recorded_at - read.read_at) < dt.timedelta(seconds=5) for e in events)
     # the inbound record to a pool port is not a pool: a pool needs the catalog endpoint
     rollups = {
         (r.watchlist, r.category): (r.records, r.bytes, r.packets, r.events)

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from chainwatch.store import ingest
 from chainwatch.store.db import open_store
-from chainwatch.store.models import Input, Rollup, RollupAddress
+from chainwatch.store.models import Event, Input, Rollup, RollupAddress
 
 HOUR = dt.datetime(2019, 5, 6, 13, tzinfo=dt.UTC)
 
@@ -93,5 +93,51 @@ def test_scans_of_dead_processes_are_marked_interrupted(db_url: str) -> None:
         with store.session() as session:
             assert session.get_one(Scan, first).status == "interrupted"
             assert session.get_one(Scan, live).status == "running"
+    finally:
+        store.close()
+
+
+def test_fixed_event_columns_are_stored_for_every_row(db_url: str) -> None:
+    """Columns the same for all events of an insert are given once (numbers, times, NULL);
+    every row gets them, and text is refused there (it would need quoting in SQL)."""
+    store = open_store(db_url)
+    event = dict(
+        observed_at=HOUR,
+        watchlist="kp",
+        matched_cidr="175.45.176.0/22",
+        local_ip="175.45.176.1",
+        local_port=40001,
+        remote_ip="198.51.100.7",
+        remote_port=8333,
+        proto="tcp",
+        direction="outbound",
+        category="btc-p2p",
+        coin="btc",
+        detector="port",
+        confidence=0.4,
+        source="it's 'quoted'",
+        source_ref="a.csv:2",
+        bytes=1,
+        packets=1,
+        detail={"format": "csv"},
+        evidence_sha256="ab" * 32,
+        connection_key=None,
+    )
+    fixed = {"last_seen_at": None, "recorded_at": HOUR, "input_id": None, "scan_id": None}
+    try:
+        with store.write() as conn:
+            dialect_rows = ingest.event_rows(
+                [event, {**event, "local_port": 40002}], conn.dialect.name, fixed=fixed
+            )
+            assert len(dialect_rows[0]) == len(ingest.EVENT_COLUMNS) - len(fixed)
+            assert ingest.insert_event_rows(conn, dialect_rows, fixed=fixed) == 2
+            with pytest.raises(TypeError, match="source"):
+                ingest.insert_event_rows(conn, dialect_rows, fixed={**fixed, "source": "x"})
+        with store.session() as session:
+            stored = session.scalars(select(Event).order_by(Event.local_port)).all()
+            assert [(e.local_port, e.recorded_at, e.source, e.last_seen_at) for e in stored] == [
+                (40001, HOUR, "it's 'quoted'", None),
+                (40002, HOUR, "it's 'quoted'", None),
+            ]
     finally:
         store.close()
