@@ -77,6 +77,10 @@ def _configure_sqlite(engine: Engine) -> None:
         # Bulk inserts update five indexes on events in key order, not insertion order: with
         # SQLite's default 2 MiB page cache they spill pages all the time. 64 MiB, as needed.
         cursor.execute("PRAGMA cache_size = -65536")
+        # A directory of flow files is one short transaction per file. Checkpointing the WAL
+        # every 1,000 pages (the default) means an fsync every few files; every 64 MiB keeps
+        # the same safety (synchronous=NORMAL) at a fraction of the fsyncs.
+        cursor.execute("PRAGMA wal_autocheckpoint = 16384")
         cursor.close()
 
     @event.listens_for(engine, "begin")
