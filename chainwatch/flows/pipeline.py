@@ -181,7 +181,8 @@ class Prepared:
 
 
 class InputPipeline:
-    """Processes the batches of one input inside its write transaction ``conn``."""
+    """Processes the batches of one input inside its write transaction ``conn``: ``prepare``
+    each batch (in any thread), ``write`` it (in the transaction's thread), then ``finish``."""
 
     def __init__(
         self,
@@ -217,10 +218,6 @@ class InputPipeline:
         self._seen: set[str] = set()  # connection keys stored from this input
         self._sums: list[pa.Table] = []  # per batch: rollup totals
         self._addresses: list[pa.Table] = []  # per batch: distinct local addresses
-
-    def add(self, batch: Batch) -> None:
-        """Process one batch: ``write(prepare(batch))``."""
-        self.write(self.prepare(batch))
 
     def prepare(self, batch: Batch) -> Prepared:
         """Everything about a batch that needs no database: match, classify, and build the
