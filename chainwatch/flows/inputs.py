@@ -2,7 +2,8 @@
 
 Every input is read twice at most: once to hash it (the SHA-256 decides whether it was read
 before), once to parse it. Standard input is spooled to a temporary file first so that it too
-has a hash and can be read in bounded memory.
+has a hash and can be read in bounded memory. Text is parsed in blocks of whole lines
+(``blocks``), each cut into its data lines at once (``split_lines``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, BinaryIO
+
+import numpy as np
 
 from chainwatch.errors import InputError
 
@@ -132,10 +135,87 @@ def blocks(handle: IO[bytes], size: int, name: str) -> Iterator[bytes]:
             if rest:
                 yield rest
             return
-        chunk = rest + chunk
         cut = chunk.rfind(b"\n")
         if cut < 0:
-            rest = chunk
+            rest += chunk
             continue
+        if rest or cut + 1 < len(chunk):  # one copy: what was carried over, and the chunk
+            yield b"".join((rest, memoryview(chunk)[: cut + 1]))  # up to its last newline
+        else:
+            yield chunk
         rest = chunk[cut + 1 :]
-        yield chunk[: cut + 1]
+
+
+_SPACE = np.zeros(256, dtype=bool)
+_SPACE[list(b" \t\n\r\x0b\x0c")] = True  # what bytes.strip() removes
+
+
+@dataclass
+class Lines:
+    """The lines of a block that hold data (not blank, not comments), as byte ranges of the
+    block, ``start`` to ``end``: without the newline and trailing carriage returns. ``nul``
+    marks lines holding a NUL byte, ``high`` lines holding bytes above ASCII (perhaps not
+    UTF-8): readers look closer at those."""
+
+    block: bytes
+    data: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    numbers: np.ndarray
+    nul: np.ndarray
+    high: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    def raw(self, rows: np.ndarray | None = None) -> list[bytes]:
+        """The lines (at ``rows``, else all) as bytes, for the few that need Python."""
+        block = self.block
+        start, end = (self.start, self.end) if rows is None else (self.start[rows], self.end[rows])
+        return [block[s:e] for s, e in zip(start.tolist(), end.tolist(), strict=True)]
+
+
+def split_lines(
+    block: bytes, first_line: int, *, comment: bytes | None = None
+) -> tuple[Lines, int]:
+    """The data lines of ``block``, whose first line is number ``first_line``, and the number
+    of the line after the block. The lines are found with numpy on the whole block rather than
+    one by one: a block is a few MiB and tens of thousands of lines."""
+    data = np.frombuffer(block, dtype=np.uint8)
+    newlines = np.flatnonzero(data == 10)
+    count = len(newlines) + (1 if block and block[-1:] != b"\n" else 0)
+    start = np.empty(count, dtype=np.int64)
+    start[:1] = 0
+    start[1:] = newlines[: count - 1] + 1
+    end = np.empty(count, dtype=np.int64)
+    end[: len(newlines)] = newlines
+    end[len(newlines) :] = len(block)
+    cr = np.arange(count)
+    for _ in range(4):  # all trailing CRs go, as bytes.rstrip(b"\r") did; mostly one
+        cr = cr[end[cr] > start[cr]]
+        cr = cr[data[end[cr] - 1] == 13]
+        end[cr] -= 1
+    for row in cr.tolist():  # rare: more CRs than that (a long run only costs its length)
+        end[row] = start[row] + len(block[start[row] : end[row]].rstrip(b"\r"))
+    filled = end > start
+    head = data[start]  # every line starts inside the block
+    keep = filled.copy()
+    for row in np.flatnonzero(filled & _SPACE[head]).tolist():
+        keep[row] = bool(block[start[row] : end[row]].strip())  # rare: maybe only white space
+    if comment:
+        marked = np.flatnonzero(keep & (head == comment[0]))
+        if len(comment) > 1:
+            marked = np.asarray(
+                [row for row in marked.tolist() if block.startswith(comment, start[row])],
+                dtype=np.int64,
+            )
+        keep[marked] = False
+    rows = np.flatnonzero(keep)
+    nul = np.zeros(count, dtype=bool)
+    if b"\x00" in block:
+        nul[np.searchsorted(start, np.flatnonzero(data == 0), side="right") - 1] = True
+    high = np.zeros(count, dtype=bool)
+    if count and not block.isascii():
+        high = np.maximum.reduceat(data, start) >= 0x80
+    lines = Lines(block, data, start[rows], end[rows], rows + first_line, nul[rows], high[rows])
+    return lines, first_line + count

@@ -3,8 +3,15 @@
 The schema (``SCHEMA``): ``ts`` (UTC), ``src_ip``, ``dst_ip``, ``src_port``, ``dst_port``,
 ``proto``, ``bytes``, ``packets``, ``uid`` (Zeek's connection id, else null). Each batch also
 keeps, per row, its line (or record) number and its raw text, so events can cite and hash the
-record exactly as read. Text is split into fields with Arrow compute kernels, a block of lines
-at a time; only rows that fail to parse get Python attention (their reasons).
+record exactly as read (as byte ranges of the block they came in, so a record is hashed only
+when an event cites it).
+
+A block of text (a few MiB of whole lines) is read at once. Lines and fields are found with
+numpy on the block's bytes, and each field's common values are converted straight from them
+(``columns.plain_*``); the rows those do not accept (a wrong number of fields, a value with
+white space around it, a bad value, a NUL byte, bytes that are not UTF-8) go through the exact
+Arrow converters, which give the same values and a reason for every bad row. Only those rows
+get Python attention.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import pyarrow.json as pajson
 
 from chainwatch.errors import InputError
 from chainwatch.flows import columns as cols
-from chainwatch.flows.inputs import FlowInput, blocks, open_decoded
+from chainwatch.flows.inputs import FlowInput, Lines, blocks, open_decoded, split_lines
 
 BLOCK = 4 << 20  # bytes of text per batch: bounds memory whatever the input's size
 SCHEMA = pa.schema(
@@ -69,46 +76,47 @@ GENERIC_REQUIRED = ("ts", "src_ip", "dst_ip", "src_port", "dst_port", "proto")
 @dataclass
 class Batch:
     """Records in the normalised schema, with each row's line (or packet) number and raw
-    record. A reader that hashes its records itself (pcap: the frame that is the evidence)
-    gives ``digests`` instead of ``raw``."""
+    record: ``spans`` (start and end of each row's record in ``block``) for text, ``raw`` for
+    records given one by one. A reader that hashes its records itself (pcap: the frame that is
+    the evidence) gives ``digests`` instead."""
 
     table: pa.Table
     lines: np.ndarray
-    raw: list[bytes]
+    raw: list[bytes] = field(default_factory=list)
     bad: int = 0
     bad_examples: list[tuple[int, str]] = field(default_factory=list)
     bytes_read: int = 0
     digests: list[str] | None = None
+    block: bytes = b""
+    spans: np.ndarray | None = None
 
     def digests_for(self, rows: np.ndarray) -> list[str]:
         """SHA-256 (hex) of the raw records at ``rows``: the evidence hash events cite."""
         if self.digests is not None:
             return [self.digests[r] for r in rows.tolist()]
+        if self.spans is not None:
+            view = memoryview(self.block)
+            return [hashlib.sha256(view[s:e]).hexdigest() for s, e in self.spans[rows].tolist()]
         return [hashlib.sha256(self.raw[r]).hexdigest() for r in rows.tolist()]
 
 
-@dataclass
-class _Lines:
-    """Non-blank, non-comment lines of a block with their line numbers; ``nul`` says whether
-    the block holds a NUL byte anywhere (one scan of the block, not one per line)."""
-
-    raw: list[bytes]
-    numbers: np.ndarray
-    nul: bool = False
+def _empty() -> Batch:
+    return Batch(pa.Table.from_pylist([], schema=SCHEMA), np.zeros(0, np.int64))
 
 
-def _lines(block: bytes, first_line: int, *, comment: bytes | None = None) -> tuple[_Lines, int]:
-    parts = block.split(b"\n")
-    if parts and parts[-1] == b"":
-        parts.pop()
-    keep = [
-        i
-        for i, line in enumerate(parts)
-        if line.strip() and not (comment and line.startswith(comment))
-    ]
-    raw = [parts[i].rstrip(b"\r") for i in keep]
-    lines = _Lines(raw, np.asarray(keep, dtype=np.int64) + first_line, b"\x00" in block)
-    return lines, first_line + len(parts)
+@dataclass(frozen=True)
+class _Layout:
+    """How a reader's lines hold the fields: separator, number of fields (``at_least``: or
+    more), where each schema column is (``index``), whether zone-less times are UTC."""
+
+    sep: str
+    width: int
+    index: dict[str, int | None]
+    naive_is_utc: bool
+    at_least: bool = False
+
+
+# -- The exact path: any text, a reason for every bad row -------------------------------------
 
 
 def _strings(raw: list[bytes]) -> tuple[pa.Array, np.ndarray]:
@@ -156,34 +164,6 @@ def _sum(a: pa.Array, b: pa.Array) -> pa.Array:
     return pc.if_else(pc.is_null(a), b, pc.if_else(pc.is_null(b), a, pc.add(a, b)))
 
 
-def _finish(
-    lines: _Lines, problems: cols.Problems, arrays: dict[str, pa.Array], utf8_bad: np.ndarray
-) -> Batch:
-    problems.add(utf8_bad, "is not valid UTF-8")
-    n = len(lines.raw)
-    if lines.nul:  # PostgreSQL cannot store NUL in text: a bad line on every store alike
-        problems.add(
-            np.fromiter((b"\x00" in line for line in lines.raw), dtype=bool, count=n),
-            "contains a NUL byte",
-        )
-    table = pa.table(
-        {name: arrays.get(name, pa.nulls(n, SCHEMA.field(name).type)) for name in SCHEMA.names},
-        schema=SCHEMA,
-    )
-    good = ~problems.mask
-    examples = [
-        (int(lines.numbers[row]), reason) for row, reason in sorted(problems.reasons.items())
-    ][:20]
-    keep = np.flatnonzero(good)
-    return Batch(
-        table=table.filter(pa.array(good)) if not good.all() else table,
-        lines=lines.numbers[keep],
-        raw=[lines.raw[i] for i in keep] if not good.all() else lines.raw,
-        bad=int(problems.mask.sum()),
-        bad_examples=examples,
-    )
-
-
 def _columns(
     fields: pa.Array,
     index: dict[str, int | None],
@@ -227,42 +207,240 @@ def _columns(
     return arrays
 
 
+def _exact(
+    text: pa.Array, utf8_bad: np.ndarray, nul: np.ndarray, layout: _Layout
+) -> tuple[cols.Problems, dict[str, pa.Array]]:
+    """Rows through the exact converters; reasons in the order the rows are checked."""
+    problems = cols.Problems(len(text))
+    fields = _split(text, layout.sep, layout.width, problems, at_least=layout.at_least)
+    arrays = _columns(fields, layout.index, len(text), problems, naive_is_utc=layout.naive_is_utc)
+    problems.add(utf8_bad, "is not valid UTF-8")
+    problems.add(nul, "contains a NUL byte")  # PostgreSQL cannot store NUL in text
+    return problems, arrays
+
+
+# -- The plain path: the common rows, straight from the bytes ---------------------------------
+
+
+def _field_spans(
+    data: np.ndarray,
+    buffer: pa.Buffer,
+    start: np.ndarray,
+    end: np.ndarray,
+    rows: np.ndarray,
+    layout: _Layout,
+) -> tuple[np.ndarray, dict[int, cols.Spans]]:
+    """The ``rows`` that have the right number of fields, and the spans of each field the
+    layout uses (for the other rows, an empty span at the line's start)."""
+    seps = np.flatnonzero(data == ord(layout.sep))
+    wanted = sorted({i for i in layout.index.values() if i is not None})
+    n, least = len(start), layout.width - 1
+    each = len(seps) // n if n else 0
+    if n and each * n == len(seps) and (each == least or (layout.at_least and each > least)):
+        # Usually every line has the same number of separators: then each row of this
+        # matrix is one line's, if each lies inside its line. No search needed.
+        grid = seps.reshape(n, each)
+        if not each or ((grid[:, 0] >= start).all() and (grid[:, -1] < end).all()):
+            used = grid[:, : min(max(wanted, default=0) + 1, each)].T.copy()  # rows: fields
+            spans = {
+                k: cols.Spans(
+                    data, buffer, start if k == 0 else used[k - 1] + 1, used[k] if k < each else end
+                )
+                for k in wanted
+            }
+            return rows.copy(), spans
+    after = np.concatenate((seps, np.full(layout.width + 1, len(data))))  # then "none left"
+    first = np.searchsorted(seps, start)
+    fits = rows.copy()
+    if least >= 1:
+        fits &= after[first + least - 1] < end
+    if not layout.at_least:
+        fits &= after[first + least] >= end
+    spans = {}
+    for k in wanted:  # rows that do not fit get empty spans, so that spans stay in order
+        begin = start if k == 0 else np.where(fits, after[first + k - 1] + 1, start)
+        stop = np.where(fits, np.minimum(after[first + k], end), start)
+        spans[k] = cols.Spans(data, buffer, begin, stop)
+    return fits, spans
+
+
+def _plain(
+    data: np.ndarray,
+    buffer: pa.Buffer,
+    start: np.ndarray,
+    end: np.ndarray,
+    rows: np.ndarray,
+    layout: _Layout,
+) -> tuple[np.ndarray, dict[str, pa.Array]]:
+    """The rows (of ``rows``) that the plain converters accept, and the columns: exact for
+    those rows, anything for the others."""
+    index, n, ts = layout.index, len(start), layout.index.get("ts")
+    if (
+        len(layout.sep.encode()) != 1
+        or not layout.sep.isascii()
+        or len(data) >= 1 << 31  # the spans use 32-bit offsets
+        or ts is None  # every row lacks a required field: the exact path says so
+        or index.get("src_ip") is None
+        or index.get("dst_ip") is None
+    ):
+        return np.zeros(n, dtype=bool), {}
+    ok, spans = _field_spans(data, buffer, start, end, rows, layout)
+    accepted: list[np.ndarray] = []
+
+    def text(key: str, *, required: bool = False) -> pa.Array:
+        where = index.get(key)
+        if where is None:
+            return pa.nulls(n, pa.string())
+        good, values = cols.plain_text(spans[where], ok, required=required)
+        accepted.append(good)
+        return values
+
+    def integer(key: str, maximum: int | None = None) -> pa.Array:
+        where = index.get(key)
+        if where is None:
+            return pa.nulls(n, pa.int64())
+        good, values = cols.plain_integer(spans[where], ok, maximum=maximum)
+        accepted.append(good)
+        return values
+
+    arrays = {"src_ip": text("src_ip", required=True), "dst_ip": text("dst_ip", required=True)}
+    ok = ok & accepted[0] & accepted[1]  # later fields need not look at rows already refused
+    good, arrays["ts"] = cols.plain_time(spans[ts], ok, naive_is_utc=layout.naive_is_utc)
+    accepted.append(good)
+    arrays["src_port"] = integer("src_port", 65535)
+    arrays["dst_port"] = integer("dst_port", 65535)
+    proto = index.get("proto")
+    if proto is None:
+        arrays["proto"] = pa.nulls(n, pa.string())
+    else:
+        good, arrays["proto"] = cols.plain_protocol(spans[proto], ok)
+        accepted.append(good)
+    if "bytes2" in index:
+        arrays["bytes"] = _sum(integer("bytes"), integer("bytes2"))
+        arrays["packets"] = _sum(integer("packets"), integer("packets2"))
+    else:
+        arrays["bytes"] = integer("bytes")
+        arrays["packets"] = integer("packets")
+    if "uid" in index:
+        arrays["uid"] = text("uid")
+    for good in accepted:
+        ok &= good
+    return ok, arrays
+
+
+def _utf8_invalid(lines: Lines, buffer: pa.Buffer) -> np.ndarray:
+    """Lines that are not UTF-8, among those with bytes above ASCII: Arrow checks them all
+    at once, Python one by one only when some are bad."""
+    invalid = np.zeros(len(lines), dtype=bool)
+    if not lines.high.any():
+        return invalid
+    try:
+        if len(lines.data) >= 1 << 31:  # beyond 32-bit offsets: one by one
+            raise pa.ArrowInvalid("block too large")
+        cols.Spans(lines.data, buffer, lines.start, lines.end).array(lines.high, pa.binary()).cast(
+            pa.string()
+        )
+        return invalid
+    except pa.ArrowInvalid:
+        rows = np.flatnonzero(lines.high)
+        for row, line in zip(rows.tolist(), lines.raw(rows), strict=True):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                invalid[row] = True
+        return invalid
+
+
+def _convert(lines: Lines, layout: _Layout, text: pa.Array | None = None) -> Batch:
+    """A batch from the ``lines`` of a block. ``text`` is the lines' text where it is not the
+    lines themselves (Zeek JSON, re-joined as tab-separated fields); null where unreadable."""
+    n = len(lines)
+    if text is None:
+        data, buffer, start, end = lines.data, pa.py_buffer(lines.block), lines.start, lines.end
+        plain = ~lines.nul & ~_utf8_invalid(lines, buffer)
+    else:
+        data, offsets = cols.dense(text)
+        buffer = text.buffers()[2] or pa.py_buffer(b"")
+        start, end = offsets[:-1].astype(np.int64), offsets[1:].astype(np.int64)
+        plain = ~lines.nul & np.asarray(text.is_valid().to_numpy(zero_copy_only=False))
+    ok, arrays = _plain(data, buffer, start, end, plain, layout)
+    problems = cols.Problems(n)
+    rest = np.flatnonzero(~ok)
+    if len(rest):
+        if text is None:
+            part, utf8_bad = _strings(lines.raw(rest))
+        else:
+            part = text.take(pa.array(rest))
+            utf8_bad = np.asarray(pc.is_null(part).to_numpy(zero_copy_only=False))
+        exact, exact_arrays = _exact(part, utf8_bad, lines.nul[rest], layout)
+        # every check is of one row alone, and the plain path accepted no row any check
+        # refuses: the exact path on these rows finds what it would have found on all
+        problems.mask[rest] = exact.mask
+        problems.reasons = {int(rest[row]): reason for row, reason in exact.reasons.items()}
+        if len(rest) == n:
+            arrays = exact_arrays
+        else:
+            mask = pa.array(~ok)
+            arrays = {
+                name: pc.replace_with_mask(arrays[name], mask, values)
+                for name, values in exact_arrays.items()
+            }
+    return _finish(lines, problems, arrays)
+
+
+def _finish(lines: Lines, problems: cols.Problems, arrays: dict[str, pa.Array]) -> Batch:
+    n = len(lines)
+    table = pa.table(
+        {name: arrays.get(name, pa.nulls(n, SCHEMA.field(name).type)) for name in SCHEMA.names},
+        schema=SCHEMA,
+    )
+    good = ~problems.mask
+    examples = [
+        (int(lines.numbers[row]), reason) for row, reason in sorted(problems.reasons.items())
+    ][:20]
+    keep = np.flatnonzero(good)
+    everything = len(keep) == n
+    return Batch(
+        table=table if everything else table.filter(pa.array(good)),
+        lines=lines.numbers[keep],
+        bad=n - len(keep),
+        bad_examples=examples,
+        block=lines.block,
+        spans=np.column_stack((lines.start[keep], lines.end[keep])),
+    )
+
+
+def _find(block: bytes, word: bytes) -> int:
+    """``block.find(word)``, quicker where the word's first byte is rare (as "S" is in nfdump's
+    CSV): bytes.find reads a block of digits at about 2.5 GB/s, numpy finds a byte faster."""
+    data = np.frombuffer(block, dtype=np.uint8)
+    firsts = np.flatnonzero(data[: max(len(block) - len(word) + 1, 0)] == word[0])
+    if len(firsts) > 64:
+        return block.find(word)
+    return next((int(at) for at in firsts.tolist() if block.startswith(word, at)), -1)
+
+
 def _delimited(
     handle: IO[bytes],
     name: str,
-    sep: str,
-    index: dict[str, int | None],
-    width: int,
+    layout: _Layout,
     *,
     first_line: int,
-    naive_is_utc: bool,
     comment: bytes | None = None,
-    at_least: bool = False,
     stop: bytes | None = None,
 ) -> Iterator[Batch]:
     number = first_line
     for block in blocks(handle, BLOCK, name):
         size = len(block)
         if stop is not None:
-            at = block.find(stop)
+            at = _find(block, stop)
             if at >= 0 and (at == 0 or block[at - 1 : at] == b"\n"):
                 block = block[:at]  # nfdump's trailing "Summary" block is not data
-        lines, number = _lines(block, number, comment=comment)
-        if lines.raw:
-            text, utf8_bad = _strings(lines.raw)
-            problems = cols.Problems(len(lines.raw))
-            fields = _split(text, sep, width, problems, at_least=at_least)
-            batch = _finish(
-                lines,
-                problems,
-                _columns(fields, index, len(lines.raw), problems, naive_is_utc=naive_is_utc),
-                utf8_bad,
-            )
-        else:
-            batch = Batch(pa.Table.from_pylist([], schema=SCHEMA), np.zeros(0, np.int64), [])
+        lines, number = split_lines(block, number, comment=comment)
+        batch = _convert(lines, layout) if len(lines) else _empty()
         batch.bytes_read = size
         yield batch
-        if stop is not None and block is not None and len(block) < size:
+        if stop is not None and len(block) < size:
             return
 
 
@@ -313,15 +491,8 @@ def read_csv(flow_input: FlowInput) -> Iterator[Batch]:
             for c in (*GENERIC_REQUIRED, "bytes", "packets")
         }
         first_line = _resume(handle, flow_input.start, used + 1)
-        yield from _delimited(
-            handle,
-            flow_input.name,
-            ",",
-            index,
-            len(names),
-            first_line=first_line,
-            naive_is_utc=False,
-        )
+        layout = _Layout(",", len(names), index, naive_is_utc=False)
+        yield from _delimited(handle, flow_input.name, layout, first_line=first_line)
 
 
 def _nfdump_index(names: Sequence[str]) -> dict[str, int | None]:
@@ -351,17 +522,8 @@ def read_nfdump_csv(flow_input: FlowInput) -> Iterator[Batch]:
         else:
             names, start = _NFDUMP_CSV_DEFAULT, 1
             handle.seek(0)
-        yield from _delimited(
-            handle,
-            flow_input.name,
-            ",",
-            _nfdump_index(names),
-            len(names),
-            first_line=start,
-            naive_is_utc=True,
-            at_least=True,
-            stop=b"Summary",
-        )
+        layout = _Layout(",", len(names), _nfdump_index(names), naive_is_utc=True, at_least=True)
+        yield from _delimited(handle, flow_input.name, layout, first_line=start, stop=b"Summary")
 
 
 def read_zeek(flow_input: FlowInput) -> Iterator[Batch]:
@@ -386,11 +548,8 @@ def read_zeek(flow_input: FlowInput) -> Iterator[Batch]:
         yield from _delimited(
             handle,
             flow_input.name,
-            sep,
-            index,
-            len(names),
+            _Layout(sep, len(names), index, naive_is_utc=False),
             first_line=_resume(handle, flow_input.start, number + 1),
-            naive_is_utc=False,
             comment=b"#",
         )
 
@@ -438,21 +597,13 @@ def read_zeek_json(flow_input: FlowInput) -> Iterator[Batch]:
     go through the same converters as the TSV form."""
     with open_decoded(flow_input) as handle:
         number = _resume(handle, flow_input.start, 1)
+        index = _zeek_index(_ZEEK_JSON_FIELDS, flow_input.name, 1)
+        layout = _Layout("\t", len(_ZEEK_JSON_FIELDS), index, naive_is_utc=False)
         for block in blocks(handle, BLOCK, flow_input.name):
-            lines, number = _lines(block, number)
-            if not lines.raw:
+            lines, number = split_lines(block, number)
+            if not len(lines):
                 continue
-            text = _json_as_tsv(lines.raw)
-            problems = cols.Problems(len(lines.raw))
-            fields = _split(text, "\t", len(_ZEEK_JSON_FIELDS), problems)
-            index = _zeek_index(_ZEEK_JSON_FIELDS, flow_input.name, 1)
-            utf8_bad = np.asarray(pc.is_null(text).to_numpy(zero_copy_only=False))
-            batch = _finish(
-                lines,
-                problems,
-                _columns(fields, index, len(lines.raw), problems, naive_is_utc=False),
-                utf8_bad,
-            )
+            batch = _convert(lines, layout, _json_as_tsv(lines.raw()))
             batch.bad_examples = [
                 (
                     line,
@@ -534,15 +685,8 @@ def read_nfcapd(flow_input: FlowInput, nfdump_filter: str) -> Iterator[Batch]:
         assert proc.stdout is not None
         index = _nfdump_index(_NFDUMP_FMT_NAMES)
         try:
-            yield from _delimited(
-                proc.stdout,
-                flow_input.name,
-                ",",
-                index,
-                len(_NFDUMP_FMT_NAMES),
-                first_line=1,
-                naive_is_utc=True,
-            )
+            layout = _Layout(",", len(_NFDUMP_FMT_NAMES), index, naive_is_utc=True)
+            yield from _delimited(proc.stdout, flow_input.name, layout, first_line=1)
         finally:
             if proc.poll() is None:
                 proc.kill()
