@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from typing import TypeVar, cast
 
 T = TypeVar("T")
@@ -18,7 +18,9 @@ R = TypeVar("R")
 _END = object()
 
 
-def ahead(items: Iterable[T], work: Callable[[T], R], *, depth: int = 2) -> Iterator[R]:
+def ahead(
+    items: Iterable[T], work: Callable[[T], R], *, depth: int = 2
+) -> Generator[R, None, None]:
     """``work(item)`` for each item, computed in a background thread; the results, or the
     exception that ended the thread, arrive in order. Closing the iterator early stops the
     thread after its current item and closes ``items`` (a reader's subprocess ends with it)."""

@@ -156,16 +156,19 @@ class FlowWatcher(Watcher):
             )
             task = progress.add_task(Path(name).name, total=flow_input.size)
             batches = self._batches(ctx, flow_input, fmt, classifier)
-            for prepared in ahead(batches, pipeline.prepare):
-                if ctx.strict and prepared.bad:
-                    line, reason = prepared.bad_examples[0]
-                    raise InputError(name, reason, line=line)
-                pipeline.write(prepared)
-                progress.advance(task, prepared.bytes_read)
-                if ctx.should_stop():
-                    raise WatcherError(
-                        self.name, f"stopped while reading {name}; nothing of it was stored"
-                    )
+            # Closed at once when this input fails or stops: the reading thread (and nfdump
+            # with it) ends here, not whenever the error's traceback is let go.
+            with contextlib.closing(ahead(batches, pipeline.prepare)) as prepared_batches:
+                for prepared in prepared_batches:
+                    if ctx.strict and prepared.bad:
+                        line, reason = prepared.bad_examples[0]
+                        raise InputError(name, reason, line=line)
+                    pipeline.write(prepared)
+                    progress.advance(task, prepared.bytes_read)
+                    if ctx.should_stop():
+                        raise WatcherError(
+                            self.name, f"stopped while reading {name}; nothing of it was stored"
+                        )
             pipeline.finish()
             totals = pipeline.totals
             update_input(
