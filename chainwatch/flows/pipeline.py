@@ -302,7 +302,7 @@ class InputPipeline:
                 "remote_port": rport,
                 "proto": proto,
                 "direction": pa.array(np.where(is_src[chosen], "outbound", "inbound")),
-                "category": _mapped(category[chosen], str),
+                "category": pa.array(category[chosen].astype(str)),
                 "coin": _mapped(category[chosen], coin_of),
                 "detector": pa.array(result.detector[chosen].astype(str)),
                 "confidence": pa.array(result.confidence[chosen]),

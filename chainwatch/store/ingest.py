@@ -124,7 +124,8 @@ def event_rows(
     """Events as the database driver of ``dialect`` takes them, in ``EVENT_COLUMNS`` order
     without the ``fixed`` columns. Needs no connection, so callers may convert in one thread
     and insert in another."""
-    columns = [c for c in EVENT_COLUMNS if c not in set(fixed)]
+    given = set(fixed)
+    columns = [c for c in EVENT_COLUMNS if c not in given]
     if isinstance(events, pa.Table):
         return _table_tuples(events.select(columns), dialect)
     return [tuple(_driver_value(row[c], dialect) for c in columns) for row in events]
