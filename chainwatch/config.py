@@ -26,6 +26,8 @@ DEFAULT_WATCHLISTS = "watchlists"
 #: Watcher kinds of DESIGN.md.
 WATCHER_KINDS = ("bitcoin", "litecoin", "monero", "ethereum", "flows", "pcap")
 FLOW_FORMATS = ("auto", "nfdump", "nfcapd", "zeek", "csv")
+#: Checksum policies of packet captures (``chainwatch.pcap.checksums``), the default first.
+CHECKSUM_POLICIES = ("auto", "validate", "ignore")
 
 #: Keys every watcher entry may carry; anything else is a typo and refused.
 _WATCHER_KEYS = {
@@ -40,6 +42,7 @@ _WATCHER_KEYS = {
     "path",
     "format",
     "retries",
+    "checksums",
 }
 _TOP_KEYS = {"db", "watchlists", "resolve_hosts", "port_rules", "watchers", "report", "alerts"}
 _PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "password", "secret", "xxx"}
@@ -100,6 +103,7 @@ class WatcherConfig:
         path: file or directory (``flows`` and ``pcap`` kinds).
         format: flow format (``flows`` kind).
         retries: attempts for transient errors before the watcher gives up a round.
+        checksums: checksum policy (``pcap`` kind), one of ``CHECKSUM_POLICIES``.
     """
 
     name: str
@@ -113,6 +117,7 @@ class WatcherConfig:
     path: Path | None = None
     format: str = "auto"
     retries: int = 3
+    checksums: str = "auto"
     source_file: str = ""
 
     def password(self) -> Secret | None:
@@ -362,6 +367,14 @@ def _watcher(entry: dict[str, Any], name: str, kind: str, where: str, path: Path
         raise ConfigError(
             path, f"retries is {retries!r}", entry=where, expected="a whole number 0-20"
         )
+    checksums = text("checksums")
+    if checksums is not None and (kind != "pcap" or checksums not in CHECKSUM_POLICIES):
+        raise ConfigError(
+            path,
+            f"checksums is {checksums!r}" + ("" if kind == "pcap" else f" on a {kind} watcher"),
+            entry=where,
+            expected=f"one of {', '.join(CHECKSUM_POLICIES)}, on pcap watchers only",
+        )
     cookie = text("cookie")
     data_path = text("path")
     return WatcherConfig(
@@ -376,5 +389,6 @@ def _watcher(entry: dict[str, Any], name: str, kind: str, where: str, path: Path
         path=Path(data_path).expanduser() if data_path else None,
         format=fmt,
         retries=retries,
+        checksums=checksums or "auto",
         source_file=str(path),
     )

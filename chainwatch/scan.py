@@ -8,6 +8,7 @@ stored), failed (1: nothing succeeded).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +49,8 @@ class ScanSummary:
     def line(self) -> str:
         c = self.counts
         parts = [f"{key} {c.get(key, 0):,}" for key in COUNTERS]
+        # Counters of one kind of watcher (pcap's checksum figures) follow when it ran.
+        parts += [f"{key.replace('_', ' ')} {c[key]:,}" for key in c if key not in COUNTERS]
         text = (
             f"scan {self.scan_id} {self.status}: " + ", ".join(parts) + f" in {self.seconds:.1f} s"
         )
@@ -61,6 +64,11 @@ def adhoc_watchers(flows: Sequence[str], fmt: str, pcaps: Sequence[str]) -> list
     configs = [WatcherConfig(name="flows", kind="flows", path=Path(p), format=fmt) for p in flows]
     configs += [WatcherConfig(name="pcap", kind="pcap", path=Path(p)) for p in pcaps]
     return configs
+
+
+def with_checksums(configs: Sequence[WatcherConfig], policy: str) -> list[WatcherConfig]:
+    """The watchers with ``--checksums`` applied to the pcap ones (the flag beats the file)."""
+    return [dataclasses.replace(c, checksums=policy) if c.kind == "pcap" else c for c in configs]
 
 
 def select_watchers(

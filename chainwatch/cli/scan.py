@@ -8,9 +8,9 @@ import typer
 from rich.console import Console
 
 from chainwatch.cli import app, state
-from chainwatch.config import FLOW_FORMATS
+from chainwatch.config import CHECKSUM_POLICIES, FLOW_FORMATS
 from chainwatch.errors import UsageError
-from chainwatch.scan import adhoc_watchers, run_scan, select_watchers
+from chainwatch.scan import adhoc_watchers, run_scan, select_watchers, with_checksums
 
 
 @app.command("scan")
@@ -33,6 +33,17 @@ def scan_command(
             "--pcap", help="Packet capture file or directory (pcap, pcapng, .gz). Repeatable."
         ),
     ] = None,
+    checksums: Annotated[
+        str | None,
+        typer.Option(
+            "--checksums",
+            envvar="CHAINWATCH_CHECKSUMS",
+            show_envvar=True,
+            help=f"Checksum policy of packet captures: {'|'.join(CHECKSUM_POLICIES)} (default "
+            "auto: validate, except for hosts whose own packets look checksum-offloaded). "
+            "Overrides the pcap watchers' checksums key.",
+        ),
+    ] = None,
     watcher: Annotated[
         list[str] | None,
         typer.Option("--watcher", help="Run only this configured watcher. Repeatable."),
@@ -52,11 +63,19 @@ def scan_command(
       zcat conn.log.gz | chainwatch scan --flows - --format zeek
 
       chainwatch scan --watcher btc-main --watcher xmr-main
+
+      chainwatch scan --pcap capture-on-the-miner.pcapng --checksums ignore
     """
     if fmt not in FLOW_FORMATS:
         raise UsageError(f"--format {fmt!r}: expected one of {', '.join(FLOW_FORMATS)}")
+    if checksums is not None and checksums not in CHECKSUM_POLICIES:
+        raise UsageError(
+            f"--checksums {checksums!r}: expected one of {', '.join(CHECKSUM_POLICIES)}"
+        )
     settings = state(ctx).settings
     configs = select_watchers(settings, watcher or [], adhoc_watchers(flows or [], fmt, pcap or []))
+    if checksums is not None:
+        configs = with_checksums(configs, checksums)
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     summary = run_scan(settings, configs, strict=strict, console=console)
     for problem in summary.problems:

@@ -1,10 +1,11 @@
-"""Decoding the headers of captured packets: link layer, IPv4/IPv6, TCP/UDP.
+"""Decoding the headers of captured packets: IPv4/IPv6 and TCP/UDP, after the link layer
+(``links``).
 
 Only the fields chainwatch needs are read, straight from the bytes with ``struct``: dpkt's
 object decoding costs about six times as much per packet, and most packets of a capture are
 dropped after their addresses are looked at. Every offset is checked against what was
 captured; a packet that cannot be decoded yields a reason, never an exception. Checksums are
-checked only for packets of watched addresses (``checksum_problem``), where they matter.
+checked only for packets of watched addresses (``checksum_fault``), where they matter.
 """
 
 from __future__ import annotations
@@ -14,13 +15,11 @@ from typing import NamedTuple
 
 from dpkt import in_cksum_add
 
+from chainwatch.pcap.links import network
+
 TCP, UDP = 6, 17
 #: TCP flags.
 FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
-_ETHERNET, _NULL, _LOOP, _SLL, _SLL2 = 1, 0, 108, 113, 276
-_RAW = {12, 14, 101}
-_IPV4_ONLY, _IPV6_ONLY = 228, 229
-_VLAN = {0x8100, 0x88A8, 0x9100}
 _IPV6_EXTENSIONS = {0, 43, 60}
 _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
@@ -53,43 +52,16 @@ class Packet(NamedTuple):
 
 def decode(linktype: int, data: bytes) -> Packet | str | None:
     """The packet's headers; a reason string when it is malformed; None when it is not IP
-    (ARP, spanning tree...), which is normal traffic and not a problem."""
-    if linktype == _ETHERNET:
-        at, ethertype = 14, _U16.unpack_from(data, 12)[0] if len(data) >= 14 else -1
-        if ethertype < 0:
-            return "the Ethernet header is truncated"
-        while ethertype in _VLAN:
-            if len(data) < at + 4:
-                return "the VLAN tag is truncated"
-            ethertype = _U16.unpack_from(data, at + 2)[0]
-            at += 4
-        if ethertype == 0x0800:
-            return _ipv4(data, at)
-        if ethertype == 0x86DD:
-            return _ipv6(data, at)
-        return None
-    if linktype in _RAW or linktype in (_IPV4_ONLY, _IPV6_ONLY):
-        return _ip(data, 0)
-    if linktype in (_NULL, _LOOP):
-        if len(data) < 4:
-            return "the loopback header is truncated"
-        family = data[0] if data[0] else data[3]  # host byte order (NULL) or network (LOOP)
-        if family == 2:
-            return _ipv4(data, 4)
-        if family in (10, 24, 28, 30):
-            return _ipv6(data, 4)
-        return None
-    if linktype in (_SLL, _SLL2):
-        size, where = (16, 14) if linktype == _SLL else (20, 0)
-        if len(data) < size:
-            return "the Linux cooked-capture header is truncated"
-        protocol = _U16.unpack_from(data, where)[0]
-        if protocol == 0x0800:
-            return _ipv4(data, size)
-        if protocol == 0x86DD:
-            return _ipv6(data, size)
-        return None
-    return f"link type {linktype} is not supported"
+    (ARP, spanning tree, 802.11 management...), which is normal traffic and not a problem."""
+    found = network(linktype, data)
+    if not isinstance(found, tuple):
+        return found
+    version, at = found
+    if version == 4:
+        return _ipv4(data, at)
+    if version == 6:
+        return _ipv6(data, at)
+    return _ip(data, at)
 
 
 def _ip(data: bytes, at: int) -> Packet | str | None:
@@ -189,17 +161,26 @@ def _fold(total: int) -> int:
     return (total + (total >> 16)) & 0xFFFF
 
 
-def checksum_problem(data: bytes, packet: Packet) -> str | None:
-    """Why the packet's IPv4 header or TCP/UDP checksum is wrong, or None.
+class Fault(NamedTuple):
+    """A wrong checksum: why, and whether the field held zero (what a capture taken on a sender
+    that leaves checksums to its network card often shows)."""
+
+    reason: str
+    zero: bool
+
+
+def checksum_fault(data: bytes, packet: Packet) -> Fault | None:
+    """What is wrong with the packet's IPv4 header or TCP/UDP checksum, or None.
 
     A transport checksum that equals the sum of the pseudo-header alone is accepted: that is
-    what a capture taken on the sending host shows when the network card computes checksums
-    (checksum offload), and the packet is genuine. Packets cut short by the snapshot length
-    cannot be checked and are accepted."""
+    what a capture taken on a Linux sender shows when the network card computes checksums
+    (checksum offload), and the packet is genuine. Other signs of offload (zero, or wrong on
+    every packet of one host) are judged per host by ``checksums``. Packets cut short by the
+    snapshot length cannot be checked and are accepted."""
     if packet.version == 4:
         header = data[packet.ip_at : packet.ip_at + (data[packet.ip_at] & 0x0F) * 4]
         if _fold(in_cksum_add(0, header)) != 0xFFFF:
-            return "bad IPv4 header checksum"
+            return Fault("bad IPv4 header checksum", header[10:12] == b"\x00\x00")
     if packet.proto not in (TCP, UDP) or packet.sport < 0:
         return None
     if packet.ip_at + packet.length > len(data):
@@ -223,4 +204,4 @@ def checksum_problem(data: bytes, packet: Packet) -> str | None:
     offloaded = _fold(partial)
     if ((offloaded & 0xFF) << 8 | offloaded >> 8) == stored:
         return None
-    return f"bad {'TCP' if packet.proto == TCP else 'UDP'} checksum"
+    return Fault(f"bad {'TCP' if packet.proto == TCP else 'UDP'} checksum", stored == 0)

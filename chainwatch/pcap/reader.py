@@ -2,13 +2,14 @@
 
 Packets are framed (``capture``), their headers decoded (``decode``), and their addresses
 matched against the watchlists a chunk at a time, with each distinct address looked up once.
-Packets of watched addresses are checked (checksums), counted into their connection, and their
-TCP payload reassembled and recognised (``connections``, ``payload``). A connection becomes one
-record of the flow schema when it has been idle for ``IDLE`` seconds of capture time (``LINGER``
-after a FIN or RST), when its 5-tuple opens anew after a FIN or RST, when the table is full
-(oldest first), or at the end of the capture. Records carry their verdict in extra columns
-(``category``, ``detector``, ``confidence``, ``endpoint``, ``facts``), which the pipeline
-puts before catalogs and ports.
+Packets of watched addresses pass the capture's checksum policy (``checksums``), are counted
+into their connection, and their TCP payload reassembled and recognised (``connections``,
+``payload``). A connection becomes one record of the flow schema when it has been idle for
+``IDLE`` seconds of capture time (``LINGER`` after a FIN or RST), when its 5-tuple opens anew
+after a FIN or RST, when the table is full (oldest first), or at the end of the capture. Frames
+of a link type ``links`` cannot read are counted, and their reason given once. Records carry
+their verdict in extra columns (``category``, ``detector``, ``confidence``, ``endpoint``,
+``facts``), which the pipeline puts before catalogs and ports.
 
 Memory is bounded whatever the capture: at most ``MAX_CONNECTIONS`` open connections, at most
 ``connections.BUFFER`` bytes per direction, and at most ``BUDGET`` buffered bytes in all.
@@ -32,8 +33,10 @@ from chainwatch.flows.columns import PROTOCOLS, UTC_US
 from chainwatch.flows.inputs import FlowInput, open_decoded
 from chainwatch.flows.readers import SCHEMA, Batch
 from chainwatch.pcap import capture
+from chainwatch.pcap.checksums import Gate
 from chainwatch.pcap.connections import Connection, Reassembler, initiator_is_dst
-from chainwatch.pcap.decode import ACK, SYN, Packet, checksum_problem, decode
+from chainwatch.pcap.decode import ACK, SYN, Packet, decode
+from chainwatch.pcap.links import SUPPORTED
 from chainwatch.watchlists.matcher import RangeMatcher
 
 #: Seconds of capture time after which a quiet connection is written out ...
@@ -71,7 +74,11 @@ class CaptureReader:
     """One capture, read into ``Batch`` objects (see the module docstring)."""
 
     def __init__(
-        self, flow_input: FlowInput, matcher: RangeMatcher, classifier: Classifier
+        self,
+        flow_input: FlowInput,
+        matcher: RangeMatcher,
+        classifier: Classifier,
+        checksums: str = "auto",
     ) -> None:
         self.input = flow_input
         self.matcher = matcher
@@ -83,11 +90,21 @@ class CaptureReader:
         self.examples: list[tuple[int, str]] = []
         self.bytes_read = 0
         self.clock = 0.0
+        self.gate = Gate(checksums, self.skip)
+        #: Link types met that cannot be read: their packets count, their reason shows once.
+        self.unsupported: set[int] = set()
 
     def skip(self, number: int, reason: str) -> None:
         self.bad += 1
         if len(self.examples) < EXAMPLES:
             self.examples.append((number, reason))
+
+    def _unsupported(self, frame: capture.Frame) -> None:
+        if frame.linktype in self.unsupported:
+            self.bad += 1
+        else:
+            self.unsupported.add(frame.linktype)
+            self.skip(frame.number, f"link type {frame.linktype} is not supported")
 
     def batches(self) -> Iterator[Batch]:
         with open_decoded(self.input) as handle:
@@ -104,6 +121,8 @@ class CaptureReader:
                     yield from self._chunk(chunk)
                     chunk = []
             yield from self._chunk(chunk)
+        for frame, packet in self.gate.flush():
+            self._packet(frame, packet)
         for key in list(self.table):
             self._close(key)
         yield self._batch()
@@ -118,6 +137,9 @@ class CaptureReader:
             self.bytes_read += len(data) + 16
             if frame.linktype == 1 and data[12:14] == b"\x08\x00" and len(data) >= 34:
                 pending.append((frame, None, data[26:30], data[30:34]))
+                continue
+            if frame.linktype not in SUPPORTED:
+                self._unsupported(frame)
                 continue
             packet = decode(frame.linktype, data)
             if isinstance(packet, Packet):
@@ -134,10 +156,11 @@ class CaptureReader:
                 self.skip(frame.number, packet)
                 continue
             assert packet is not None
-            self._packet(frame, packet)
+            for ready, decoded_packet in self.gate.push(frame, packet):
+                self._packet(ready, decoded_packet)
             if len(self.records) >= RECORDS:
                 yield self._batch()
-        if frames:
+        if frames and not self.gate.holding:  # held packets still belong to open connections
             self._sweep(frames[-1].ts)
 
     def _remember(self, addresses: set[bytes]) -> None:
@@ -160,10 +183,6 @@ class CaptureReader:
             self.memo.update(zip(some, hits.tolist(), strict=True))
 
     def _packet(self, frame: capture.Frame, packet: Packet) -> None:
-        problem = checksum_problem(frame.data, packet)
-        if problem is not None:
-            self.skip(frame.number, problem)
-            return
         a, b = (packet.src, packet.sport), (packet.dst, packet.dport)
         key = (packet.proto, *(a + b if a <= b else b + a))
         conn = self.table.get(key)
@@ -259,7 +278,7 @@ class CaptureReader:
             np.asarray(columns[8], dtype=np.int64),
             [],
             bad=self.bad,
-            bad_examples=self.examples,
+            bad_examples=sorted(self.examples),  # packets held for their checksums come late
             bytes_read=self.bytes_read,
             digests=list(columns[9]),
         )

@@ -7,12 +7,18 @@ peer-to-peer protocol, on any port, that verdict (detector ``payload``, or ``end
 TLS server name a catalog lists) comes before catalogs and ports. Events cite
 ``capture:packet`` (the packet that completed the recognised message, else the connection's
 first packet) and hash that packet's frame.
+
+Checksums follow the watcher's policy (``checksums``: auto, validate, ignore; see
+``chainwatch.pcap.checksums``). Hosts judged offloaded are named once per capture, and the
+packets kept despite a wrong checksum and those dropped for one are counted in the summary.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
+from rich.progress import Progress
 from sqlalchemy import Connection
 
 from chainwatch.classify import Classifier
@@ -22,7 +28,12 @@ from chainwatch.flows.readers import Batch
 from chainwatch.pcap.capture import is_capture
 from chainwatch.pcap.reader import CaptureReader
 from chainwatch.watchers.flows import FlowWatcher
-from chainwatch.watchers.interface import ScanContext
+from chainwatch.watchers.interface import ScanContext, WatcherResult
+
+#: Summary counters of the checksum policy (not kept under ``ignore``, which checks nothing).
+KEPT, DROPPED = "bad_checksum_kept", "bad_checksum_dropped"
+#: Offloaded hosts named per capture; the rest are counted.
+SHOWN_HOSTS = 10
 
 
 class PcapWatcher(FlowWatcher):
@@ -31,6 +42,46 @@ class PcapWatcher(FlowWatcher):
     kind = "pcap"
     unusable = "unusable packet"
     files = ("capture", "pcap or pcapng files")
+
+    def run(self, ctx: ScanContext) -> WatcherResult:
+        self._reader: CaptureReader | None = None
+        result = super().run(ctx)
+        if self.config.checksums != "ignore":
+            for key in (KEPT, DROPPED):
+                result.counts.setdefault(key, 0)
+        return result
+
+    def _read_one(
+        self,
+        ctx: ScanContext,
+        classifier: Classifier,
+        path: Path,
+        name: str,
+        result: WatcherResult,
+        progress: Progress,
+    ) -> None:
+        self._reader = None
+        super()._read_one(ctx, classifier, path, name, result, progress)
+        if self._reader is None:  # read before: skipped
+            return
+        gate = self._reader.gate
+        if gate.policy != "ignore":
+            result.counts[KEPT] = result.counts.get(KEPT, 0) + gate.kept
+            result.counts[DROPPED] = result.counts.get(DROPPED, 0) + gate.dropped
+        notes = [
+            f"{name}: checksums of {host} look offloaded; not validated"
+            for host in gate.offloaded[:SHOWN_HOSTS]
+        ]
+        if len(gate.offloaded) > SHOWN_HOSTS:
+            notes.append(
+                f"{name}: checksums of {len(gate.offloaded) - SHOWN_HOSTS:,} more hosts look "
+                "offloaded; not validated"
+            )
+        if gate.kept:
+            s = "s" if gate.kept > 1 else ""
+            notes.append(f"{name}: {gate.kept:,} packet{s} kept despite a wrong checksum")
+        for note in notes:
+            ctx.console.print(note, markup=False, highlight=False)
 
     def _format(self, ctx: ScanContext, flow_input: FlowInput) -> str:
         if not is_capture(head(flow_input, 4)):
@@ -49,4 +100,7 @@ class PcapWatcher(FlowWatcher):
     def _batches(
         self, ctx: ScanContext, flow_input: FlowInput, fmt: str, classifier: Classifier
     ) -> Iterator[Batch]:
-        return CaptureReader(flow_input, ctx.matcher, classifier).batches()
+        self._reader = CaptureReader(
+            flow_input, ctx.matcher, classifier, checksums=self.config.checksums
+        )
+        return self._reader.batches()
