@@ -176,3 +176,26 @@ def client_hello(server_name: str) -> bytes:
     )
     handshake = b"\x01" + len(body).to_bytes(3, "big") + body
     return b"\x16\x03\x01" + struct.pack("!H", len(handshake)) + handshake
+
+
+def tcp_checksum_at(frame: bytes) -> int:
+    """Where the TCP checksum of an Ethernet + IPv4 frame is."""
+    return 14 + (frame[14] & 0x0F) * 4 + 16
+
+
+def zero_checksums(frame: bytes) -> bytes:
+    """The frame as a Windows host with checksum offload captures what it sends: the IPv4
+    header checksum and the TCP checksum are left zero for the network card to fill in."""
+    data = bytearray(frame)
+    data[24:26] = b"\x00\x00"
+    if data[23] == 6:
+        at = tcp_checksum_at(frame)
+        data[at : at + 2] = b"\x00\x00"
+    return bytes(data)
+
+
+def wrong_tcp_checksum(frame: bytes, value: int) -> bytes:
+    """The frame with its TCP checksum replaced by ``value`` (damage on the wire)."""
+    at = tcp_checksum_at(frame)
+    assert frame[at : at + 2] != struct.pack("!H", value)
+    return frame[:at] + struct.pack("!H", value) + frame[at + 2 :]

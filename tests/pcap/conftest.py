@@ -11,6 +11,12 @@ import pytest
 POOL_HOST = "xmr.pool.example"
 
 
+@pytest.fixture(autouse=True)
+def _no_checksum_policy_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--checksums`` has an environment twin; a developer's shell must not leak into tests."""
+    monkeypatch.delenv("CHAINWATCH_CHECKSUMS", raising=False)
+
+
 @pytest.fixture
 def wl(tmp_path: Path) -> Path:
     directory = tmp_path / "watchlists"
