@@ -19,6 +19,7 @@ from tests.pcap.capgen import (
     frames,
     udp,
     write_pcap,
+    write_pcapng,
     wrong_tcp_checksum,
     zero_checksums,
 )
@@ -97,11 +98,13 @@ def events_by_category(db_url: str) -> dict[str, Event]:
     return found
 
 
+@pytest.mark.parametrize("container", ["pcapng", "pcap"])  # Npcap/Wireshark write pcapng
 def test_windows_capture_with_zero_checksums_yields_its_pool_events(
-    cli: Any, db_url: str, wl: Path, tmp_path: Path
+    cli: Any, db_url: str, wl: Path, tmp_path: Path, container: str
 ) -> None:
     packets, sent = windows_capture()
-    path = write_pcap(tmp_path / "windows.pcap", packets)
+    write = write_pcapng if container == "pcapng" else write_pcap
+    path = write(tmp_path / f"windows.{container}", packets)
     result = scan(cli, db_url, wl, "--pcap", path)
     assert result.exit_code == 0, result.stderr
     offload = f"{path}: checksums of {MINER} look offloaded; not validated"
