@@ -141,7 +141,7 @@ class Gate:
         ready: list[Ready] = []
         while self.held:
             frame, packet, fault = self.held[0]
-            if fault is not None and self.hosts[packet.src].offloaded is None:
+            if fault is not None and self._verdict(packet.src) is None:
                 break
             self.held.popleft()
             ready += self._release(frame, packet, fault)
@@ -150,11 +150,17 @@ class Gate:
     def _release(self, frame: Frame, packet: Packet, fault: Fault | None) -> list[Ready]:
         if fault is None:
             return [(frame, packet)]
-        if self.hosts[packet.src].offloaded:
+        if self._verdict(packet.src):
             self.kept += 1
             return [(frame, packet)]
         self._drop(frame, fault)
         return []
+
+    def _verdict(self, address: bytes) -> bool | None:
+        """Whether the host is judged offloaded; a host no longer remembered was judged valid
+        (only those, and hosts without wrong packets, are forgotten)."""
+        host = self.hosts.get(address)
+        return False if host is None else host.offloaded
 
     def _drop(self, frame: Frame, fault: Fault) -> None:
         self.dropped += 1

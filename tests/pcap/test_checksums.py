@@ -11,7 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from chainwatch.pcap import checksums
+from chainwatch.pcap.capture import Frame
+from chainwatch.pcap.decode import Fault, Packet
 from chainwatch.store.models import Event, Rollup
 from tests.flows.conftest import rows
 from tests.pcap.capgen import (
@@ -251,3 +256,66 @@ def test_checksum_policy_errors_name_the_setting(
         assert f"{config} (watchers #1 'w'): checksums is 'off'" in bad.stderr
         assert "expected one of auto, validate, ignore, on pcap watchers only" in bad.stderr
     assert "Traceback" not in flag.stderr
+
+
+def test_tight_bounds_give_the_same_verdicts(
+    cli: Any, db_url: str, wl: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With room to hold back only two packets and to remember two hosts, hosts are judged
+    early (on what they showed so far) and forgotten once valid: the verdicts stay the same."""
+    monkeypatch.setattr(checksums, "HOLD", 2)
+    monkeypatch.setattr(checksums, "MAX_HOSTS", 2)
+    packets, sent = windows_capture(damaged_third=True)
+    path = write_pcap(tmp_path / "tight.pcap", packets)
+    result = scan(cli, db_url, wl, "--pcap", path)
+    assert result.exit_code == 0, result.stderr
+    assert f"checksums of {MINER} look offloaded" in result.stderr
+    assert f"bad checksum kept {sent}, bad checksum dropped {DAMAGED} in" in result.stdout
+    assert {"eth-pool", "xmr-pool", "btc-pool"} == set(events_by_category(db_url))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    sends=st.lists(
+        st.tuples(st.integers(0, 4), st.integers(0, 4), st.sampled_from([None, "zero", "bad"])),
+        max_size=60,
+    ),
+    hold=st.integers(1, 8),
+    hosts=st.integers(1, 6),
+    policy=st.sampled_from(checksums.POLICIES),
+)
+def test_gate_releases_or_drops_every_packet_once_in_order(
+    sends: list[tuple[int, int, str | None]], hold: int, hosts: int, policy: str
+) -> None:
+    """Whatever the hosts send and however tight the bounds: each packet comes out once or is
+    dropped once, what comes out keeps capture order, and the counts add up."""
+    faults = {
+        n: None if kind is None else Fault("bad TCP checksum", kind == "zero")
+        for n, (_, _, kind) in enumerate(sends, start=1)
+    }
+    saved = checksums.HOLD, checksums.MAX_HOSTS, checksums.checksum_fault
+    checksums.HOLD, checksums.MAX_HOSTS = hold, hosts
+    checksums.checksum_fault = lambda data, packet: faults[int(data)]
+    try:
+        dropped: list[int] = []
+        gate = checksums.Gate(policy, lambda number, reason: dropped.append(number))
+        out: list[int] = []
+        for n, (src, dst, _) in enumerate(sends, start=1):
+            packet = Packet(
+                4, bytes([192, 0, 2, src]), bytes([192, 0, 2, dst]), 6, 1, 2, 0, 0, b"", 40, 0, 0, 0
+            )
+            out += [
+                f.number for f, _ in gate.push(Frame(n, float(n), 1, str(n).encode(), 40), packet)
+            ]
+        out += [f.number for f, _ in gate.flush()]
+    finally:
+        checksums.HOLD, checksums.MAX_HOSTS, checksums.checksum_fault = saved
+    assert out == sorted(out) and not gate.holding
+    assert sorted(out + dropped) == list(range(1, len(sends) + 1))
+    wrong = sum(f is not None for f in faults.values())
+    if policy == "ignore":
+        assert dropped == [] and gate.kept == 0
+    else:
+        assert gate.kept + gate.dropped == wrong and gate.dropped == len(dropped)
+    if policy == "validate":
+        assert gate.kept == 0 and gate.offloaded == []
