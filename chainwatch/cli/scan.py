@@ -64,7 +64,7 @@ def scan_command(
 
       chainwatch scan --watcher btc-main --watcher xmr-main
 
-      chainwatch scan --pcap capture-on-the-miner.pcapng --checksums ignore
+      chainwatch scan --pcap span.pcapng --checksums validate
     """
     if fmt not in FLOW_FORMATS:
         raise UsageError(f"--format {fmt!r}: expected one of {', '.join(FLOW_FORMATS)}")
