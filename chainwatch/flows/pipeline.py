@@ -8,7 +8,8 @@ catalogs, then port rules), and produce
   two NetFlow records of one connection (A->B and B->A, started within ``PAIR_WINDOW``) count
   once, and a Zeek record counts once per ``uid``;
 - where a record carries its own verdict (pcap payloads: ``category``, ``detector``,
-  ``confidence``, ``endpoint`` and ``facts`` columns), that verdict before catalogs and ports;
+  ``confidence``, ``endpoint`` and ``facts`` columns), that verdict before catalogs and ports,
+  but a catalog endpoint's coin before the payload's (``classify.with_verdicts``);
 - hourly rollups of every watched record, classified or not (category ``other``): records,
   bytes, packets, events, and the distinct local addresses.
 

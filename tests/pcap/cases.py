@@ -69,7 +69,9 @@ CASES = [
             ),
             (
                 "c",
-                line({"id": 2, "method": "mining.authorize", "params": [BTC_WALLET + ".rig1", "x"]}),
+                line(
+                    {"id": 2, "method": "mining.authorize", "params": [BTC_WALLET + ".rig1", "x"]}
+                ),
             ),
             (
                 "s",
@@ -243,7 +245,12 @@ CASES = [
             ),
         ],
         "pool",  # cgminer mines several coins and getwork names none
-        {"protocol": "getwork", "message": "getwork", "agent": "cgminer/2.3.1", "coin_from": "none"},
+        {
+            "protocol": "getwork",
+            "message": "getwork",
+            "agent": "cgminer/2.3.1",
+            "coin_from": "none",
+        },
     ),
     Case(
         "getblocktemplate",
