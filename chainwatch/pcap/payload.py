@@ -55,8 +55,7 @@ MAGICS = {
     b"RAVN": ("rvn", "mainnet"),
     b"RVNT": ("rvn", "testnet"),
 }
-#: A word of a regtest node's user agent -> its coin (Bitcoin's when none fits).
-REGTEST_AGENTS = {"litecoin": "ltc", "shibetoshi": "doge", "dogecoin": "doge"}
+REGTEST_AGENTS = {"litecoin": "ltc", "shibetoshi": "doge", "dogecoin": "doge"}  # else btc
 LEVIN = b"\x01\x21\x01\x01\x01\x01\x01\x01"
 #: Monero's network ids, found in a Levin handshake's body.
 MONERO_NETWORKS = {
@@ -285,8 +284,7 @@ def _http(stream: bytes) -> Verdict | None:
     return None
 
 
-#: What ``_work_request``/``_work_answer`` return: the coins whose own RPC it is (() when many
-#: coins speak it).
+#: The work RPCs answer with the coins whose own RPC it is: () when many coins speak it.
 _MONEROD = ("xmr",)
 
 
