@@ -6,13 +6,15 @@ Create Date: 2026-11-27
 
 Until 0004 every stratum, getwork and getblocktemplate conversation seen in a capture was
 stored as ``btc-pool``: the coin was guessed from the protocol, which many coins speak (an EWBF
-miner logging in with a Zcash address was counted as Bitcoin). Those events (detector
-``payload``, category ``btc-pool``, no ``coin_from`` in their detail, which 0004 only wrote for
-Monero-style stratum) get their coin decided again from the facts they kept (the worker's
-wallet, the miner agent) by ``chainwatch.coins.attribute``, as a scan now decides it: the coin
-the facts show with its ``coin_from`` and confidence, else ``pool`` with coin NULL. The hourly
-rollups (records, bytes, packets, events), the hourly and daily distinct addresses move with
-each event to its new category. The schema does not change.
+miner logging in with a Zcash address was counted as Bitcoin). Monero-style stratum was
+``xmr-pool`` whatever its job's algorithm, with a wallet judged by its length alone, and
+Ethereum stratum ``eth-pool``. Every pool event found by payload (``btc-pool``, ``xmr-pool``,
+``eth-pool``, detector ``payload``) gets its coin decided again from the facts it kept (the
+login's or worker's wallet, the algorithms, the protocol, the miner agent) by
+``chainwatch.coins.attribute``, as a scan now decides it: the coin the facts show with its
+``coin_from`` and confidence, else ``pool`` with coin NULL. The hourly rollups (records,
+bytes, packets, events), the hourly and daily distinct addresses move with each event to its
+new category. The schema does not change.
 
 Downgrade gives mining events of categories 0004 did not have (``pool``, ``zec-pool``...) found
 by payload the category 0004 gave them: ``eth-pool`` for Ethereum stratum, ``xmr-pool`` for
@@ -211,10 +213,10 @@ def upgrade() -> None:
     from chainwatch.coins import attribute
 
     conn = op.get_bind()
-    for event in _payload_events(conn, _EVENTS.c.category == "btc-pool"):
+    for event in _payload_events(conn, _EVENTS.c.category.in_(_OLD_POOLS)):
         detail = _detail(event.detail)
-        if "coin_from" in detail:
-            continue  # decided by a release that knew how
+        if detail.pop("coin_from", None) == "endpoint":
+            continue  # a catalog's coin (written after 0005, then downgraded): not in the facts
         category, confidence = attribute(detail)
         _move(conn, event, category, {"confidence": confidence, "detail": detail})
 

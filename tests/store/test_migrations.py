@@ -130,9 +130,13 @@ BTC_ADDRESS = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"  # BIP 173's test vec
 
 
 def _event(
-    local_ip: str, minutes: int, detail: dict[str, Any], detector: str = "payload"
+    local_ip: str,
+    minutes: int,
+    detail: dict[str, Any],
+    detector: str = "payload",
+    category: str = "btc-pool",
 ) -> dict[str, Any]:
-    """An event as 0004 stored a stratum conversation: btc-pool whatever the coin."""
+    """An event as 0004 stored a pool conversation: btc-pool for stratum whatever the coin."""
     return {
         "observed_at": T + dt.timedelta(minutes=minutes),
         "last_seen_at": None,
@@ -145,8 +149,8 @@ def _event(
         "remote_port": 3333,
         "proto": "tcp",
         "direction": "outbound",
-        "category": "btc-pool",
-        "coin": "btc",
+        "category": category,
+        "coin": category.partition("-")[0],
         "detector": detector,
         "confidence": 0.95 if detector == "payload" else 0.9,
         "source": "span.pcap",
@@ -178,6 +182,30 @@ OLD_EVENTS = [
     ),
     # A catalog's btc-pool endpoint: not a guess, left alone.
     _event("175.45.176.7", 3, {"endpoint": "btcpool"}, detector="endpoint"),
+    # XMRig mining Ravencoin: 0004 called Monero-style stratum xmr-pool whatever the job's
+    # algorithm.
+    _event(
+        "175.45.176.8",
+        4,
+        {
+            "protocol": "xmr-stratum",
+            "message": "login",
+            "wallet": "rig12",
+            "agent": "XMRig/6.21.0",
+            "algo": ["rx/0", "kawpow"],
+            "job_algo": "kawpow",
+            "coin_from": "protocol",
+        },
+        category="xmr-pool",
+    )
+    | {"confidence": 0.7},
+    # Ethereum stratum stays Ethereum's, now with how that was decided.
+    _event(
+        "175.45.176.9",
+        5,
+        {"protocol": "eth-stratum", "agent": "ethminer/0.19.0"},
+        category="eth-pool",
+    ),
 ]
 
 
@@ -215,6 +243,18 @@ def test_0005_decides_guessed_pool_coins_and_moves_rollups(db_url: str) -> None:
                         "packets": 40,
                         "events": 4,
                     },
+                    *(
+                        {
+                            "hour": hour,
+                            "watchlist": "kp",
+                            "category": c,
+                            "records": 1,
+                            "bytes": b,
+                            "packets": 10,
+                            "events": 1,
+                        }
+                        for c, b in (("xmr-pool", 1004), ("eth-pool", 1005))
+                    ),
                     {
                         "hour": hour,
                         "watchlist": "kp",
@@ -234,6 +274,8 @@ def test_0005_decides_guessed_pool_coins_and_moves_rollups(db_url: str) -> None:
                         ("btc-pool", "175.45.176.5"),
                         ("btc-pool", "175.45.176.6"),
                         ("btc-pool", "175.45.176.7"),
+                        ("xmr-pool", "175.45.176.8"),
+                        ("eth-pool", "175.45.176.9"),
                         ("other", "175.45.176.5"),
                     ]
                 ],
@@ -249,6 +291,8 @@ def test_0005_decides_guessed_pool_coins_and_moves_rollups(db_url: str) -> None:
             ("175.45.176.6", "btc-pool", "btc", "0.95"),
             ("175.45.176.6", "pool", "-", "0.95"),
             ("175.45.176.7", "btc-pool", "btc", "0.9"),
+            ("175.45.176.8", "rvn-pool", "rvn", "0.9"),  # the job's algorithm: kawpow
+            ("175.45.176.9", "eth-pool", "eth", "0.7"),  # the protocol alone
         ]
         ewbf = json.loads(ewbf) if isinstance(ewbf, str) else ewbf
         assert (ewbf["coin_from"], ewbf["wallet"], ewbf["agent"]) == (
@@ -259,16 +303,20 @@ def test_0005_decides_guessed_pool_coins_and_moves_rollups(db_url: str) -> None:
         # Each moved event took its record, bytes, packets and event along; totals are kept.
         assert after["rollups"] == [
             ("btc-pool", "2", "2005", "20", "2"),
+            ("eth-pool", "1", "1005", "10", "1"),
             ("other", "2", "10", "2", "0"),
             ("pool", "1", "1001", "10", "1"),
+            ("rvn-pool", "1", "1004", "10", "1"),
             ("zec-pool", "1", "1000", "10", "1"),
         ]
         # 175.45.176.6 still has a btc-pool event in that hour, 175.45.176.5 no longer.
         want = [
             ("btc-pool", "175.45.176.6"),
             ("btc-pool", "175.45.176.7"),
+            ("eth-pool", "175.45.176.9"),
             ("other", "175.45.176.5"),
             ("pool", "175.45.176.6"),
+            ("rvn-pool", "175.45.176.8"),
             ("zec-pool", "175.45.176.5"),
         ]
         assert after["hours"] == want and after["days"] == want
@@ -282,10 +330,14 @@ def test_0005_decides_guessed_pool_coins_and_moves_rollups(db_url: str) -> None:
             ("175.45.176.6", "btc-pool", "btc"),
             ("175.45.176.6", "btc-pool", "btc"),
             ("175.45.176.7", "btc-pool", "btc"),
+            ("175.45.176.8", "xmr-pool", "xmr"),
+            ("175.45.176.9", "eth-pool", "eth"),
         ]
         assert before["rollups"] == [
             ("btc-pool", "4", "4006", "40", "4"),
+            ("eth-pool", "1", "1005", "10", "1"),
             ("other", "2", "10", "2", "0"),
+            ("xmr-pool", "1", "1004", "10", "1"),
         ]
         assert (
             before["hours"]
@@ -294,7 +346,9 @@ def test_0005_decides_guessed_pool_coins_and_moves_rollups(db_url: str) -> None:
                 ("btc-pool", "175.45.176.5"),
                 ("btc-pool", "175.45.176.6"),
                 ("btc-pool", "175.45.176.7"),
+                ("eth-pool", "175.45.176.9"),
                 ("other", "175.45.176.5"),
+                ("xmr-pool", "175.45.176.8"),
             ]
         )
     finally:
