@@ -7,6 +7,10 @@ on one of the endpoint's ports (any port when it lists none), on a date inside i
 ``valid_from``..``valid_to`` window, is that endpoint's category; otherwise a remote port with a
 port rule gives the rule's category at low confidence. Pool ports alone never classify.
 
+Records that carry their own verdict (pcap payloads) keep it (``with_verdicts``), but a mining
+verdict towards a catalog endpoint of a coin takes the catalog's coin, the strongest evidence
+of which coin a pool mines (``coin_from: endpoint``).
+
 Everything is vectorised: a batch of remote addresses is tested against the union of all
 endpoint intervals at once (one ``searchsorted``), and only the few rows that hit an endpoint
 are looked at endpoint by endpoint. ``Classifier`` is the shared API of the flow and pcap
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +29,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from chainwatch.categories import CONFIDENCE, Detector
+from chainwatch import coins
+from chainwatch.categories import CONFIDENCE, POOLS, Detector, coin_of, pool_category
 from chainwatch.watchlists import Endpoint
 from chainwatch.watchlists.matcher import ParsedIps, parse_ips
 
@@ -221,7 +227,7 @@ class Classifier:
         for endpoint in self.endpoints:
             for host in endpoint.hosts:
                 self._hosts.setdefault(host.lower(), endpoint)
-        categories = sorted({c for c in port_rules.values() if not c.endswith("-pool")})
+        categories = sorted({c for c in port_rules.values() if c not in POOLS})
         self._rule_categories = np.array([*categories, None], dtype=object)
         # A 65,536-entry table turns the port-rule lookup into one fancy index.
         self._rule_table = np.full(65536, len(categories), dtype=np.int16)
@@ -305,3 +311,44 @@ class Classifier:
     def endpoint_for_host(self, host: str) -> Endpoint | None:
         """The catalog endpoint naming this host exactly (TLS SNI, HTTP Host), case-insensitive."""
         return self._hosts.get(host.strip().lower().rstrip("."))
+
+
+def with_verdicts(result: ClassifiedBatch, records: pa.Table) -> tuple[ClassifiedBatch, pa.Array]:
+    """Verdicts a reader found in the records themselves (pcap payloads: ``category``,
+    ``detector``, ``confidence``, ``endpoint`` and ``facts`` columns, null category where none)
+    come before catalog and port classification, as DESIGN.md orders the detectors. Only a
+    pool's coin is the catalog's when the remote is a catalog endpoint of a coin: such rows get
+    ``<coin>-pool``, the endpoint's name, and ``coin_from: endpoint`` in their facts (with the
+    payload's own answer as ``payload_coin`` when it differed). Returns the combined result
+    and the facts column, updated."""
+    facts = records.column("facts").combine_chunks()
+    given = np.asarray(records.column("category").is_valid().to_numpy(zero_copy_only=False), bool)
+    if not given.any():
+        return result, facts
+    rows = np.flatnonzero(given)
+    take = pa.array(rows)
+    category, detector = result.category.copy(), result.detector.copy()
+    confidence, endpoint = result.confidence.copy(), result.endpoint.copy()
+    category[rows] = records.column("category").take(take).to_pylist()
+    detector[rows] = records.column("detector").take(take).to_pylist()
+    confidence[rows] = records.column("confidence").take(take).to_numpy()
+    endpoint[rows] = records.column("endpoint").take(take).to_pylist()
+    texts: list[str | None] | None = None
+    for row in rows.tolist():
+        catalog = result.category[row]
+        coin = coin_of(catalog) if result.detector[row] == Detector.ENDPOINT else None
+        if coin is None or category[row] not in POOLS:
+            continue
+        if texts is None:
+            texts = facts.to_pylist()
+        stated = json.loads(texts[row] or "{}")
+        if coin_of(str(category[row])) not in (None, coin):
+            stated["payload_coin"] = coin_of(str(category[row]))
+        stated["coin_from"] = "endpoint"
+        texts[row] = json.dumps(stated, ensure_ascii=False, sort_keys=True)
+        category[row] = pool_category(coin)
+        confidence[row] = coins.CONFIDENCE["endpoint"]
+        endpoint[row] = result.endpoint[row]
+    if texts is not None:
+        facts = pa.array(texts, pa.string())
+    return ClassifiedBatch(category, detector, confidence, endpoint), facts

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from chainwatch.categories import CATEGORIES, COINS
 from chainwatch.cli import app, state
 from chainwatch.errors import ChainwatchError, UsageError
 
@@ -63,7 +64,7 @@ def export_command(
     ] = None,
     coin: Annotated[
         list[str] | None,
-        typer.Option("--coin", help="Only this coin (btc, xmr, eth, ltc). Repeatable."),
+        typer.Option("--coin", help=f"Only this coin ({', '.join(COINS)}). Repeatable."),
     ] = None,
     detector: Annotated[
         list[str] | None, typer.Option("--detector", help="Only this detector. Repeatable.")
@@ -88,7 +89,6 @@ def export_command(
         return
     if out is None:
         raise UsageError("export: --out DIR is required (or: chainwatch export verify DIR)")
-    from chainwatch.categories import CATEGORIES
     from chainwatch.export import FORMATS, run_export
     from chainwatch.store.db import open_store
     from chainwatch.store.evidence import EvidenceQuery
@@ -98,6 +98,9 @@ def export_command(
     for name in category or []:
         if name not in CATEGORIES:
             raise UsageError(f"--category {name!r}: expected one of {', '.join(CATEGORIES)}")
+    for name in coin or []:
+        if name not in COINS:
+            raise UsageError(f"--coin {name!r}: expected one of {', '.join(COINS)}")
     if min_confidence is not None and not 0 <= min_confidence <= 1:
         raise UsageError(f"--min-confidence {min_confidence}: expected a number from 0 to 1")
     query = EvidenceQuery(

@@ -2,7 +2,8 @@
 
 Per event: the local and remote ``ipv4-addr``/``ipv6-addr`` (each once per bundle) and a
 ``network-traffic`` object, referenced by an ``observed-data`` object carrying first/last
-observed and ``number_observed``. Per watched address with mining activity (a coin category):
+observed and ``number_observed``. Per watched address with cryptocurrency activity (a coin
+category or ``pool``, ``categories.CRYPTO``):
 one ``indicator`` whose pattern covers that address and the remote endpoints it talked to, and
 ``based-on`` relationships to the observations. One ``identity`` names the producer. The exact
 stored values (including attacker-controlled ``detail``) go into ``x_chainwatch_*`` properties.
@@ -19,12 +20,11 @@ from typing import IO, Any
 import stix2
 
 from chainwatch import __version__
+from chainwatch.categories import CRYPTO
 from chainwatch.export.base import EXPORT_FIELDS, Exporter
 
 _F = {name: i for i, name in enumerate(EXPORT_FIELDS)}
-_MINING = frozenset(
-    {"btc-p2p", "btc-pool", "xmr-p2p", "xmr-pool", "eth-p2p", "eth-pool", "ltc-p2p"}
-)
+_MINING = frozenset(CRYPTO)
 #: remote endpoints named in one indicator's pattern; more would make patterns unreadable
 MAX_ENDPOINTS = 50
 IDENTITY = stix2.Identity(

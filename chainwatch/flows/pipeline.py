@@ -8,7 +8,8 @@ catalogs, then port rules), and produce
   two NetFlow records of one connection (A->B and B->A, started within ``PAIR_WINDOW``) count
   once, and a Zeek record counts once per ``uid``;
 - where a record carries its own verdict (pcap payloads: ``category``, ``detector``,
-  ``confidence``, ``endpoint`` and ``facts`` columns), that verdict before catalogs and ports;
+  ``confidence``, ``endpoint`` and ``facts`` columns), that verdict before catalogs and ports,
+  but a catalog endpoint's coin before the payload's (``classify.with_verdicts``);
 - hourly rollups of every watched record, classified or not (category ``other``): records,
   bytes, packets, events, and the distinct local addresses.
 
@@ -31,7 +32,7 @@ import pyarrow.compute as pc
 from sqlalchemy import Connection, func, select
 
 from chainwatch.categories import coin_of
-from chainwatch.classify import ClassifiedBatch, Classifier
+from chainwatch.classify import Classifier, with_verdicts
 from chainwatch.flows.readers import Batch
 from chainwatch.store.ingest import (
     add_rollup_addresses,
@@ -71,23 +72,6 @@ def _array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 def _subset(parsed: ParsedIps, rows: np.ndarray) -> ParsedIps:
     return ParsedIps(parsed.version[rows], parsed.v4[rows], parsed.v6[rows])
-
-
-def _with_verdicts(result: ClassifiedBatch, w: pa.Table) -> ClassifiedBatch:
-    """Verdicts a reader found in the records themselves (pcap payloads) come before catalog
-    and port classification, as DESIGN.md orders the detectors."""
-    given = np.asarray(w.column("category").is_valid().to_numpy(zero_copy_only=False), bool)
-    if not given.any():
-        return result
-    rows = np.flatnonzero(given)
-    take = pa.array(rows)
-    category, detector = result.category.copy(), result.detector.copy()
-    confidence, endpoint = result.confidence.copy(), result.endpoint.copy()
-    category[rows] = w.column("category").take(take).to_pylist()
-    detector[rows] = w.column("detector").take(take).to_pylist()
-    confidence[rows] = w.column("confidence").take(take).to_numpy()
-    endpoint[rows] = w.column("endpoint").take(take).to_pylist()
-    return ClassifiedBatch(category, detector, confidence, endpoint)
 
 
 _ROLLUP_KEYS = ["hour", "watchlist", "category"]
@@ -260,7 +244,8 @@ class InputPipeline:
         remote = _subset(_pick(local_is_src, dst, src), rows)
         result = self.classifier.classify(remote, remote_port, w.column("ts"))
         if "category" in w.column_names:
-            result = _with_verdicts(result, w)
+            result, facts = with_verdicts(result, w)
+            w = w.set_column(w.schema.get_field_index("facts"), "facts", facts)
         category = np.where(result.classified, result.category, "other")
         watchlist = self.matcher.range_watchlist_names()[range_index]
         prepared.frame = pa.table(

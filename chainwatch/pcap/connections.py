@@ -85,7 +85,11 @@ class Connection:
             return None
         first = hits[0]
         for other in hits[1:]:
-            if other.verdict.category == first.verdict.category:
+            if first.endpoint is None and other.endpoint is None:
+                verdict = payload.merged(first.verdict, other.verdict)
+                if verdict is not None:
+                    first = Found(verdict, first.number, first.digest, first.endpoint)
+            elif other.verdict.category == first.verdict.category:
                 for key, value in other.verdict.facts.items():
                     first.verdict.facts.setdefault(key, value)
         return first

@@ -3,21 +3,22 @@
 ``recognise`` looks at the reassembled start of one direction of a connection, whatever the
 port, and says what protocol it carries with the facts that prove it:
 
-- Stratum v1 (``mining.subscribe``/``authorize``/``notify``/``submit``/``set_difficulty``),
-  with the miner's user agent and worker name; EthereumStratum and ``eth_submitLogin`` style
-  Ethereum pool traffic;
+- Stratum v1 (``mining.subscribe``/``authorize``/``notify``/``submit``/``set_difficulty``,
+  Zcash's ``set_target``), with the miner's user agent and worker name; EthereumStratum and
+  ``eth_submitLogin`` style Ethereum pool traffic;
 - Monero-style stratum (XMRig and friends: ``login`` with ``agent``/``algo``, ``job``,
-  ``submit``, ``keepalived``), with the agent, algorithm and wallet; the coin comes from the
-  wallet's shape or the algorithm;
+  ``submit``, ``keepalived``), with the agent, algorithm and wallet;
 - getwork / getblocktemplate over HTTP JSON-RPC (requests and their answers);
-- Bitcoin-family P2P by network magic, with the ``version`` message's user agent;
-  Monero's Levin protocol by its signature;
+- Bitcoin-family P2P by network magic (Bitcoin, Litecoin, Dogecoin, Zcash, Ravencoin), with
+  the ``version`` message's user agent; Monero's Levin protocol by its signature;
 - a TLS ClientHello's server name (SNI), which the caller looks up in the catalogs.
 
 Everything here reads attacker-controlled bytes: lengths are checked before use, text is cut
 to ``MAX_TEXT`` characters, and anything that does not parse is simply not recognised. A
 JSON-RPC message only counts when its method *and* the shape of its parameters fit, so
 ordinary JSON-RPC (a ``login`` with a user name, Bitcoin Core's ``getblockchaininfo``) does not.
+Which coin a pool mines is decided from the facts by ``chainwatch.coins.attribute``: ``pool``
+when nothing tells it.
 """
 
 from __future__ import annotations
@@ -30,11 +31,16 @@ from typing import Any
 
 import dpkt
 
+from chainwatch.categories import POOLS
+from chainwatch.coins import attribute
+
 #: Longest text kept from a payload (user agents, worker names, wallets).
 MAX_TEXT = 200
 #: Largest binary message whose body is waited for before recognising it.
 WAIT_FOR = 4096
-#: Network magic (as sent) -> (coin, network). Bitcoin's and Litecoin's regtest share theirs.
+#: Network magic (pchMessageStart, as sent) -> (coin, network), from each coin's
+#: chainparams.cpp. Bitcoin's regtest magic is Litecoin's and Dogecoin's too: the user agent
+#: decides (``REGTEST_AGENTS``). Zcash's forks (Zclassic, Horizen...) kept Zcash's magic.
 MAGICS = {
     b"\xf9\xbe\xb4\xd9": ("btc", "mainnet"),
     b"\x0b\x11\x09\x07": ("btc", "testnet3"),
@@ -43,7 +49,13 @@ MAGICS = {
     b"\xfa\xbf\xb5\xda": ("btc", "regtest"),
     b"\xfb\xc0\xb6\xdb": ("ltc", "mainnet"),
     b"\xfd\xd2\xc8\xf1": ("ltc", "testnet"),
+    b"\xc0\xc0\xc0\xc0": ("doge", "mainnet"),
+    b"\xfc\xc1\xb7\xdc": ("doge", "testnet"),
+    b"\x24\xe9\x27\x64": ("zec", "mainnet"),
+    b"RAVN": ("rvn", "mainnet"),
+    b"RVNT": ("rvn", "testnet"),
 }
+REGTEST_AGENTS = {"litecoin": "ltc", "shibetoshi": "doge", "dogecoin": "doge"}  # else btc
 LEVIN = b"\x01\x21\x01\x01\x01\x01\x01\x01"
 #: Monero's network ids, found in a Levin handshake's body.
 MONERO_NETWORKS = {
@@ -59,12 +71,9 @@ STRATUM_METHODS = {
     "mining.set_difficulty",
     "mining.set_extranonce",
     "mining.extranonce.subscribe",
+    "mining.set_target",  # Zcash's stratum (ZIP 301)
 }
 ETH_POOL_METHODS = {"eth_submitLogin", "eth_getWork", "eth_submitWork", "eth_submitHashrate"}
-#: Algorithms that only Monero mines today (XMRig names).
-MONERO_ALGOS = {"rx/0", "cn/r", "cn/2", "cn/1", "cn/0", "cn/half"}
-#: Monero addresses: standard/subaddress (95 characters) and integrated (106), base58.
-_MONERO_WALLET = re.compile(r"^[48][1-9A-HJ-NP-Za-km-z]{94}([1-9A-HJ-NP-Za-km-z]{11})?$")
 _COMMAND = re.compile(rb"^[a-z]{1,12}\x00*$")
 
 
@@ -78,6 +87,21 @@ class Verdict:
     facts: dict[str, Any]
     end: int
     sni: str | None = None
+
+
+def merged(first: Verdict, other: Verdict) -> Verdict | None:
+    """The two directions of one connection as one verdict: ``first``'s facts with what
+    ``other`` adds, or None when they tell different stories. Mining seen from both sides
+    is one conversation whose coin is decided from all its facts (the login's wallet on one
+    side, the job's algorithm on the other)."""
+    facts = {**other.facts, **first.facts}
+    if first.category in POOLS and other.category in POOLS:
+        facts.pop("coin_from", None)
+        category, confidence = attribute(facts)
+        return Verdict(category, confidence, facts, first.end, first.sni)
+    if first.category == other.category:
+        return Verdict(first.category, first.confidence, facts, first.end, first.sni)
+    return None
 
 
 def plausible(start: bytes) -> bool:
@@ -152,10 +176,8 @@ def _json_lines(stream: bytes) -> Verdict | None:
                 verdict = Verdict(found[0], found[1], facts, end)
     if verdict is None:
         return None
-    if verdict.category == "xmr-pool":
-        category, confidence = _xmr_coin(facts)
-        return Verdict(category, confidence, facts, verdict.end)
-    return verdict
+    category, confidence = attribute(facts)
+    return Verdict(category, confidence, facts, verdict.end)
 
 
 def _stratum(message: dict[str, Any], facts: dict[str, Any]) -> tuple[str, float] | None:
@@ -167,7 +189,9 @@ def _stratum(message: dict[str, Any], facts: dict[str, Any]) -> tuple[str, float
         facts.setdefault("message", method)
         if method == "eth_submitLogin" and params and (wallet := _text(params[0])):
             facts["wallet"] = wallet
-        return "eth-pool", 0.95
+        if worker := _text(message.get("worker")):  # eth-proxy names the rig beside params
+            facts.setdefault("worker", worker)
+        return "pool", 0.95
     if method not in STRATUM_METHODS:
         return None
     ethereum = method == "mining.subscribe" and any(
@@ -179,7 +203,7 @@ def _stratum(message: dict[str, Any], facts: dict[str, Any]) -> tuple[str, float
         facts.setdefault("agent", agent)
     if method in ("mining.authorize", "mining.submit") and params and (worker := _text(params[0])):
         facts.setdefault("worker", worker)
-    return ("eth-pool" if ethereum or facts["protocol"] == "eth-stratum" else "btc-pool"), 0.95
+    return "pool", 0.95
 
 
 def _xmr_stratum(message: dict[str, Any], facts: dict[str, Any]) -> tuple[str, float] | None:
@@ -204,37 +228,22 @@ def _xmr_stratum(message: dict[str, Any], facts: dict[str, Any]) -> tuple[str, f
             facts["algo"] = [_text(a, 40) for a in algo[:32] if isinstance(a, str)]
         elif isinstance(algo, str):
             facts["algo"] = [algo[:40]]
-        return "xmr-pool", 0.95
+        return "pool", 0.95
     if method == "job" and {"blob", "job_id", "target"} <= params.keys():
         facts.setdefault("protocol", "xmr-stratum")
         facts.setdefault("message", method)
         if algo := _text(params.get("algo")):
             facts.setdefault("job_algo", algo)
-        return "xmr-pool", 0.95
+        return "pool", 0.95
     if method == "submit" and {"job_id", "nonce", "result"} <= params.keys():
         facts.setdefault("protocol", "xmr-stratum")
         facts.setdefault("message", method)
-        return "xmr-pool", 0.95
+        return "pool", 0.95
     if method == "keepalived" and "id" in params:
         facts.setdefault("protocol", "xmr-stratum")
         facts.setdefault("message", method)
-        return "xmr-pool", 0.95
+        return "pool", 0.95
     return None
-
-
-def _xmr_coin(facts: dict[str, Any]) -> tuple[str, float]:
-    """Monero-style stratum is spoken for several CryptoNote coins: the wallet's shape, then
-    the algorithm, say whether this is Monero; how sure we are is kept in ``coin_from``."""
-    wallet = str(facts.get("wallet") or "").split("+")[0].split(".")[0]
-    if _MONERO_WALLET.match(wallet):
-        facts["coin_from"] = "wallet"
-        return "xmr-pool", 0.95
-    algos = {facts.get("job_algo"), *facts.get("algo", [])}
-    if algos & MONERO_ALGOS:
-        facts["coin_from"] = "algorithm"
-        return "xmr-pool", 0.9
-    facts["coin_from"] = "protocol"
-    return "xmr-pool", 0.7
 
 
 # --- HTTP JSON-RPC: getwork and getblocktemplate ---------------------------------------------
@@ -270,39 +279,44 @@ def _http(stream: bytes) -> Verdict | None:
             else _work_answer(message, facts)
         )
         if found is not None:
-            return Verdict(found, 0.95, facts, start + size)
+            category, confidence = attribute(facts, found)
+            return Verdict(category, confidence, facts, start + size)
     return None
 
 
-def _work_request(message: dict[str, Any], facts: dict[str, Any]) -> str | None:
+#: The work RPCs answer with the coins whose own RPC it is: () when many coins speak it.
+_MONEROD = ("xmr",)
+
+
+def _work_request(message: dict[str, Any], facts: dict[str, Any]) -> tuple[str, ...] | None:
     method, params = message.get("method"), message.get("params")
     if method in ("get_block_template", "getblocktemplate") and isinstance(params, dict):
         if wallet := _text(params.get("wallet_address")):  # monerod's json_rpc
             facts.update(protocol="getblocktemplate", message=method, wallet=wallet)
-            return "xmr-pool"
+            return _MONEROD
         return None
     if method in ("getwork", "getblocktemplate") and isinstance(params, list | type(None)):
         facts.update(protocol=method, message=method)
-        return "btc-pool"
+        return ()  # Bitcoin Core's RPC, which its many forks speak too
     if method in ETH_POOL_METHODS:
         facts.update(protocol="eth-getwork", message=method)
-        return "eth-pool"
+        return ()
     return None
 
 
-def _work_answer(message: dict[str, Any], facts: dict[str, Any]) -> str | None:
+def _work_answer(message: dict[str, Any], facts: dict[str, Any]) -> tuple[str, ...] | None:
     result = message.get("result")
     if not isinstance(result, dict):
         return None
     if {"previousblockhash", "coinbasevalue"} <= result.keys():
         facts.update(protocol="getblocktemplate", message="result")
-        return "btc-pool"
+        return ()
     if {"data", "target"} <= result.keys() and ("midstate" in result or "hash1" in result):
         facts.update(protocol="getwork", message="result")
-        return "btc-pool"
+        return ()
     if {"blocktemplate_blob", "difficulty", "seed_hash"} <= result.keys():
         facts.update(protocol="getblocktemplate", message="result")
-        return "xmr-pool"
+        return _MONEROD
     return None
 
 
@@ -323,10 +337,10 @@ def _bitcoin(stream: bytes, final: bool) -> Verdict | None:
         version = _version_message(stream[24 : 24 + size])
         if version is not None:
             facts.update(version)
-    agent = str(facts.get("user_agent", ""))
-    if network == "regtest" and "litecoin" in agent.lower():
-        coin = "ltc"
-        facts["protocol"] = "ltc-p2p"
+    agent = str(facts.get("user_agent", "")).lower()
+    if network == "regtest":
+        coin = next((c for word, c in REGTEST_AGENTS.items() if word in agent), coin)
+        facts["protocol"] = f"{coin}-p2p"
     return Verdict(f"{coin}-p2p", 0.95, facts, end)
 
 

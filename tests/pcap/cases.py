@@ -10,7 +10,10 @@ from typing import Any
 from tests.pcap.capgen import bitcoin_message, client_hello, levin_message, version_payload
 from tests.pcap.conftest import POOL_HOST
 
-WALLET = "4" + "9" * 10 + "A" * 84  # the shape of a Monero address (95 base58 characters)
+#: A Monero address (the Monero general fund's, as published): 95 base58 characters, checksum.
+WALLET = "44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A"
+#: A Bitcoin P2WPKH address (BIP 173's test vector).
+BTC_WALLET = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"
 MAINNET_ID = bytes.fromhex("1230f171610441611731008216a1a110")
 
 
@@ -66,7 +69,9 @@ CASES = [
             ),
             (
                 "c",
-                line({"id": 2, "method": "mining.authorize", "params": ["bc1qexample.rig1", "x"]}),
+                line(
+                    {"id": 2, "method": "mining.authorize", "params": [BTC_WALLET + ".rig1", "x"]}
+                ),
             ),
             (
                 "s",
@@ -79,7 +84,7 @@ CASES = [
                     {
                         "id": 4,
                         "method": "mining.submit",
-                        "params": ["bc1qexample.rig1", "4f", "00000000", "5916c1b0", "b2957c02"],
+                        "params": [BTC_WALLET + ".rig1", "4f", "00000000", "5916c1b0", "b2957c02"],
                     }
                 ),
             ),
@@ -89,7 +94,9 @@ CASES = [
             "protocol": "stratum",
             "message": "mining.subscribe",
             "agent": "cgminer/4.10.0",
-            "worker": "bc1qexample.rig1",
+            "worker": BTC_WALLET + ".rig1",
+            "wallet": BTC_WALLET,
+            "coin_from": "wallet",
         },
     ),
     Case(
@@ -118,7 +125,8 @@ CASES = [
             ),
         ],
         "eth-pool",
-        {"protocol": "eth-stratum", "agent": "ethminer/0.19.0"},
+        {"protocol": "eth-stratum", "agent": "ethminer/0.19.0", "coin_from": "protocol"},
+        confidence=0.7,
     ),
     Case(
         "xmrig",
@@ -236,8 +244,13 @@ CASES = [
                 ),
             ),
         ],
-        "btc-pool",
-        {"protocol": "getwork", "message": "getwork", "agent": "cgminer/2.3.1"},
+        "pool",  # cgminer mines several coins and getwork names none
+        {
+            "protocol": "getwork",
+            "message": "getwork",
+            "agent": "cgminer/2.3.1",
+            "coin_from": "none",
+        },
     ),
     Case(
         "getblocktemplate",
@@ -266,8 +279,8 @@ CASES = [
                 ),
             ),
         ],
-        "btc-pool",
-        {"protocol": "getblocktemplate", "agent": "bfgminer/5.5.0"},
+        "pool",
+        {"protocol": "getblocktemplate", "agent": "bfgminer/5.5.0", "coin_from": "none"},
     ),
     Case(
         "monero-getblocktemplate",

@@ -65,8 +65,9 @@ def test_payload_events_export_exactly(cli: Any, db_url: str, wl: Path, tmp_path
     from_jsonl = parse_jsonl(tmp_path / "jsonl" / "events.jsonl")
     assert from_csv == from_jsonl
     facts = {(r["category"], r["detector"]): r["detail"] for r in from_jsonl}
-    assert facts[("btc-pool", "payload")]["agent"] == AGENT
-    assert facts[("btc-pool", "payload")]["worker"] == WORKER
+    # Nothing in the hostile login tells the coin: mining of an unknown coin.
+    assert facts[("pool", "payload")]["agent"] == AGENT
+    assert facts[("pool", "payload")]["worker"] == WORKER
     assert facts[("xmr-pool", "payload")]["wallet"] == WALLET
     assert facts[("xmr-pool", "payload")]["agent"] == "+XMRig"
     # Every cell a spreadsheet could run is neutralised in the CSV text itself.

@@ -119,6 +119,6 @@ def test_only_the_pool_side_captured(cli: Any, db_url: str, wl: Path, tmp_path: 
     assert scan(cli, db_url, wl, "--pcap", path).exit_code == 0
     found = sorted((e.local_ip, e.category, e.detail["message"]) for e in rows(db_url, Event))
     assert found == [
-        ("175.45.176.5", "btc-pool", "mining.set_difficulty"),
+        ("175.45.176.5", "pool", "mining.set_difficulty"),  # nothing names the coin
         ("175.45.176.6", "xmr-pool", "job"),
     ]

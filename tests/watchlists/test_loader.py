@@ -122,9 +122,9 @@ def test_catalog_loads_with_dates_and_networks(tmp_path: Path) -> None:
     ("text", "line", "fragment"),
     [
         (
-            '[[endpoints]]\nname = "a"\ncategory = "xmr-pool"\nips = ["203.0.113.1"]\n[[endpoints]]\nname = "b"\ncategory = "doge-pool"\nips = ["203.0.113.2"]\n',
+            '[[endpoints]]\nname = "a"\ncategory = "xmr-pool"\nips = ["203.0.113.1"]\n[[endpoints]]\nname = "b"\ncategory = "bch-pool"\nips = ["203.0.113.2"]\n',
             5,
-            "unknown category 'doge-pool'",
+            "unknown category 'bch-pool'",
         ),
         (
             '[[endpoints]]\nname = "a"\ncategory = "tor"\nips = ["203.0.113.999"]\n',
