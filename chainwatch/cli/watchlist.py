@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -25,11 +26,19 @@ def list_command(ctx: typer.Context) -> None:
     """
     loaded = load_watchlists(state(ctx).settings.watchlists)
     table = Table(title=f"watchlists in {loaded.directory}", title_justify="left")
-    for column in ("name", "ranges", "IPv4 addresses", "description"):
+    for column in ("name", "file", "ranges", "dated", "IPv4 addresses", "description"):
         table.add_column(column)
     for w in loaded.watchlists:
-        v4 = sum(r.network.num_addresses for r in w.ranges if r.network.version == 4)
-        table.add_row(w.name, str(len(w.ranges)), f"{v4:,}", w.description or "")
+        v4 = w.table.version == 4
+        sizes = np.left_shift(1, 32 - w.table.prefix[v4].astype(np.int64))
+        table.add_row(
+            w.name,
+            w.path.name,
+            f"{len(w.table):,}",
+            f"{int(w.table.dated.sum()):,}",
+            f"{int(sizes.sum()):,}",
+            w.description or "",
+        )
     console = Console()
     console.print(table)
     if loaded.catalogs:
@@ -46,7 +55,7 @@ def list_command(ctx: typer.Context) -> None:
 def show_command(
     ctx: typer.Context, name: Annotated[str, typer.Argument(help="Watchlist name (file stem).")]
 ) -> None:
-    """Show one watchlist's ranges with their notes.
+    """Show one watchlist's ranges with their notes, sources and validity windows.
 
     Example: chainwatch watchlist show kp
     """
@@ -58,10 +67,17 @@ def show_command(
     if watchlist.source:
         console.print(f"source: {watchlist.source}", markup=False)
     table = Table()
-    for column in ("cidr", "addresses", "note"):
+    for column in ("line", "cidr", "addresses", "valid (UTC, inclusive)", "note", "source"):
         table.add_column(column)
     for item in watchlist.ranges:
-        table.add_row(item.cidr, f"{item.network.num_addresses:,}", item.note or "")
+        table.add_row(
+            str(item.line or ""),
+            item.cidr,
+            f"{item.network.num_addresses:,}",
+            item.window,
+            item.note or "",
+            item.source or "",
+        )
     console.print(table)
 
 
@@ -72,9 +88,11 @@ def check_command(ctx: typer.Context) -> None:
     Example: chainwatch --watchlists ./my-lists watchlist check
     """
     loaded = load_watchlists(state(ctx).settings.watchlists)
-    ranges = sum(len(w.ranges) for w in loaded.watchlists)
+    ranges = sum(len(w.table) for w in loaded.watchlists)
+    dated = sum(int(w.table.dated.sum()) for w in loaded.watchlists)
     endpoints = len(loaded.endpoints)
     typer.echo(
-        f"{loaded.directory}: {len(loaded.watchlists)} watchlists with {ranges} ranges, "
+        f"{loaded.directory}: {len(loaded.watchlists)} watchlists with {ranges} ranges "
+        f"({dated} dated), "
         f"{len(loaded.catalogs)} catalogs with {endpoints} endpoints: OK"
     )

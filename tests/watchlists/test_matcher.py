@@ -10,8 +10,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chainwatch.watchlists import RangeMatcher, parse_ips
-from chainwatch.watchlists.loader import Range, Watchlist
+from chainwatch.watchlists import Range, RangeMatcher, RangeTable, Watchlist, parse_ips
 
 
 def _watchlist(
@@ -19,7 +18,10 @@ def _watchlist(
 ) -> Watchlist:
     unique = list(dict.fromkeys(networks))
     return Watchlist(
-        name=name, path=Path(f"{name}.txt"), sha256="", ranges=tuple(Range(n) for n in unique)
+        name=name,
+        path=Path(f"{name}.txt"),
+        sha256="",
+        table=RangeTable.of(Range(n) for n in unique),
     )
 
 
@@ -80,7 +82,7 @@ def test_matches_ipaddress_reference(
 ) -> None:
     watchlists = [_watchlist(f"w{i}", nets) for i, nets in enumerate(lists)]
     matcher = RangeMatcher(watchlists)
-    result = matcher.match(queries)
+    result = matcher.match(queries, [None] * len(queries))
     names, cidrs = result.watchlist_names(), result.cidrs()
     for i, address in enumerate(queries):
         expected = _expected(watchlists, address)
@@ -101,7 +103,8 @@ def test_edges_of_the_address_space() -> None:
             "255.255.255.254",
             "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
             "fffe::",
-        ]
+        ],
+        [None] * 5,
     )
     assert list(result.cidrs()) == [
         "0.0.0.0/0",
@@ -121,7 +124,7 @@ def test_accepts_arrow_and_numpy_and_padding() -> None:
         np.array(values, dtype=object),
         pa.array(values).dictionary_encode(),
     ):
-        assert list(matcher.match(form).matched) == [True, False, False]
+        assert list(matcher.match(form, [None] * 3).matched) == [True, False, False]
 
 
 def test_parse_ips_rejects_leading_zeros_and_ipv4_mapped_is_v6() -> None:
@@ -137,9 +140,11 @@ def test_match_ints_matches_numeric_input() -> None:
             )
         ]
     )
-    assert list(matcher.match_ints([int(ipaddress.ip_address("192.0.2.9")), 1]).range_index) == [
+    assert list(
+        matcher.match_ints([int(ipaddress.ip_address("192.0.2.9")), 1], [None] * 2).range_index
+    ) == [
         0,
         -1,
     ]
     packed = [ipaddress.ip_address("2001:db8::5").packed, ipaddress.ip_address("2001:db9::").packed]
-    assert list(matcher.match_ints(packed, version=6).range_index) == [1, -1]
+    assert list(matcher.match_ints(packed, [None] * 2, version=6).range_index) == [1, -1]
