@@ -16,7 +16,8 @@ from typing import Any
 
 from chainwatch.categories import EVENT_CATEGORIES
 from chainwatch.errors import WatchlistError
-from chainwatch.watchlists.ranges import IPNetwork, RangeBuilder
+from chainwatch.watchlists.builder import RangeBuilder
+from chainwatch.watchlists.ranges import IPNetwork
 from chainwatch.watchlists.tomlfile import TableLines, read_toml
 
 _HOST = re.compile(

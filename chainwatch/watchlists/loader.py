@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from chainwatch.errors import WatchlistError
+from chainwatch.watchlists.builder import RangeBuilder
 from chainwatch.watchlists.catalog import Catalog, Endpoint, load_catalog
 from chainwatch.watchlists.csvlist import load_csv_ranges
-from chainwatch.watchlists.ranges import Range, RangeBuilder, RangeTable
+from chainwatch.watchlists.ranges import Range, RangeTable
 from chainwatch.watchlists.tomlfile import TableLines, read_text, read_toml
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -144,25 +145,27 @@ def _load_toml_watchlist(path: Path) -> Watchlist:
         raise WatchlistError(
             path, "no [[ranges]] entries", expected="at least one [[ranges]] table with a cidr"
         )
-    lines = TableLines(text, "ranges").lines
-    builder = RangeBuilder(path)
+    found = TableLines(text, "ranges").lines
+    lines = [found[i] if i < len(found) else None for i in range(len(entries))]
     for index, entry in enumerate(entries):
-        line = lines[index] if index < len(lines) else None
-        if not isinstance(entry, dict) or "cidr" not in entry or not entry.keys() <= _RANGE_KEYS:
-            _bad_entry(path, entry, line, f"ranges #{index + 1}")
-        note = entry.get("note")
-        broad = entry.get("allow_broad", False)
-        if (note is not None and not isinstance(note, str)) or not isinstance(broad, bool):
-            _bad_entry(path, entry, line, f"ranges #{index + 1}")
-        builder.add(
-            entry["cidr"],
-            line=line,
-            entry=f"ranges #{index + 1}",
-            note=note,
-            valid_from=entry.get("valid_from"),
-            valid_to=entry.get("valid_to"),
-            allow_broad=broad,
-        )
+        if (
+            not isinstance(entry, dict)
+            or "cidr" not in entry
+            or not entry.keys() <= _RANGE_KEYS
+            or not isinstance(entry.get("note", ""), str)
+            or not isinstance(entry.get("allow_broad", False), bool)
+        ):
+            _bad_entry(path, entry, lines[index], f"ranges #{index + 1}")
+    builder = RangeBuilder(path)
+    builder.extend(
+        [entry["cidr"] for entry in entries],
+        lines,
+        entries=[f"ranges #{i + 1}" for i in range(len(entries))],
+        notes=[entry.get("note") for entry in entries],
+        valid_from=[entry.get("valid_from") for entry in entries],
+        valid_to=[entry.get("valid_to") for entry in entries],
+        allow_broad=[entry.get("allow_broad", False) for entry in entries],
+    )
     return Watchlist(
         name=path.stem,
         path=path,
@@ -207,22 +210,27 @@ def _bad_entry(path: Path, entry: Any, line: int | None, where: str) -> NoReturn
 
 def _load_text_watchlist(path: Path) -> Watchlist:
     raw, text = read_text(path)
-    builder = RangeBuilder(path)
+    cidrs: list[str] = []
+    lines: list[int | None] = []
+    broad: list[bool] = []
     for number, line in enumerate(text.splitlines(), start=1):
         body = line.partition("#")[0].strip()
         if not body:
             continue
         # "cidr allow_broad" lets a text list accept one broad range on purpose.
         parts = body.split()
-        broad = len(parts) == 2 and parts[1] == "allow_broad"
-        if len(parts) > 1 and not broad:
+        if len(parts) > 1 and parts[1:] != ["allow_broad"]:
             raise WatchlistError(
                 path,
                 f"unexpected text {body!r}",
                 line=number,
                 expected="one CIDR per line, # for comments",
             )
-        builder.add(parts[0], line=number, allow_broad=broad)
+        cidrs.append(parts[0])
+        lines.append(number)
+        broad.append(len(parts) > 1)
+    builder = RangeBuilder(path)
+    builder.extend(cidrs, lines, allow_broad=broad)
     if not len(builder):
         raise WatchlistError(path, "no ranges", expected="one CIDR per line")
     return Watchlist(path.stem, path, hashlib.sha256(raw).hexdigest(), builder.build())

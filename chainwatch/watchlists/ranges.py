@@ -3,10 +3,7 @@
 A country-sized watchlist has a million ranges, so a watchlist keeps its ranges as numpy
 columns (``RangeTable``) rather than a million ``ipaddress`` objects: the matcher compiles
 straight from the columns, and ``Range`` objects are made only when someone asks for them
-(``chainwatch watchlist show``, syncing the database). CIDRs are parsed with
-``socket.inet_pton`` (C) and integer arithmetic, about 5 times faster than
-``ipaddress.ip_network`` over the same texts (``benchmarks/watchlists.py``), with the same
-rules: no host bits set, a prefix within the family's width.
+(``chainwatch watchlist show``). ``builder.py`` fills the columns from the files.
 
 Each range may carry a validity window (``valid_from``/``valid_to``, DESIGN.md "Watchlists and
 catalogs"): dates ``YYYY-MM-DD`` or ISO-8601 times with a zone, both bounds inclusive, a date
@@ -18,25 +15,18 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from chainwatch.errors import WatchlistError
-
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-#: Shortest prefixes accepted without ``allow_broad``.
-MIN_PREFIX = {4: 8, 6: 16}
 #: Unbounded window ends.
 NO_START = int(np.iinfo(np.int64).min)
 NO_END = int(np.iinfo(np.int64).max)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _DAY_US = 86_400_000_000
-_DATE_HELP = 'a date "2017-01-31" or an ISO-8601 UTC time "2017-01-31T12:00:00Z"'
+_LOW64 = (1 << 64) - 1
 
 
 def micros(moment: dt.datetime) -> int:
@@ -142,200 +132,22 @@ class RangeTable:
     @classmethod
     def of(cls, ranges: Iterable[Range]) -> RangeTable:
         """Columns of ready-made ``Range`` objects (tests, benchmarks, small lists)."""
-        builder = RangeBuilder(Path("<ranges>"))
-        for item in ranges:
-            builder.add_network(item)
-        return builder.build(check_duplicates=False)
-
-
-class RangeBuilder:
-    """Collects one file's ranges, validating each as it comes; ``build`` makes the table."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._version: list[int] = []
-        self._value: list[int] = []
-        self._prefix: list[int] = []
-        self._from: list[int] = []
-        self._to: list[int] = []
-        self.notes: list[str | None] = []
-        self.sources: list[str | None] = []
-        self.lines: list[int | None] = []
-        self._dates: dict[Any, int] = {}
-
-    def __len__(self) -> int:
-        return len(self._version)
-
-    def add(
-        self,
-        text: Any,
-        *,
-        line: int | None,
-        entry: str | None = None,
-        note: str | None = None,
-        source: str | None = None,
-        valid_from: Any = None,
-        valid_to: Any = None,
-        allow_broad: bool = False,
-    ) -> None:
-        """Validate and add one range; raises ``WatchlistError`` naming file and line."""
-        version, value, prefix = self._cidr(text, line, entry, allow_broad)
-        start = (
-            NO_START
-            if valid_from in (None, "")
-            else self._when(valid_from, "valid_from", line, entry, last=False)
+        items = list(ranges)
+        values = [int(r.network.network_address) for r in items]
+        return cls(
+            version=np.array([r.network.version for r in items], dtype=np.uint8),
+            hi=np.array([v >> 64 for v in values], dtype=np.uint64),
+            lo=np.array([v & _LOW64 for v in values], dtype=np.uint64),
+            prefix=np.array([r.network.prefixlen for r in items], dtype=np.uint8),
+            valid_from=np.array(
+                [NO_START if r.valid_from is None else micros(r.valid_from) for r in items],
+                dtype=np.int64,
+            ),
+            valid_to=np.array(
+                [NO_END if r.valid_to is None else micros(r.valid_to) for r in items],
+                dtype=np.int64,
+            ),
+            notes=[r.note for r in items],
+            sources=[r.source for r in items],
+            lines=[r.line for r in items],
         )
-        end = (
-            NO_END
-            if valid_to in (None, "")
-            else self._when(valid_to, "valid_to", line, entry, last=True)
-        )
-        if end < start:
-            raise WatchlistError(
-                self.path,
-                f"valid_to {valid_to} is before valid_from {valid_from}",
-                line=line,
-                entry=entry,
-                expected="valid_from on or before valid_to",
-            )
-        self._version.append(version)
-        self._value.append(value)
-        self._prefix.append(prefix)
-        self._from.append(start)
-        self._to.append(end)
-        self.notes.append(note)
-        self.sources.append(source)
-        self.lines.append(line)
-
-    def add_network(self, item: Range) -> None:
-        net = item.network
-        self._version.append(net.version)
-        self._value.append(int(net.network_address))
-        self._prefix.append(net.prefixlen)
-        self._from.append(NO_START if item.valid_from is None else micros(item.valid_from))
-        self._to.append(NO_END if item.valid_to is None else micros(item.valid_to))
-        self.notes.append(item.note)
-        self.sources.append(item.source)
-        self.lines.append(item.line)
-
-    def _cidr(
-        self, text: Any, line: int | None, entry: str | None, allow_broad: bool
-    ) -> tuple[int, int, int]:
-        if not isinstance(text, str):
-            raise WatchlistError(
-                self.path,
-                f"cidr is {text!r}",
-                line=line,
-                entry=entry,
-                expected='a string like "192.0.2.0/24"',
-            )
-        address, slash, length = text.strip().partition("/")
-        try:
-            if ":" in address:
-                version, width = 6, 128
-                value = int.from_bytes(socket.inet_pton(socket.AF_INET6, address))
-            else:
-                version, width = 4, 32
-                # inet_pton accepts exactly the dotted quad ipaddress does (no leading zeros).
-                value = int.from_bytes(socket.inet_pton(socket.AF_INET, address))
-            prefix = int(length) if slash else width
-            if not (slash == "" or length.isdigit()) or not 0 <= prefix <= width:
-                raise ValueError
-        except (OSError, ValueError):
-            raise WatchlistError(
-                self.path,
-                f"bad CIDR {text!r}: not an IPv4 or IPv6 network",
-                line=line,
-                entry=entry,
-                expected='a network like "192.0.2.0/24" or "2001:db8::/32"',
-            ) from None
-        if value & ((1 << (width - prefix)) - 1):
-            raise WatchlistError(
-                self.path,
-                f"bad CIDR {text!r}: host bits set",
-                line=line,
-                entry=entry,
-                expected='a network like "192.0.2.0/24" or "2001:db8::/32"',
-            )
-        shortest = MIN_PREFIX[version]
-        if prefix < shortest and not allow_broad:
-            raise WatchlistError(
-                self.path,
-                f"range {text.strip()} is broader than /{shortest}",
-                line=line,
-                entry=entry,
-                expected=f"a prefix of /{shortest} or longer, or allow_broad on this range",
-            )
-        return version, value, prefix
-
-    def _when(
-        self, value: Any, key: str, line: int | None, entry: str | None, *, last: bool
-    ) -> int:
-        """A window bound in microseconds; a date ``valid_to`` is the last microsecond of it."""
-        memo = (value, last) if isinstance(value, str) else None
-        if memo is not None and memo in self._dates:
-            return self._dates[memo]
-        moment: dt.datetime | None = None
-        if isinstance(value, dt.datetime):
-            moment = value
-        elif isinstance(value, dt.date):
-            moment = dt.datetime.combine(value, dt.time(), dt.UTC)
-            if last:
-                moment += dt.timedelta(days=1, microseconds=-1)
-        elif isinstance(value, str):
-            text = value.strip()
-            try:
-                if len(text) == 10:
-                    return self._when(dt.date.fromisoformat(text), key, line, entry, last=last)
-                moment = dt.datetime.fromisoformat(text)
-            except ValueError:
-                moment = None
-        if moment is None or moment.tzinfo is None:
-            zone = " without a zone" if moment is not None else ""
-            raise WatchlistError(
-                self.path, f"{key} is {value!r}{zone}", line=line, entry=entry, expected=_DATE_HELP
-            )
-        result = micros(moment.astimezone(dt.UTC))
-        if memo is not None:
-            self._dates[memo] = result
-        return result
-
-    def build(self, *, check_duplicates: bool = True) -> RangeTable:
-        value = self._value
-        table = RangeTable(
-            version=np.array(self._version, dtype=np.uint8),
-            hi=np.array([v >> 64 for v in value], dtype=np.uint64),
-            lo=np.array([v & 0xFFFFFFFFFFFFFFFF for v in value], dtype=np.uint64),
-            prefix=np.array(self._prefix, dtype=np.uint8),
-            valid_from=np.array(self._from, dtype=np.int64),
-            valid_to=np.array(self._to, dtype=np.int64),
-            notes=self.notes,
-            sources=self.sources,
-            lines=self.lines,
-        )
-        if check_duplicates:
-            _no_duplicates(self.path, table)
-        return table
-
-
-def _no_duplicates(path: Path, table: RangeTable) -> None:
-    """The same range with the same window twice is a mistake (two windows are not)."""
-    if len(table) < 2:
-        return
-    keys = (table.valid_to, table.valid_from, table.prefix, table.lo, table.hi, table.version)
-    order = np.lexsort(keys)
-    same = np.ones(len(order) - 1, dtype=bool)
-    for column in keys:
-        ordered = column[order]
-        same &= ordered[1:] == ordered[:-1]
-    if not same.any():
-        return
-    pairs = [(int(order[i]), int(order[i + 1])) for i in np.flatnonzero(same)]
-    first, second = min(pairs, key=lambda p: max(p))
-    first, second = min(first, second), max(first, second)
-    raise WatchlistError(
-        path,
-        f"duplicate range {table.network(second)} (first on line {table.lines[first]})",
-        line=table.lines[second],
-        expected="each range once (or once per validity window)",
-    )

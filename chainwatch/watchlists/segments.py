@@ -41,12 +41,9 @@ class Segments:
         width = 32 if version == 4 else 128
         host = (width - prefix.astype(np.int64)).astype(np.uint64)
         if version == 4:
-            starts = lo.astype(np.uint64)
-            after = starts + (np.uint64(1) << host)
-            overflow = after > np.uint64(0xFFFFFFFF)
-            start_keys = starts.astype(np.uint32)
-            after_keys = after[~overflow].astype(np.uint32)
-            zero = np.zeros(1, dtype=np.uint32)
+            after_lo = lo + (np.uint64(1) << host)
+            after_hi = np.zeros(n, np.uint64)
+            overflow = after_lo > np.uint64(0xFFFFFFFF)
         else:
             # The last address is start | host mask, per 64-bit half; "after" adds one, carrying.
             lo_bits = np.minimum(host, np.uint64(64))
@@ -58,13 +55,23 @@ class Segments:
             after_lo = np.where(carry, np.uint64(0), last_lo + np.uint64(1))
             after_hi = last_hi + carry.astype(np.uint64)  # wraps to 0 only when overflowing
             overflow = carry & (last_hi == _U64_MAX)
-            start_keys = v6_keys(hi, lo)
-            after_keys = v6_keys(after_hi[~overflow], after_lo[~overflow])
-            zero = v6_keys(np.zeros(1, np.uint64), np.zeros(1, np.uint64))
-        self.bounds = np.unique(np.concatenate([zero, start_keys, after_keys]))
-        first = np.searchsorted(self.bounds, start_keys, side="left")
+        # Boundaries: the lowest address, every start, every "after" that exists. Sorted as
+        # integer pairs (several times faster than sorting or searching 16-byte strings); each
+        # range's first and stop segment come from the ranks, with no search.
+        zero = np.zeros(1, np.uint64)
+        all_hi = np.concatenate([zero, hi, after_hi[~overflow]])
+        all_lo = np.concatenate([zero, lo, after_lo[~overflow]])
+        order = np.lexsort((all_lo, all_hi))
+        sorted_hi, sorted_lo = all_hi[order], all_lo[order]
+        new = np.ones(len(order), dtype=bool)
+        new[1:] = (sorted_hi[1:] != sorted_hi[:-1]) | (sorted_lo[1:] != sorted_lo[:-1])
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.cumsum(new) - 1
+        bounds_hi, bounds_lo = sorted_hi[new], sorted_lo[new]
+        self.bounds = bounds_lo.astype(np.uint32) if version == 4 else v6_keys(bounds_hi, bounds_lo)
+        first = rank[1 : 1 + n]
         stop = np.full(n, len(self.bounds), dtype=np.int64)
-        stop[~overflow] = np.searchsorted(self.bounds, after_keys, side="left")
+        stop[~overflow] = rank[1 + n :]
         # Ranges most specific first; each contributes one cover entry per segment it spans.
         order = np.lexsort((index, -prefix.astype(np.int64)))
         counts = (stop - first)[order]
