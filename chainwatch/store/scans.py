@@ -57,9 +57,7 @@ def _sync(store: Store, watchlists: WatchlistSet, now: dt.datetime) -> None:
             # over the 10**6 ranges a watchlist may have).
             rows = _range_rows(row.id, watchlist.table)
             for start in range(0, len(rows), _CHUNK):
-                session.connection().execute(
-                    insert(WatchRange.__table__), rows[start : start + _CHUNK]
-                )
+                session.connection().execute(insert(WatchRange), rows[start : start + _CHUNK])
 
 
 def _range_rows(watchlist_id: int, table: RangeTable) -> list[dict[str, Any]]:
