@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -29,6 +29,23 @@ MIN_PREFIX = {4: 8, 6: 16}
 _LOW64 = (1 << 64) - 1
 _DATE_HELP = 'a date "2017-01-31" or an ISO-8601 UTC time "2017-01-31T12:00:00Z"'
 _CIDR_HELP = 'a network like "192.0.2.0/24" or "2001:db8::/32"'
+
+
+class Numbered(Sequence[str | None]):
+    """``ranges #1``, ``ranges #2``, ...: entry names made only when a message needs one."""
+
+    def __init__(self, table: str, count: int) -> None:
+        self.table, self.size = table, count
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self.size))]
+        if not -self.size <= index < self.size:
+            raise IndexError(index)
+        return f"{self.table} #{index % self.size + 1}"
 
 
 class RangeBuilder:
@@ -45,7 +62,7 @@ class RangeBuilder:
         self.notes: list[str | None] = []
         self.sources: list[str | None] = []
         self.lines: list[int | None] = []
-        self._entries: list[str | None] = []
+        self._entries: list[tuple[int, Sequence[str | None]]] = []  # (first row, names)
 
     def __len__(self) -> int:
         return len(self._version)
@@ -107,7 +124,7 @@ class RangeBuilder:
         self.notes.extend([v or None for v in notes] if notes is not None else [None] * n)
         self.sources.extend([v or None for v in sources] if sources is not None else [None] * n)
         self.lines.extend(lines)
-        self._entries.extend(entries)
+        self._entries.append((len(self.lines) - n, entries))
 
     def _cidrs(
         self,
@@ -235,8 +252,15 @@ class RangeBuilder:
             lines=self.lines,
         )
         if check_duplicates:
-            _no_duplicates(self.path, table, self._entries)
+            _no_duplicates(self.path, table, self.entry)
         return table
+
+    def entry(self, row: int) -> str | None:
+        """The entry name of a row, for messages (TOML's ``ranges #N``)."""
+        for first, names in reversed(self._entries):
+            if row >= first:
+                return names[row - first]
+        return None
 
 
 def _bound(value: Any, *, last: bool) -> int | None:
@@ -274,7 +298,7 @@ def _bad_bound(path: Path, value: Any, key: str, line: int | None, entry: str | 
     )
 
 
-def _no_duplicates(path: Path, table: RangeTable, entries: Sequence[str | None]) -> None:
+def _no_duplicates(path: Path, table: RangeTable, entry: Callable[[int], str | None]) -> None:
     """The same range with the same window twice is a mistake (two windows are not)."""
     if len(table) < 2:
         return
@@ -292,6 +316,6 @@ def _no_duplicates(path: Path, table: RangeTable, entries: Sequence[str | None])
         path,
         f"duplicate range {table.cidr(second)} (first on line {table.lines[first]})",
         line=table.lines[second],
-        entry=entries[second] if second < len(entries) else None,
+        entry=entry(second),
         expected="each range once (or once per validity window)",
     )

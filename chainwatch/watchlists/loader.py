@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from chainwatch.errors import WatchlistError
-from chainwatch.watchlists.builder import RangeBuilder
+from chainwatch.watchlists.builder import Numbered, RangeBuilder
 from chainwatch.watchlists.catalog import Catalog, Endpoint, load_catalog
 from chainwatch.watchlists.csvlist import load_csv_ranges
 from chainwatch.watchlists.ranges import Range, RangeTable
@@ -160,7 +160,7 @@ def _load_toml_watchlist(path: Path) -> Watchlist:
     builder.extend(
         [entry["cidr"] for entry in entries],
         lines,
-        entries=[f"ranges #{i + 1}" for i in range(len(entries))],
+        entries=Numbered("ranges", len(entries)),
         notes=[entry.get("note") for entry in entries],
         valid_from=[entry.get("valid_from") for entry in entries],
         valid_to=[entry.get("valid_to") for entry in entries],

@@ -77,11 +77,16 @@ class Segments:
         counts = (stop - first)[order]
         offsets = np.cumsum(counts) - counts
         segment = np.repeat(first[order] - offsets, counts) + np.arange(int(counts.sum()))
-        by_segment = np.argsort(segment, kind="stable")
+        # Group by segment keeping the specificity order: unique keys, so the (SIMD) default
+        # sort is deterministic, and faster than a stable sort of the segments alone.
+        rank_in_order = np.repeat(np.arange(n, dtype=np.int64), counts)
+        by_segment = np.argsort(segment.astype(np.int64) * max(n, 1) + rank_in_order)
         self.cover: np.ndarray = np.repeat(index[order], counts)[by_segment]
         per_segment = np.bincount(segment, minlength=len(self.bounds))
         self.ptr = np.concatenate([[0], np.cumsum(per_segment)]).astype(np.int64)
         self.depth = int(per_segment.max()) if len(per_segment) else 0
+        #: The most specific range of each segment (-1: none), the common case's whole answer.
+        self.labels = self.covering(np.arange(len(self.bounds)), 0, initial=True)
         self.table: np.ndarray | None = None
         if version == 4:
             block = np.arange(1 << (32 - _BLOCK_BITS), dtype=np.uint32) << _BLOCK_BITS
@@ -100,8 +105,11 @@ class Segments:
             result[split] = np.searchsorted(self.bounds, keys[split], side="right") - 1
         return result
 
-    def covering(self, segment: np.ndarray, depth: int) -> np.ndarray:
+    def covering(self, segment: np.ndarray, depth: int, *, initial: bool = False) -> np.ndarray:
         """The ``depth``-th most specific range covering each segment, or -1."""
+        if depth == 0 and not initial:
+            found: np.ndarray = self.labels[segment]
+            return found
         if not len(self.cover):
             return np.full(len(segment), -1, dtype=np.int64)
         first = self.ptr[segment] + depth
