@@ -67,17 +67,19 @@ def show_command(
     if watchlist.source:
         console.print(f"source: {watchlist.source}", markup=False)
     table = Table()
-    for column in ("line", "cidr", "addresses", "valid (UTC, inclusive)", "note", "source"):
-        table.add_column(column)
+    # Window and source columns only when the list has them, to keep plain lists narrow.
+    dated = bool(watchlist.table.dated.any())
+    sourced = any(watchlist.table.sources)
+    table.add_column("cidr")
+    table.add_column("addresses")
+    if dated:  # a date window is 22 characters: never cut
+        table.add_column("valid (UTC, inclusive)", min_width=22, overflow="fold")
+    table.add_column("note")
+    if sourced:
+        table.add_column("source")
     for item in watchlist.ranges:
-        table.add_row(
-            str(item.line or ""),
-            item.cidr,
-            f"{item.network.num_addresses:,}",
-            item.window,
-            item.note or "",
-            item.source or "",
-        )
+        cells = [item.cidr, f"{item.network.num_addresses:,}"] + [item.window] * dated
+        table.add_row(*cells, item.note or "", *[item.source or ""] * sourced)
     console.print(table)
 
 
