@@ -161,3 +161,19 @@ def test_nfcapd_with_100000_ranges_equals_the_csv_scan(
     )  # fmt: skip
     assert second.exit_code == 0, second.stderr
     assert _stored(other) == from_nfcapd
+
+
+def test_capture_records_match_dated_ranges_at_their_first_packet(
+    cli: Any, db_url: str, tmp_path: Path
+) -> None:
+    """The pcap reader's prefilter ignores windows; the scan applies them (CONNS: 2017-05-17)."""
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    (lists / "before.csv").write_text("cidr,valid_to\n175.45.176.0/22,2017-05-16\n")
+    (lists / "after.csv").write_text("cidr,valid_from\n2001:db8:1::/48,2017-05-17\n")
+    pcap = write_pcap(tmp_path / "flows.pcap", CONNS)
+    result = cli("--db", db_url, "--watchlists", lists, "scan", "--pcap", pcap)
+    assert result.exit_code == 0, result.stderr
+    stored = [(e.watchlist, e.local_ip, e.remote_port) for e in rows(db_url, Event)]
+    assert stored == [("after", "2001:db8:1::5", 8333)]
+    assert {r.watchlist for r in rows(db_url, Rollup)} == {"after"}
