@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from chainwatch.watchlists import RangeMatcher
-from chainwatch.watchlists.loader import Range, Watchlist
+from chainwatch.watchlists import Range, RangeMatcher, RangeTable, Watchlist
 
 
 def make_ranges(count: int, rng: np.random.Generator) -> list[ipaddress.IPv4Network]:
@@ -63,7 +62,7 @@ def main() -> None:
     rng = np.random.default_rng(7)
 
     networks = make_ranges(args.ranges, rng)
-    watchlist = Watchlist("bench", Path("bench.txt"), "", tuple(Range(n) for n in networks))
+    watchlist = Watchlist("bench", Path("bench.txt"), "", RangeTable.of(Range(n) for n in networks))
     t0 = time.perf_counter()
     matcher = RangeMatcher([watchlist])
     compile_s = time.perf_counter() - t0
@@ -88,10 +87,11 @@ def main() -> None:
     )
 
     t0 = time.perf_counter()
-    from_ints = matcher.match_ints(ints)
+    times = np.zeros(len(ints), dtype=np.int64)  # no dated ranges: times are not looked at
+    from_ints = matcher.match_ints(ints, times)
     ints_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    from_text = matcher.match(text)
+    from_text = matcher.match(text, times)
     text_s = time.perf_counter() - t0
     assert np.array_equal(from_ints.range_index, from_text.range_index)
 

@@ -2,8 +2,11 @@
 
 Pool addresses move, so catalogs name hosts and a scan looks them up when it runs. Each name is
 resolved once per scan (the first watcher that asks does it; the others reuse the stored
-answers), each look-up gets a short timeout, and every answer or failure is stored in
-``host_resolutions`` with the time, so the evidence says which address a name had when.
+answers), all names in parallel within a short total budget (``BUDGET``), and every answer or
+failure is stored in ``host_resolutions`` with the time, so the evidence says which address a
+name had when. When no resolver answers at all (offline), the look-ups are given up after
+``PROBE`` seconds rather than each waiting out the resolver's own timeout: a scan never stalls
+for seconds.
 With ``resolve_hosts = false`` (``CHAINWATCH_RESOLVE_HOSTS=0``, air-gapped sites, the tests)
 nothing is looked up and only catalog ``ips``/``cidrs`` identify endpoints.
 """
@@ -14,7 +17,8 @@ import datetime as dt
 import queue
 import socket
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 from chainwatch.store.db import Store
 from chainwatch.store.resolutions import (
@@ -25,13 +29,20 @@ from chainwatch.store.resolutions import (
 )
 from chainwatch.watchlists import Endpoint
 
-#: Seconds one look-up may take before it counts as failed.
-LOOKUP_TIMEOUT = 5.0
+#: Seconds all the look-ups of a scan may take together; unanswered names count as failed.
+BUDGET = 2.0
+#: Seconds to wait for the first look-up to finish: if none has (no resolver answers, as
+#: offline), the rest are not waited for.
+PROBE = 0.5
 #: Look-ups running at once.
-PARALLEL = 8
+PARALLEL = 16
+
+#: A look-up: host name -> its addresses; raises OSError (or UnicodeError) when it fails.
+Lookup = Callable[[str], list[str]]
 
 
-def _lookup(host: str) -> list[str]:
+def system_lookup(host: str) -> list[str]:
+    """The addresses of ``host`` from the system resolver (getaddrinfo), in its order."""
     answers = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
     addresses: list[str] = []
     for _family, _type, _proto, _canon, sockaddr in answers:
@@ -41,14 +52,26 @@ def _lookup(host: str) -> list[str]:
     return addresses
 
 
-def lookup_hosts(hosts: Sequence[str], *, timeout: float = LOOKUP_TIMEOUT) -> list[Resolution]:
-    """Resolve each host (in parallel daemon threads: getaddrinfo cannot be cancelled, so a
-    stuck look-up must not keep the process alive); one ``Resolution`` per answer or failure."""
+def lookup_hosts(
+    hosts: Sequence[str],
+    *,
+    budget: float = BUDGET,
+    probe: float = PROBE,
+    lookup: Lookup = system_lookup,
+) -> list[Resolution]:
+    """Resolve the hosts in parallel within ``budget`` seconds in all; one ``Resolution`` per
+    answer or failure, in the hosts' order.
+
+    getaddrinfo cannot be cancelled, so look-ups run in daemon threads and are abandoned, not
+    stopped, when the budget ends (a stuck one must not keep the process alive). When not one
+    look-up has finished after ``probe`` seconds, no resolver is answering (offline, a
+    firewalled resolver: each look-up would wait out the resolver timeout, 5 s or more), and
+    the others are not waited for."""
     pending: queue.Queue[str] = queue.Queue()
     for host in hosts:
         pending.put(host)
     done: dict[str, list[Resolution]] = {}
-    lock = threading.Lock()
+    finished = threading.Condition()
 
     def worker() -> None:
         while True:
@@ -57,30 +80,34 @@ def lookup_hosts(hosts: Sequence[str], *, timeout: float = LOOKUP_TIMEOUT) -> li
             except queue.Empty:
                 return
             try:
-                result = [Resolution(host, address) for address in _lookup(host)]
+                result = [Resolution(host, address) for address in lookup(host)]
                 if not result:
                     result = [Resolution(host, None, "no addresses")]
             except (OSError, UnicodeError) as exc:
                 result = [Resolution(host, None, str(getattr(exc, "strerror", None) or exc))]
-            with lock:
+            with finished:
                 done[host] = result
+                finished.notify_all()
 
-    threads = [
-        threading.Thread(target=worker, daemon=True) for _ in range(min(PARALLEL, len(hosts)))
-    ]
-    for thread in threads:
-        thread.start()
-    # Every host gets at least ``timeout``; with a queue the whole set gets proportionally more.
-    deadline = timeout * max(1, -(-len(hosts) // max(1, len(threads))))
-    for thread in threads:
-        thread.join(deadline)
-    with lock:
+    for _ in range(min(PARALLEL, len(hosts))):
+        threading.Thread(target=worker, daemon=True).start()
+    start = time.monotonic()
+    with finished:
+        finished.wait_for(lambda: len(done) == len(hosts) or bool(done), timeout=probe)
+        if done:
+            finished.wait_for(
+                lambda: len(done) == len(hosts),
+                timeout=max(0.0, budget - (time.monotonic() - start)),
+            )
         answered = dict(done)
+    reason = (
+        f"not answered within the {budget:g} s budget"
+        if answered
+        else f"no resolver answered within {probe:g} s; look-ups skipped"
+    )
     results: list[Resolution] = []
     for host in hosts:
-        results.extend(
-            answered.get(host, [Resolution(host, None, f"timed out after {timeout:g} s")])
-        )
+        results.extend(answered.get(host, [Resolution(host, None, reason)]))
     return results
 
 
@@ -91,6 +118,7 @@ def resolve_catalog_hosts(
     *,
     enabled: bool,
     now: dt.datetime,
+    lookup: Lookup = system_lookup,
 ) -> dict[str, list[str]]:
     """Host name -> addresses for every catalog host, resolved once per scan and stored.
 
@@ -104,6 +132,6 @@ def resolve_catalog_hosts(
     hosts = sorted({host.lower() for endpoint in endpoints for host in endpoint.hosts})
     if not hosts:
         return {}
-    results = lookup_hosts(hosts)
+    results = lookup_hosts(hosts, lookup=lookup)
     add_resolutions(store, scan_id, results, now=now)
     return dict(as_mapping(results))

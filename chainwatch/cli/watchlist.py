@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -25,11 +26,19 @@ def list_command(ctx: typer.Context) -> None:
     """
     loaded = load_watchlists(state(ctx).settings.watchlists)
     table = Table(title=f"watchlists in {loaded.directory}", title_justify="left")
-    for column in ("name", "ranges", "IPv4 addresses", "description"):
+    for column in ("name", "file", "ranges", "dated", "IPv4 addresses", "description"):
         table.add_column(column)
     for w in loaded.watchlists:
-        v4 = sum(r.network.num_addresses for r in w.ranges if r.network.version == 4)
-        table.add_row(w.name, str(len(w.ranges)), f"{v4:,}", w.description or "")
+        v4 = w.table.version == 4
+        sizes = np.left_shift(1, 32 - w.table.prefix[v4].astype(np.int64))
+        table.add_row(
+            w.name,
+            w.path.name,
+            f"{len(w.table):,}",
+            f"{int(w.table.dated.sum()):,}",
+            f"{int(sizes.sum()):,}",
+            w.description or "",
+        )
     console = Console()
     console.print(table)
     if loaded.catalogs:
@@ -46,7 +55,7 @@ def list_command(ctx: typer.Context) -> None:
 def show_command(
     ctx: typer.Context, name: Annotated[str, typer.Argument(help="Watchlist name (file stem).")]
 ) -> None:
-    """Show one watchlist's ranges with their notes.
+    """Show one watchlist's ranges with their notes, sources and validity windows.
 
     Example: chainwatch watchlist show kp
     """
@@ -58,10 +67,19 @@ def show_command(
     if watchlist.source:
         console.print(f"source: {watchlist.source}", markup=False)
     table = Table()
-    for column in ("cidr", "addresses", "note"):
-        table.add_column(column)
+    # Window and source columns only when the list has them, to keep plain lists narrow.
+    dated = bool(watchlist.table.dated.any())
+    sourced = any(watchlist.table.sources)
+    table.add_column("cidr")
+    table.add_column("addresses")
+    if dated:  # a date window is 22 characters: never cut
+        table.add_column("valid (UTC, inclusive)", min_width=22, overflow="fold")
+    table.add_column("note")
+    if sourced:
+        table.add_column("source")
     for item in watchlist.ranges:
-        table.add_row(item.cidr, f"{item.network.num_addresses:,}", item.note or "")
+        cells = [item.cidr, f"{item.network.num_addresses:,}"] + [item.window] * dated
+        table.add_row(*cells, item.note or "", *[item.source or ""] * sourced)
     console.print(table)
 
 
@@ -72,9 +90,11 @@ def check_command(ctx: typer.Context) -> None:
     Example: chainwatch --watchlists ./my-lists watchlist check
     """
     loaded = load_watchlists(state(ctx).settings.watchlists)
-    ranges = sum(len(w.ranges) for w in loaded.watchlists)
+    ranges = sum(len(w.table) for w in loaded.watchlists)
+    dated = sum(int(w.table.dated.sum()) for w in loaded.watchlists)
     endpoints = len(loaded.endpoints)
     typer.echo(
-        f"{loaded.directory}: {len(loaded.watchlists)} watchlists with {ranges} ranges, "
+        f"{loaded.directory}: {len(loaded.watchlists)} watchlists with {ranges} ranges "
+        f"({dated} dated), "
         f"{len(loaded.catalogs)} catalogs with {endpoints} endpoints: OK"
     )

@@ -225,8 +225,9 @@ class InputPipeline:
                 for r in rows[:20]
             )
         prepared.records = n - int(unparsed.sum())
-        from_src = self.matcher.match_parsed(src).range_index
-        from_dst = self.matcher.match_parsed(dst).range_index
+        # A dated range counts only for records whose own time lies in its window.
+        from_src = self.matcher.match_parsed(src, table.column("ts")).range_index
+        from_dst = self.matcher.match_parsed(dst, table.column("ts")).range_index
         local_is_src = (from_src >= 0) & ~unparsed
         watched = (local_is_src | (from_dst >= 0)) & ~unparsed
         rows = np.flatnonzero(watched)
@@ -275,7 +276,7 @@ class InputPipeline:
         prepared.chosen = chosen
         row_of = rows[chosen]
         k = len(chosen)
-        cidr = self.matcher.range_cidrs()[range_index]
+        cidr = self.matcher.cidrs_of(range_index)
         events = pa.table(
             {
                 "observed_at": ts,

@@ -667,9 +667,10 @@ def nfdump_binary() -> str:
     return path
 
 
-def read_nfcapd(flow_input: FlowInput, nfdump_filter: str) -> Iterator[Batch]:
-    """nfcapd files through the real nfdump: nfdump's C code applies the watch filter and
-    prints only the fields chainwatch uses, in UTC."""
+def read_nfcapd(flow_input: FlowInput, filter_file: os.PathLike[str]) -> Iterator[Batch]:
+    """nfcapd files through the real nfdump: nfdump's C code applies the watch filter (read
+    from ``filter_file``, see ``chainwatch.flows.nfdump_filter``) and prints only the fields
+    chainwatch uses, in UTC."""
     argv = [
         nfdump_binary(),
         "-r",
@@ -678,7 +679,8 @@ def read_nfcapd(flow_input: FlowInput, nfdump_filter: str) -> Iterator[Batch]:
         "-N",
         "-o",
         NFDUMP_FMT,
-        nfdump_filter,
+        "-f",
+        os.fspath(filter_file),
     ]
     env = dict(os.environ, TZ="UTC")
     with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) as proc:

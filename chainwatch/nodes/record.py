@@ -66,10 +66,13 @@ class Recorded:
         }
 
 
-def _matches(matcher: RangeMatcher, ips: Sequence[str]) -> list[tuple[str, str] | None]:
+def _matches(
+    matcher: RangeMatcher, ips: Sequence[str], times: Sequence[dt.datetime]
+) -> list[tuple[str, str] | None]:
+    """(watchlist, cidr) per address at its record's time (dated ranges hold in a window)."""
     if not ips:
         return []
-    result = matcher.match(list(ips))
+    result = matcher.match(list(ips), times)
     names = result.watchlist_names()
     cidrs = result.cidrs()
     return [
@@ -166,13 +169,17 @@ def record_snapshot(
     scan_id: int | None,
 ) -> Recorded:
     """Store the watched peers and address-book entries of one poll, in one transaction."""
-    peer_matches = _matches(matcher, [p.ip for p in snapshot.peers])
+    peer_matches = _matches(
+        matcher, [p.ip for p in snapshot.peers], [p.started_at or now for p in snapshot.peers]
+    )
     events = [
         _event(peer, match, source, snapshot.node, now, scan_id)
         for peer, match in zip(snapshot.peers, peer_matches, strict=True)
         if match is not None
     ]
-    book_matches = _matches(matcher, [e.ip for e in snapshot.book])
+    book_matches = _matches(
+        matcher, [e.ip for e in snapshot.book], [e.last_seen or now for e in snapshot.book]
+    )
     book = [
         _book_row(entry, match, source, now, scan_id)
         for entry, match in zip(snapshot.book, book_matches, strict=True)

@@ -179,7 +179,7 @@ class CaptureReader:
                 keys = np.frombuffer(b"".join(some), dtype=">u4").astype(np.uint64)
             else:
                 keys = np.array(some, dtype="S16")
-            hits = self.matcher.match_ints(keys, version).range_index >= 0
+            hits = self.matcher.covers_ints(keys, version)  # exact (timed) match: pipeline
             self.memo.update(zip(some, hits.tolist(), strict=True))
 
     def _packet(self, frame: capture.Frame, packet: Packet) -> None:

@@ -101,13 +101,20 @@ class Watchlist(Base):
 
 
 class WatchRange(Base):
+    """A watched range as last loaded. One CIDR may stand several times with different
+    validity windows (``valid_from``/``valid_to``: inclusive instants, NULL unbounded; a date
+    ``valid_to`` in the file is stored as the last microsecond of that day)."""
+
     __tablename__ = "watch_ranges"
-    __table_args__ = (UniqueConstraint("watchlist_id", "cidr"),)
+    __table_args__ = (Index(None, "watchlist_id", "cidr"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     watchlist_id: Mapped[int] = mapped_column(ForeignKey("watchlists.id", ondelete="CASCADE"))
     cidr: Mapped[str] = mapped_column(String(50))
     note: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(Text)
+    valid_from: Mapped[dt.datetime | None]
+    valid_to: Mapped[dt.datetime | None]
 
 
 class Scan(Base):

@@ -8,16 +8,19 @@ import socket
 import threading
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from chainwatch.store.db import Store
 from chainwatch.store.models import Scan, WatcherRun, WatchRange
 from chainwatch.store.models import Watchlist as WatchlistRow
-from chainwatch.watchlists import WatchlistSet
+from chainwatch.watchlists import RangeTable, WatchlistSet
+from chainwatch.watchlists.ranges import NO_END, NO_START, from_micros
 
 #: ``chainwatch run`` starts rounds of several watchers at once, each syncing the watchlists.
 _SYNC_LOCK = threading.Lock()
+#: Range rows per INSERT round.
+_CHUNK = 10_000
 
 
 def sync_watchlists(store: Store, watchlists: WatchlistSet, now: dt.datetime) -> None:
@@ -49,10 +52,28 @@ def _sync(store: Store, watchlists: WatchlistSet, now: dt.datetime) -> None:
             row.source = watchlist.source
             row.file_sha256 = watchlist.sha256
             row.loaded_at = now
-            session.add_all(
-                WatchRange(watchlist_id=row.id, cidr=item.cidr, note=item.note)
-                for item in watchlist.ranges
-            )
+            session.flush()
+            # Core executemany in chunks (ORM objects, even the ORM's bulk insert, take minutes
+            # over the 10**6 ranges a watchlist may have).
+            rows = _range_rows(row.id, watchlist.table)
+            for start in range(0, len(rows), _CHUNK):
+                session.connection().execute(insert(WatchRange), rows[start : start + _CHUNK])
+
+
+def _range_rows(watchlist_id: int, table: RangeTable) -> list[dict[str, Any]]:
+    """The rows of a watchlist's ranges, windows as inclusive UTC instants (NULL: unbounded)."""
+    starts, ends = table.valid_from.tolist(), table.valid_to.tolist()
+    return [
+        {
+            "watchlist_id": watchlist_id,
+            "cidr": table.cidr(i),
+            "note": table.notes[i],
+            "source": table.sources[i],
+            "valid_from": None if starts[i] == NO_START else from_micros(starts[i]),
+            "valid_to": None if ends[i] == NO_END else from_micros(ends[i]),
+        }
+        for i in range(len(table))
+    ]
 
 
 def pid_alive(pid: int) -> bool:

@@ -29,22 +29,14 @@ from chainwatch.flows.inputs import (
     sha256_of,
     spooled_stdin,
 )
+from chainwatch.flows.nfdump_filter import FilterFile
 from chainwatch.flows.pipeline import InputPipeline
 from chainwatch.resolve import resolve_catalog_hosts
 from chainwatch.store.ingest import add_input, input_seen, last_input, update_input
 from chainwatch.watchers.interface import ScanContext, Watcher, WatcherResult
-from chainwatch.watchlists import WatchlistSet
 
 #: Malformed lines shown per input; the rest are counted.
 SHOWN_BAD = 3
-
-
-def nfdump_filter(watchlists: WatchlistSet) -> str:
-    """An nfdump filter keeping records with either endpoint in a watched range. It filters on
-    ranges only, not ports or endpoints, because watched but unclassified traffic must still
-    reach the rollups."""
-    nets = sorted({r.cidr for w in watchlists.watchlists for r in w.ranges})
-    return " or ".join(f"net {cidr}" for cidr in nets) or "not any"
 
 
 class FlowWatcher(Watcher):
@@ -59,7 +51,8 @@ class FlowWatcher(Watcher):
     def run(self, ctx: ScanContext) -> WatcherResult:
         assert self.config.path is not None
         self._announced: set[str] = set()
-        with self._inputs(ctx, self.config.path) as inputs:
+        with self._inputs(ctx, self.config.path) as inputs, FilterFile(ctx.watchlists) as nf:
+            self._nfdump_filter = nf
             return self._read_all(ctx, inputs)
 
     @contextlib.contextmanager
@@ -239,7 +232,7 @@ class FlowWatcher(Watcher):
         if fmt == "zeek-json":
             return readers.read_zeek_json(flow_input)
         if fmt == "nfcapd":
-            return readers.read_nfcapd(flow_input, nfdump_filter(ctx.watchlists))
+            return readers.read_nfcapd(flow_input, self._nfdump_filter.path)
         raise InputError(
             flow_input.name,
             f"format {fmt!r} is not known",

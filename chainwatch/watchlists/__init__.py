@@ -1,14 +1,9 @@
 """Watchlists (watched address ranges), endpoint catalogs, and the vectorised range matcher."""
 
-from chainwatch.watchlists.loader import (
-    Catalog,
-    Endpoint,
-    Range,
-    Watchlist,
-    WatchlistSet,
-    load_watchlists,
-)
+from chainwatch.watchlists.catalog import Catalog, Endpoint
+from chainwatch.watchlists.loader import Watchlist, WatchlistSet, load_watchlists
 from chainwatch.watchlists.matcher import MatchResult, RangeMatcher, parse_ips
+from chainwatch.watchlists.ranges import Range, RangeTable
 
 __all__ = [
     "Catalog",
@@ -16,6 +11,7 @@ __all__ = [
     "MatchResult",
     "Range",
     "RangeMatcher",
+    "RangeTable",
     "Watchlist",
     "WatchlistSet",
     "load_watchlists",

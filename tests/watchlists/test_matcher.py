@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chainwatch.watchlists import RangeMatcher, parse_ips
-from chainwatch.watchlists.loader import Range, Watchlist
+from chainwatch.watchlists import Range, RangeMatcher, RangeTable, Watchlist, parse_ips
 
 
 def _watchlist(
@@ -19,7 +20,10 @@ def _watchlist(
 ) -> Watchlist:
     unique = list(dict.fromkeys(networks))
     return Watchlist(
-        name=name, path=Path(f"{name}.txt"), sha256="", ranges=tuple(Range(n) for n in unique)
+        name=name,
+        path=Path(f"{name}.txt"),
+        sha256="",
+        table=RangeTable.of(Range(n) for n in unique),
     )
 
 
@@ -80,7 +84,7 @@ def test_matches_ipaddress_reference(
 ) -> None:
     watchlists = [_watchlist(f"w{i}", nets) for i, nets in enumerate(lists)]
     matcher = RangeMatcher(watchlists)
-    result = matcher.match(queries)
+    result = matcher.match(queries, [None] * len(queries))
     names, cidrs = result.watchlist_names(), result.cidrs()
     for i, address in enumerate(queries):
         expected = _expected(watchlists, address)
@@ -101,7 +105,8 @@ def test_edges_of_the_address_space() -> None:
             "255.255.255.254",
             "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
             "fffe::",
-        ]
+        ],
+        [None] * 5,
     )
     assert list(result.cidrs()) == [
         "0.0.0.0/0",
@@ -121,7 +126,7 @@ def test_accepts_arrow_and_numpy_and_padding() -> None:
         np.array(values, dtype=object),
         pa.array(values).dictionary_encode(),
     ):
-        assert list(matcher.match(form).matched) == [True, False, False]
+        assert list(matcher.match(form, [None] * 3).matched) == [True, False, False]
 
 
 def test_parse_ips_rejects_leading_zeros_and_ipv4_mapped_is_v6() -> None:
@@ -137,9 +142,96 @@ def test_match_ints_matches_numeric_input() -> None:
             )
         ]
     )
-    assert list(matcher.match_ints([int(ipaddress.ip_address("192.0.2.9")), 1]).range_index) == [
+    assert list(
+        matcher.match_ints([int(ipaddress.ip_address("192.0.2.9")), 1], [None] * 2).range_index
+    ) == [
         0,
         -1,
     ]
     packed = [ipaddress.ip_address("2001:db8::5").packed, ipaddress.ip_address("2001:db9::").packed]
-    assert list(matcher.match_ints(packed, version=6).range_index) == [1, -1]
+    assert list(matcher.match_ints(packed, [None] * 2, version=6).range_index) == [1, -1]
+
+
+BASE = dt.datetime(2017, 1, 1, tzinfo=dt.UTC)
+EDGES = [dt.timedelta(0), dt.timedelta(microseconds=-1), dt.timedelta(microseconds=1)]
+
+
+def dated(version: int) -> st.SearchStrategy[Range]:
+    """A range with an optional window of whole days (bounds on day edges, so records on the
+    edges and a microsecond either side are common)."""
+    day = st.one_of(st.none(), st.integers(0, 12))
+
+    def build(network: Any, start: int | None, stop: int | None) -> Range:
+        if start is not None and stop is not None and stop < start:
+            start, stop = stop, start
+        return Range(
+            network,
+            valid_from=None if start is None else BASE + dt.timedelta(days=start),
+            valid_to=None if stop is None else BASE + dt.timedelta(days=stop),
+        )
+
+    return st.builds(build, networks(version), day, day)
+
+
+def times() -> st.SearchStrategy[dt.datetime | None]:
+    moment = st.builds(
+        lambda d, e: BASE + dt.timedelta(days=d) + e, st.integers(-1, 13), st.sampled_from(EDGES)
+    )
+    return st.one_of(st.none(), moment)
+
+
+def _expected_at(
+    watchlists: list[Watchlist], address: str, when: dt.datetime | None
+) -> tuple[str, str] | None:
+    """Reference: the most specific range containing the address whose window holds the time
+    (no time: undated ranges only); ties go to the first by watchlist name, then file order."""
+    ip = ipaddress.ip_address(address)
+    best = None
+    for watchlist in sorted(watchlists, key=lambda w: w.name):
+        for item in watchlist.ranges:
+            if ip.version != item.network.version or ip not in item.network:
+                continue
+            if item.valid_from is not None or item.valid_to is not None:
+                if when is None:
+                    continue
+                if item.valid_from is not None and when < item.valid_from:
+                    continue
+                if item.valid_to is not None and when > item.valid_to:
+                    continue
+            if best is None or item.network.prefixlen > best[2]:
+                best = (watchlist.name, item.cidr, item.network.prefixlen)
+    return None if best is None else (best[0], best[1])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lists=st.lists(
+        st.lists(st.one_of(dated(4), dated(6)), min_size=0, max_size=12), min_size=1, max_size=3
+    ),
+    queries=st.lists(
+        st.tuples(st.one_of(addresses(4), addresses(6)), times()), min_size=1, max_size=60
+    ),
+)
+def test_dated_ranges_match_by_record_time(
+    lists: list[list[Range]], queries: list[tuple[str, dt.datetime | None]]
+) -> None:
+    watchlists = [
+        Watchlist(f"w{i}", Path(f"w{i}.csv"), "", RangeTable.of(dict.fromkeys(ranges)))
+        for i, ranges in enumerate(lists)
+    ]
+    matcher = RangeMatcher(watchlists)
+    when = [t for _, t in queries]
+    result = matcher.match([a for a, _ in queries], when)
+    names, cidrs = result.watchlist_names(), result.cidrs()
+    for i, (address, moment) in enumerate(queries):
+        got = None if names[i] is None else (names[i], cidrs[i])
+        assert got == _expected_at(watchlists, address, moment), (address, moment)
+    # Arrow timestamps and numpy datetime64 give the same answer as datetimes.
+    stamps = pa.array(when, pa.timestamp("us", tz="UTC"))
+    assert np.array_equal(
+        matcher.match([a for a, _ in queries], stamps).range_index, result.range_index
+    )
+    # The time-blind prefilter covers every address that matches at some time.
+    v4 = [i for i, (a, _) in enumerate(queries) if ipaddress.ip_address(a).version == 4]
+    keys = [int(ipaddress.ip_address(queries[i][0])) for i in v4]
+    assert all(matcher.covers_ints(keys)[result.matched[v4]]) if v4 else True
