@@ -16,7 +16,7 @@ from chainwatch.nodes import parse_ethereum
 from chainwatch.nodes.ethereum_rpc import EthereumRpc
 from chainwatch.nodes.faults import Hints, NodeFault
 from chainwatch.nodes.snapshot import NodeSnapshot
-from chainwatch.nodes.watcher import NodeWatcher
+from chainwatch.nodes.watcher import Link, NodeWatcher
 
 T = TypeVar("T")
 
@@ -39,8 +39,10 @@ class EthereumWatcher(NodeWatcher):
         "only: the admin API controls the node)",
     )
 
-    def poll(self, attempt: Callable[[Callable[[], T]], T], now: dt.datetime) -> NodeSnapshot:
-        rpc = EthereumRpc(self.url, self.endpoint, self.credentials())
+    def poll(
+        self, link: Link, attempt: Callable[[Callable[[], T]], T], now: dt.datetime
+    ) -> NodeSnapshot:
+        rpc = EthereumRpc(link.url, link.endpoint, link.credentials)
         count = parse_ethereum.peer_count(attempt(rpc.peer_count))
         try:
             peers = parse_ethereum.peers(attempt(rpc.admin_peers))

@@ -4,13 +4,17 @@
 documented ``admin_peers``/``net_peerCount`` replies (no geth is installed here), or faults: a
 status code, a body that is not JSON, a hang, a body without end, bytes that are not HTTP.
 It records each request (method, headers) so tests can count retries and check credentials.
+``EchoingNode`` is a hostile one: it echoes the request's headers and the secrets it knows back
+inside JSON-RPC errors, HTTP reason phrases and answer fields.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import threading
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,15 +30,21 @@ class Reply:
     body: bytes = b""
     content_type: str = "application/json"
     action: str = "send"
+    reason: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def result(value: Any, request_id: Any = 1) -> Reply:
     return Reply(body=json.dumps({"jsonrpc": "2.0", "id": request_id, "result": value}).encode())
 
 
-def error(code: int, message: str, status: int = 200) -> Reply:
-    body = {"jsonrpc": "2.0", "id": 1, "error": {"code": code, "message": message}}
-    return Reply(status=status, body=json.dumps(body).encode())
+def error(code: int, message: str, status: int = 200, data: Any = None) -> Reply:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        body["data"] = data
+    return Reply(
+        status=status, body=json.dumps({"jsonrpc": "2.0", "id": 1, "error": body}).encode()
+    )
 
 
 @dataclass
@@ -72,8 +82,9 @@ class FakeNode:
                     method = json.loads(raw).get("method") if raw else None
                 except ValueError:
                     method = None
-                fake.seen.append(Seen(self.path, method, dict(self.headers.items())))
-                fake.answer(self, fake.behaviour(method, self.path))
+                headers = dict(self.headers.items())
+                fake.seen.append(Seen(self.path, method, headers))
+                fake.answer(self, fake.reply(method, self.path, headers))
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -85,6 +96,9 @@ class FakeNode:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def reply(self, method: str | None, path: str, headers: dict[str, str]) -> Reply:
+        return self.behaviour(method, path)
 
     def methods(self) -> list[str | None]:
         return [s.method for s in self.seen]
@@ -110,7 +124,9 @@ class FakeNode:
                 pass
             handler.close_connection = True
             return
-        handler.send_response(reply.status)
+        handler.send_response(reply.status, reply.reason)
+        for name, value in reply.headers.items():
+            handler.send_header(name, value)
         handler.send_header("Content-Type", reply.content_type)
         handler.send_header("Content-Length", str(len(reply.body)))
         handler.end_headers()
@@ -184,3 +200,76 @@ def geth(peers: list[dict[str, Any]] | None = None, *, admin: bool = True) -> Be
         return error(-32601, f"the method {method} does not exist/is not available")
 
     return behaviour
+
+
+#: Ends every echo, so a test can see the whole echo came through (masked, not cut short).
+ECHO_END = "end of echo"
+
+
+def echo_text(headers: dict[str, str], user: str, password: str, *, full: bool = False) -> str:
+    """What a hostile or careless server says back: the request's Authorization header, the
+    Basic credentials decoded, and the configured secret as config files, URLs and encoders
+    write it; ``full`` adds every request header in the forms servers and proxies print them
+    (Python, JSON, raw HTTP, Go)."""
+    pair = f"{user}:{password}".encode()
+    parts = [f"Authorization: {headers.get('Authorization', '')}"]
+    scheme, _, credential = headers.get("Authorization", "").partition(" ")
+    if scheme == "Basic":
+        parts.append(f"decoded {base64.b64decode(credential).decode('utf-8', 'replace')}")
+    parts += [
+        f"rpcpassword={password}",
+        f"plain {password}",
+        f"b64 {base64.b64encode(password.encode()).decode()}",
+        f"urlsafe {base64.urlsafe_b64encode(pair).decode().rstrip('=')}",
+        f"url http://{urllib.parse.quote(user)}:{urllib.parse.quote(password, safe='')}@node/",
+        f"form {urllib.parse.quote_plus(password)}",
+    ]
+    if full:
+        raw = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        go = " ".join(f"{name}:[{value}]" for name, value in headers.items())
+        parts += [
+            f"headers {headers!r}",
+            f"json {json.dumps(headers)}",
+            f"raw {raw}",
+            f"go map[{go}]",
+            f"rpcauth={user}:{password}",
+            json.dumps({"password": password}),
+        ]
+    return "; ".join([*parts, ECHO_END])
+
+
+@dataclass
+class EchoingNode(FakeNode):
+    """A server at a node's URL that echoes each request back, with the secret it knows (a
+    node is configured with its RPC password, after all).
+
+    ``where``: ``error`` (inside a JSON-RPC error's message and data, with the status a node
+    of ``kind`` uses), ``reason`` (the HTTP reason phrase of a 403), or ``answer`` (inside the
+    fields of an otherwise good answer: ``answers`` maps a method to a builder given the echo).
+    ``digest``: challenge requests without credentials the way monerod's ``--rpc-login`` does.
+    """
+
+    behaviour: Behaviour = field(default=lambda method, path: Reply())
+    user: str = ""
+    password: str = ""
+    where: str = "error"
+    status: int = 200
+    digest: bool = False
+    answers: dict[str, Callable[[str], Any]] = field(default_factory=dict)
+
+    def reply(self, method: str | None, path: str, headers: dict[str, str]) -> Reply:
+        if self.digest and "Authorization" not in headers:
+            challenge = (
+                'Digest qop="auth",algorithm=MD5,realm="monero-rpc",nonce="4f2c1e",stale=false'
+            )
+            return Reply(status=401, headers={"WWW-Authenticate": challenge})
+        if self.where == "reason":
+            echo = echo_text(headers, self.user, self.password)
+            return Reply(status=403, reason=echo, content_type="text/plain")
+        if self.where == "answer":
+            return result(
+                self.answers[method or ""](echo_text(headers, self.user, self.password, full=True))
+            )
+        echo = echo_text(headers, self.user, self.password)
+        full = echo_text(headers, self.user, self.password, full=True)
+        return error(-32603, f"cannot serve {method}: {echo}", status=self.status, data=full)
