@@ -86,13 +86,12 @@ def timestamp(value: dt.datetime, *, millis: bool = False) -> str:
 
 
 def _uuid_text(raw: bytes, version: int) -> str:
-    """The text of the UUID of that version made of 16 bytes (RFC 4122 version and variant
-    bits set as ``uuid.UUID(bytes=..., version=...)`` sets them, without building one)."""
-    number = int.from_bytes(raw[:16], "big")
-    number = (number & ~(0xF000 << 64)) | (version << 76)
-    number = (number & ~(0xC000 << 48)) | (0x8000 << 48)
-    h = f"{number:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    """The text of the UUID of that version made of 16 bytes, with the RFC 4122 version and
+    variant bits set as ``uuid.UUID(bytes=..., version=...)`` sets them (without building
+    one: this runs twice per exported event)."""
+    h = raw[:16].hex()
+    variant = "89ab"[int(h[16], 16) & 3]
+    return f"{h[:8]}-{h[8:12]}-{version}{h[13:16]}-{variant}{h[17:20]}-{h[20:]}"
 
 
 def sco_id(kind: str, contributing: dict[str, Any]) -> str:
@@ -136,18 +135,22 @@ class StixExporter(Exporter):
         self.records = 0
         self._addresses: dict[str, str] = {}  # ip -> id, for addresses already written
         self._first = True
+        self._pending: list[str] = []  # JSON texts of objects not yet written
         self._created = ""
         self._protocols: dict[str | None, tuple[str, str]] = {}  # proto -> (JSON, canonical)
         # watched address -> [first seen, last seen, remote endpoints, observed-data ids]
         self._mining: dict[str, list[Any]] = defaultdict(lambda: [None, None, set(), []])
 
-    def _emit(self, handle: IO[str], obj: dict[str, Any]) -> None:
-        self._emit_text(handle, json.dumps(obj))
+    def _emit(self, obj: dict[str, Any]) -> None:
+        self._pending.append(json.dumps(obj))
 
-    def _emit_text(self, handle: IO[str], text: str) -> None:
-        handle.write(("\n" if self._first else ",\n") + text)
-        self._first = False
-        self.records += 1
+    def _flush(self, handle: IO[str]) -> None:
+        """Write the objects made since the last flush (one write per chunk of events)."""
+        if self._pending:
+            handle.write(("\n" if self._first else ",\n") + ",\n".join(self._pending))
+            self._first = False
+            self.records += len(self._pending)
+            self._pending.clear()
 
     def _sdo(self, kind: str) -> dict[str, Any]:
         """The common head of a domain object made by this export."""
@@ -160,13 +163,13 @@ class StixExporter(Exporter):
             "modified": self._created,
         }
 
-    def _address(self, handle: IO[str], ip: str) -> str:
+    def _address(self, ip: str) -> str:
         known = self._addresses.get(ip)
         if known is not None:
             return known
         kind = _address_kind(ip)
         obj = {"type": kind, "spec_version": "2.1", "id": sco_id(kind, {"value": ip}), "value": ip}
-        self._emit(handle, obj)
+        self._emit(obj)
         self._addresses[ip] = obj["id"]
         return obj["id"]
 
@@ -175,13 +178,15 @@ class StixExporter(Exporter):
         self._created = timestamp(dt.datetime.now(dt.UTC), millis=True)
         bundle_id = f"bundle--{uuid.uuid4()}"
         handle.write('{"type": "bundle", "id": ' + json.dumps(bundle_id) + ', "objects": [')
-        self._emit(handle, IDENTITY)
+        self._emit(IDENTITY)
+        self._flush(handle)
 
     def write(self, handle: IO[str], rows: list[tuple[Any, ...]]) -> int:
         # Random bytes for the chunk's observed-data ids at once (one system call).
         pool = os.urandom(16 * len(rows))
         for number, row in enumerate(rows):
-            self._event(handle, row, pool[16 * number : 16 * number + 16])
+            self._event(row, pool[16 * number : 16 * number + 16])
+        self._flush(handle)
         return len(rows)
 
     def _protocol(self, proto: str | None) -> tuple[str, str]:
@@ -193,15 +198,15 @@ class StixExporter(Exporter):
             known = self._protocols[proto] = (_encode(value), canonical)
         return known
 
-    def _event(self, handle: IO[str], row: tuple[Any, ...], random: bytes) -> None:
+    def _event(self, row: tuple[Any, ...], random: bytes) -> None:
         """The event's network-traffic and observed-data, written as JSON text directly (the
         objects' fixed shape makes dicts and a general encoder the slow part)."""
         local_ip, remote_ip = row[_F["local_ip"]], row[_F["remote_ip"]]
-        local = self._address(handle, local_ip)
+        local = self._address(local_ip)
         refs = [local]
         remote = None
         if remote_ip:
-            remote = self._address(handle, remote_ip)
+            remote = self._address(remote_ip)
             refs.append(remote)
         # An unknown direction is written as the local side's, as for outbound.
         outbound = row[_F["direction"]] != "inbound"
@@ -241,7 +246,7 @@ class StixExporter(Exporter):
         event_id = row[_F["event_id"]]
         if event_id is not None:
             text += f', "x_chainwatch_event_id": {_encode(event_id)}'
-        self._emit_text(handle, text + "}")
+        self._pending.append(text + "}")
         refs.append(traffic_id)
         observed_id = "observed-data--" + _uuid_text(random, 4)
         text = (
@@ -255,7 +260,7 @@ class StixExporter(Exporter):
         )
         custom = {name: row[column] for name, column in _CUSTOM_COLUMNS if row[column] is not None}
         # One encoder call for all custom properties: "{...}" spliced in after the others.
-        self._emit_text(handle, text + (", " + _encode(custom)[1:] if custom else "}"))
+        self._pending.append(text + (", " + _encode(custom)[1:] if custom else "}"))
         if row[_F["category"]] in _MINING:
             entry = self._mining[local_ip]
             at = row[_F["observed_at"]]
@@ -292,12 +297,14 @@ class StixExporter(Exporter):
                 "pattern_version": "2.1",
                 "valid_from": timestamp(first),
             }
-            self._emit(handle, indicator)
+            self._emit(indicator)
             for observed_id in observed:
                 relationship = self._sdo("relationship") | {
                     "relationship_type": "based-on",
                     "source_ref": indicator["id"],
                     "target_ref": observed_id,
                 }
-                self._emit(handle, relationship)
+                self._emit(relationship)
+            self._flush(handle)
+        self._flush(handle)
         handle.write("\n]}\n")
