@@ -137,6 +137,7 @@ class StixExporter(Exporter):
         self._first = True
         self._pending: list[str] = []  # JSON texts of objects not yet written
         self._created = ""
+        self._observed_head = ""  # observed-data's properties after its id, the same for all
         self._protocols: dict[str | None, tuple[str, str]] = {}  # proto -> (JSON, canonical)
         # watched address -> [first seen, last seen, remote endpoints, observed-data ids]
         self._mining: dict[str, list[Any]] = defaultdict(lambda: [None, None, set(), []])
@@ -176,6 +177,10 @@ class StixExporter(Exporter):
     def begin(self, handle: IO[str]) -> None:
         # One creation time for the export's objects (the library stamps each as it builds it).
         self._created = timestamp(dt.datetime.now(dt.UTC), millis=True)
+        self._observed_head = (
+            f'", "created_by_ref": "{IDENTITY_ID}", "created": "{self._created}", '
+            f'"modified": "{self._created}", '
+        )
         bundle_id = f"bundle--{uuid.uuid4()}"
         handle.write('{"type": "bundle", "id": ' + json.dumps(bundle_id) + ', "objects": [')
         self._emit(IDENTITY)
@@ -252,11 +257,11 @@ class StixExporter(Exporter):
         text = (
             '{"type": "observed-data", "spec_version": "2.1", "id": "'
             + observed_id
-            + f'", "created_by_ref": "{IDENTITY_ID}", "created": "{self._created}", '
-            f'"modified": "{self._created}", "first_observed": "{when}", '
-            f'"last_observed": "{when}", "number_observed": 1, "object_refs": ['
-            + ", ".join(f'"{ref}"' for ref in refs)
-            + "]"
+            + self._observed_head
+            + f'"first_observed": "{when}", "last_observed": "{when}", "number_observed": 1, '
+            + '"object_refs": ["'
+            + '", "'.join(refs)
+            + '"]'
         )
         custom = {name: row[column] for name, column in _CUSTOM_COLUMNS if row[column] is not None}
         # One encoder call for all custom properties: "{...}" spliced in after the others.
