@@ -2,8 +2,9 @@
 
 The backend's own ``requests`` session is replaced by a ``CappedSession`` (size and time
 capped, non-2xx and non-JSON answers refused before the library sees them), and its logger is
-given a ``NullHandler`` so its error paths do not print whole answers to stderr through
-logging's last-resort handler. Every failure becomes a ``NodeFault``.
+given a ``NullHandler`` and kept from propagating, so its error paths do not print whole
+answers (an echoing node's included) to stderr, through logging's last-resort handler or any
+handler on the root logger. Every failure becomes a ``NodeFault``.
 """
 
 from __future__ import annotations
