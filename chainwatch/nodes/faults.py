@@ -5,7 +5,9 @@ http://127.0.0.1:18081: connection refused"), a hint saying what to check, and w
 *transient* (down, slow, busy, a 5xx: worth a retry with backoff) or not (wrong password, not
 a node, a shape we do not understand: retrying would only repeat it). The node watcher turns
 the last fault into a ``WatcherError``. Messages never carry credentials: URLs here are public
-URLs, and the bodies of answers are described (size, content type), never quoted.
+URLs, the bodies of answers are described (size, content type), never quoted, and what a node
+does say (its JSON-RPC error message, its HTTP reason phrase, a field of an answer) passes the
+endpoint's ``Redactor`` before it is cut to one line.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ import http.client
 import socket
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import requests
 
 from chainwatch.nodes.http import HttpStatus, NotJson, TooLarge, TooSlow
+from chainwatch.nodes.redact import Redactor
 
 T = TypeVar("T")
 #: Longest pause between two attempts.
@@ -76,12 +79,14 @@ class Hints:
 
 @dataclass(frozen=True)
 class Endpoint:
-    """Which node a fault is about: its program, its public URL and the request timeout."""
+    """Which node a fault is about: its program, its public URL and the request timeout, and
+    the ``Redactor`` masking the credentials sent to it in whatever it says back."""
 
     daemon: str
     url: str
     timeout: float
     hints: Hints
+    redactor: Redactor = field(default_factory=Redactor)
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
@@ -107,7 +112,15 @@ def _one_line(text: str, limit: int = 200) -> str:
 
 
 def from_exception(ep: Endpoint, method: str, exc: BaseException) -> NodeFault:
-    """Describe a failed request for a person."""
+    """Describe a failed request for a person, with credentials masked."""
+    fault = _describe(ep, method, exc)
+    problem = ep.redactor.text(fault.problem)
+    if problem == fault.problem:
+        return fault
+    return NodeFault(problem, hint=fault.hint, transient=fault.transient)
+
+
+def _describe(ep: Endpoint, method: str, exc: BaseException) -> NodeFault:
     where = f"{ep.daemon} at {ep.url}"
     if isinstance(exc, NodeFault):
         return exc
@@ -142,7 +155,8 @@ def from_exception(ep: Endpoint, method: str, exc: BaseException) -> NodeFault:
 
 def _status_fault(ep: Endpoint, method: str, exc: HttpStatus) -> NodeFault:
     where = f"{ep.daemon} at {ep.url}"
-    status = f"HTTP {exc.status}" + (f" {exc.reason}" if exc.reason else "")
+    reason = _one_line(ep.redactor.text(exc.reason)) if exc.reason else ""
+    status = f"HTTP {exc.status}" + (f" {reason}" if reason else "")
     if exc.status == 401:
         return NodeFault(f"{where} refused the credentials ({status})", hint=ep.hints.credentials)
     if exc.status == 403:
@@ -162,7 +176,8 @@ def _status_fault(ep: Endpoint, method: str, exc: HttpStatus) -> NodeFault:
 
 def _rpc_fault(ep: Endpoint, exc: RpcError) -> NodeFault:
     where = f"{ep.daemon} at {ep.url}"
-    message = _one_line(exc.message)
+    # Masked before it is cut short, so no part of a secret is left at the cut.
+    message = _one_line(ep.redactor.text(exc.message))
     if exc.code == -32601:
         return NodeFault(
             f"{where} does not serve {exc.method}: {message}", hint=ep.hints.missing_method

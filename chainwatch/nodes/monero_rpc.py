@@ -2,13 +2,15 @@
 
 The backend's own ``requests`` session is replaced by a ``CappedSession`` (size and time
 capped, non-2xx and non-JSON answers refused before the library sees them), and its logger is
-given a ``NullHandler`` so its error paths do not print whole answers to stderr through
-logging's last-resort handler. Every failure becomes a ``NodeFault``.
+given a ``NullHandler`` and kept from propagating, so its error paths do not print whole
+answers (an echoing node's included) to stderr, through logging's last-resort handler or any
+handler on the root logger. Every failure becomes a ``NodeFault``.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import urllib.parse
 from typing import Any
 
@@ -21,6 +23,9 @@ def _quiet(name: str) -> None:
     logger = logging.getLogger(name)
     if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
         logger.addHandler(logging.NullHandler())
+    # Nor through any handler a host program set on the root logger: the backend logs whole
+    # answers (an echoing node's included), which chainwatch reports masked, its own way.
+    logger.propagate = False
 
 
 class MoneroRpc:
@@ -82,11 +87,23 @@ class MoneroRpc:
         return self._call("get_peer_list", self.daemon.get_peer_list)
 
 
+_BACKEND_RPC_ERROR = re.compile(
+    r"Method '[^']*' failed with RPC Error of unknown code (?P<code>-?\d+), "
+    r"message: (?P<message>.*)",
+    re.DOTALL,
+)
+
+
 def _rpc_error(method: str, exc: Exception) -> Exception:
     """The backend reports a JSON-RPC error object as ``RPCError`` with the node's message in
     its text; give it the same shape as other nodes' errors."""
     from monero.backends.jsonrpc.exceptions import RPCError
 
     if type(exc) is RPCError:
+        # The backend writes "Method 'M' failed with RPC Error of unknown code C, message: T";
+        # take the node's code and text out of it (the whole text if its wording changes).
+        found = _BACKEND_RPC_ERROR.fullmatch(str(exc))
+        if found:
+            return RpcError(method, int(found["code"]), found["message"])
         return RpcError(method, None, str(exc))
     return exc

@@ -4,8 +4,9 @@ A peer in a watched range becomes an event of category ``<coin>-p2p``, detector
 ``node-peer``. Its *local* side is the watched peer (DESIGN.md: the watched endpoint is the
 record's local side) and its *remote* side the node, so ``direction`` is the watched peer's
 view: ``outbound`` when the peer dialled the node, ``inbound`` when the node dialled the peer.
-``detail.node_direction`` keeps the node's own view. ``evidence_sha256`` hashes the peer's raw
-record as the latest poll read it, which ``detail.raw`` holds.
+``detail.node_direction`` keeps the node's own view; both are None when the node does not
+say. ``evidence_sha256`` hashes the peer's raw record as the latest poll read it, which
+``detail.raw`` holds.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ def _event(
         "remote_ip": peer.node_ip,
         "remote_port": peer.node_port,
         "proto": "tcp",
-        "direction": _FLIP[peer.node_direction],
+        "direction": _FLIP.get(peer.node_direction or ""),  # None: the node did not say
         "category": source.category,
         "coin": source.coin,
         "detector": str(Detector.NODE_PEER),

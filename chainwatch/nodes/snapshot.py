@@ -23,7 +23,8 @@ class Peer:
         ip: the peer's address as text (may be a non-IP such as an onion name; it then
             matches no watchlist).
         port: the peer's port, None when the node does not say.
-        node_direction: ``outbound`` when the node dialled the peer, ``inbound`` otherwise.
+        node_direction: ``outbound`` when the node dialled the peer, ``inbound`` when the peer
+            dialled the node, None when the node does not say (ethereumjs, older Besu).
         connection_key: identifies this connection across polls (a reconnect gets a new key).
         started_at: when the connection began, None when the node does not say.
         bytes_sent: bytes the node sent to the peer on this connection, None when unknown.
@@ -37,7 +38,7 @@ class Peer:
 
     ip: str
     port: int | None
-    node_direction: str
+    node_direction: str | None
     connection_key: str
     started_at: dt.datetime | None = None
     bytes_sent: int | None = None

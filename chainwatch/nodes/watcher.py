@@ -4,13 +4,19 @@ A subclass names its coin, its daemon and the hints for its faults, and implemen
 (the RPC calls and parsing of one round). ``run`` does the rest the same way for every node:
 each call is retried with backoff on transient faults, the last fault becomes a one-line
 ``WatcherError`` naming the watcher and what to check, and the watched findings are stored.
+
+``fetch`` is also the one place where what a node sends is masked (``chainwatch.nodes.redact``):
+every answer as it comes out of ``attempt`` and every fault's message, for every node kind,
+before any of it reaches the console, the ``run`` log, ``status`` or the database.
 """
 
 from __future__ import annotations
 
 import abc
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
 from chainwatch.errors import WatcherError
@@ -25,10 +31,21 @@ from chainwatch.nodes.faults import (
 )
 from chainwatch.nodes.http import public_url
 from chainwatch.nodes.record import NodeSource, Recorded, record_snapshot
+from chainwatch.nodes.redact import Redactor
 from chainwatch.nodes.snapshot import NodeSnapshot
 from chainwatch.watchers.interface import ScanContext, Watcher, WatcherResult, utcnow
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Link:
+    """How one round reaches the node: its URL, the endpoint faults are about (masking this
+    round's credentials) and the credentials read for this round (None: none configured)."""
+
+    url: str
+    endpoint: Endpoint
+    credentials: Credentials | None
 
 
 class NodeWatcher(Watcher):
@@ -58,8 +75,11 @@ class NodeWatcher(Watcher):
         return credentials(self.config)
 
     @abc.abstractmethod
-    def poll(self, attempt: Callable[[Callable[[], T]], T], now: dt.datetime) -> NodeSnapshot:
-        """One round of RPC calls. Wrap each call in ``attempt`` (retries with backoff)."""
+    def poll(
+        self, link: Link, attempt: Callable[[Callable[[], T]], T], now: dt.datetime
+    ) -> NodeSnapshot:
+        """One round of RPC calls over ``link``. Wrap each call in ``attempt`` (retries with
+        backoff, answers masked)."""
 
     def fetch(
         self,
@@ -69,23 +89,34 @@ class NodeWatcher(Watcher):
     ) -> NodeSnapshot:
         """Poll the node once, retrying transient faults; raises a one-line ``WatcherError``."""
 
+        endpoint = self.endpoint
+        redactor = endpoint.redactor
+
         def attempt(call: Callable[[], T]) -> T:
-            return with_retries(call, retries=self.config.retries, should_stop=should_stop)
+            answer = with_retries(call, retries=self.config.retries, should_stop=should_stop)
+            masked: T = redactor.value(answer)
+            return masked
+
+        def failed(problem: str, hint: str | None) -> WatcherError:
+            return WatcherError(self.name, redactor.text(problem), hint=redactor.optional(hint))
 
         try:
-            return self.poll(attempt, now())
+            # Read once per round (a rotated cookie is picked up) and masked in what comes back.
+            credentials = self.credentials()
+            redactor = Redactor([credentials])
+            endpoint = dataclasses.replace(endpoint, redactor=redactor)
+            return self.poll(Link(self.url, endpoint, credentials), attempt, now())
         except NodeFault as fault:
-            raise WatcherError(self.name, fault.problem, hint=fault.hint) from None
+            raise failed(fault.problem, fault.hint) from None
         except ShapeError as exc:
-            shape = from_exception(self.endpoint, exc.method, exc)
-            raise WatcherError(self.name, shape.problem, hint=shape.hint) from None
+            shape = from_exception(endpoint, exc.method, exc)
+            raise failed(shape.problem, shape.hint) from None
         except (ValueError, TypeError, KeyError) as exc:
             # A parser met a shape its checks did not foresee: still one line, never a traceback.
-            raise WatcherError(
-                self.name,
+            raise failed(
                 f"unexpected answer from {self.daemon} at {self.endpoint.url} "
                 f"({type(exc).__name__})",
-                hint=self.hints.not_a_node,
+                self.hints.not_a_node,
             ) from None
 
     def run(self, ctx: ScanContext) -> WatcherResult:

@@ -15,7 +15,7 @@ from chainwatch.nodes import parse_bitcoin
 from chainwatch.nodes.bitcoin_rpc import BitcoinRpc
 from chainwatch.nodes.faults import Hints
 from chainwatch.nodes.snapshot import NodeSnapshot
-from chainwatch.nodes.watcher import NodeWatcher
+from chainwatch.nodes.watcher import Link, NodeWatcher
 
 T = TypeVar("T")
 
@@ -40,8 +40,10 @@ class BitcoinWatcher(NodeWatcher):
     daemon: ClassVar[str] = "bitcoind"
     hints: ClassVar[Hints] = _hints("bitcoind", "bitcoin.conf")
 
-    def poll(self, attempt: Callable[[Callable[[], T]], T], now: dt.datetime) -> NodeSnapshot:
-        rpc = BitcoinRpc(self.url, self.endpoint, self.credentials())
+    def poll(
+        self, link: Link, attempt: Callable[[Callable[[], T]], T], now: dt.datetime
+    ) -> NodeSnapshot:
+        rpc = BitcoinRpc(link.url, link.endpoint, link.credentials)
         node = parse_bitcoin.node_info(attempt(lambda: rpc.call("getnetworkinfo")))
         peers, skipped = parse_bitcoin.peers(attempt(lambda: rpc.call("getpeerinfo")))
         book = parse_bitcoin.address_book(attempt(lambda: rpc.call("getnodeaddresses", 0)))

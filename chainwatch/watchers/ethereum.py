@@ -1,8 +1,10 @@
-"""Ethereum nodes (geth): live peers over the admin API, through web3.
+"""Ethereum nodes (geth, Erigon, Nethermind, Besu, ethereumjs): live peers over the admin API,
+through web3.
 
 One round is ``net_peerCount`` (is the node there, how many peers) and ``admin_peers`` (the
-peers' addresses, client names and protocols). geth serves ``admin_peers`` only when started
-with ``--http.api`` including ``admin``; a node without it gives a clear error naming that.
+peers' addresses, client names and protocols; each client's shape is read by
+``chainwatch.nodes.parse_ethereum``). geth serves ``admin_peers`` only when started with
+``--http.api`` including ``admin``; a node without it gives a clear error naming that.
 Ethereum nodes expose no address book over RPC, so this kind records live peers only.
 """
 
@@ -16,13 +18,13 @@ from chainwatch.nodes import parse_ethereum
 from chainwatch.nodes.ethereum_rpc import EthereumRpc
 from chainwatch.nodes.faults import Hints, NodeFault
 from chainwatch.nodes.snapshot import NodeSnapshot
-from chainwatch.nodes.watcher import NodeWatcher
+from chainwatch.nodes.watcher import Link, NodeWatcher
 
 T = TypeVar("T")
 
 
 class EthereumWatcher(NodeWatcher):
-    """Ethereum node (geth): peers (admin_peers) and peer count (net_peerCount)."""
+    """Ethereum node (geth, Erigon, Nethermind, Besu, ethereumjs): peers (admin_peers)."""
 
     kind: ClassVar[str] = "ethereum"
     coin: ClassVar[str] = "eth"
@@ -39,8 +41,10 @@ class EthereumWatcher(NodeWatcher):
         "only: the admin API controls the node)",
     )
 
-    def poll(self, attempt: Callable[[Callable[[], T]], T], now: dt.datetime) -> NodeSnapshot:
-        rpc = EthereumRpc(self.url, self.endpoint, self.credentials())
+    def poll(
+        self, link: Link, attempt: Callable[[Callable[[], T]], T], now: dt.datetime
+    ) -> NodeSnapshot:
+        rpc = EthereumRpc(link.url, link.endpoint, link.credentials)
         count = parse_ethereum.peer_count(attempt(rpc.peer_count))
         try:
             peers = parse_ethereum.peers(attempt(rpc.admin_peers))

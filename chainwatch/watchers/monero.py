@@ -15,7 +15,7 @@ from chainwatch.nodes import parse_monero
 from chainwatch.nodes.faults import Hints
 from chainwatch.nodes.monero_rpc import MoneroRpc
 from chainwatch.nodes.snapshot import NodeSnapshot
-from chainwatch.nodes.watcher import NodeWatcher
+from chainwatch.nodes.watcher import Link, NodeWatcher
 
 T = TypeVar("T")
 
@@ -35,8 +35,10 @@ class MoneroWatcher(NodeWatcher):
         "--rpc-restricted-bind-port); get_connections is not served there",
     )
 
-    def poll(self, attempt: Callable[[Callable[[], T]], T], now: dt.datetime) -> NodeSnapshot:
-        rpc = MoneroRpc(self.url, self.endpoint, self.credentials())
+    def poll(
+        self, link: Link, attempt: Callable[[Callable[[], T]], T], now: dt.datetime
+    ) -> NodeSnapshot:
+        rpc = MoneroRpc(link.url, link.endpoint, link.credentials)
         node = parse_monero.node_info(attempt(rpc.get_info))
         peers, skipped = parse_monero.peers(attempt(rpc.get_connections), now)
         book = parse_monero.address_book(attempt(rpc.get_peer_list))

@@ -1,5 +1,6 @@
-"""Fixtures of the node-watcher tests: a network namespace, real litecoind and monerod pairs,
-watchlists and configuration files, and a look at everything a scan left behind.
+"""Fixtures of the node-watcher tests: a network namespace, real litecoind, monerod and
+ethereumjs pairs, watchlists and configuration files, and a look at everything a scan left
+behind.
 
 The daemon pairs start once per test session (about two seconds each) and are shared; tests
 that stop a daemon start their own. With CI=true a missing daemon, ``ip`` or root fails the
@@ -8,6 +9,7 @@ test (``tests/conftest.py``'s ``missing``) instead of skipping it.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -22,7 +24,18 @@ from sqlalchemy.engine import make_url
 
 from chainwatch.store.models import Base
 from tests.conftest import missing, require_binary
-from tests.nodes.daemons import LITECOIND, MONEROD, Litecoind, Monerod, Netns, wait_for
+from tests.nodes.daemons import (
+    ETHEREUMJS,
+    ETHEREUMJS_HOME,
+    ETHEREUMJS_VERSION,
+    LITECOIND,
+    MONEROD,
+    Ethereumjs,
+    Litecoind,
+    Monerod,
+    Netns,
+    wait_for,
+)
 
 PG_SOCKET_DIR = os.environ.get("CHAINWATCH_TEST_PG_SOCKET", "/var/run/postgresql")
 LTC_PASSWORD = "ltc-" + secrets.token_hex(12)
@@ -135,6 +148,39 @@ def monero_pair(
     finally:
         a.stop()
         b.stop()
+
+
+@pytest.fixture(scope="session")
+def ethereumjs_pair(
+    netns: Netns, ports: Ports, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Ethereumjs, Ethereumjs]]:
+    """Two ``@ethereumjs/client`` nodes on one dev PoA chain (same unlock key): A seals
+    blocks; B only follows and dials A at 127.0.0.2 (A's P2P port listens on every address),
+    so B's peer is A at 127.0.0.2 and A's peer is B from 127.0.0.1."""
+    require_binary("node")
+    package = ETHEREUMJS_HOME / "node_modules/@ethereumjs/client/package.json"
+    version = json.loads(package.read_text())["version"] if package.is_file() else None
+    if not ETHEREUMJS.is_file() or version != ETHEREUMJS_VERSION:
+        missing(f"@ethereumjs/client {ETHEREUMJS_VERSION} in {ETHEREUMJS_HOME} (found {version})")
+    base = tmp_path_factory.mktemp("ethereumjs")
+    key = base / "dev.key"
+    key.write_text(secrets.token_hex(32))  # a throw-away dev chain's sealing key
+    a = Ethereumjs(netns, base / "a", ports.take(), ports.take(), key)
+    b = Ethereumjs(netns, base / "b", ports.take(), ports.take(), key, mine=False)
+    try:
+        a.start()
+        host, _, port = a.enode().rpartition("@")[2].rpartition(":")
+        assert host == "127.0.0.1", a.enode()
+        b.bootnode = a.enode().replace(f"@{host}:{port}", f"@127.0.0.2:{port}")
+        b.start()
+        wait_for(
+            "ethereumjs A and B to peer",
+            lambda: len(a.call("admin_peers")) >= 1 and len(b.call("admin_peers")) >= 1,
+        )
+        yield a, b
+    finally:
+        b.stop()
+        a.stop()
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Real litecoind and monerod for the node-watcher tests, inside a network namespace.
+"""Real litecoind, monerod and ethereumjs for the node-watcher tests, in a network namespace.
 
 The namespace has only ``lo`` up, so the daemons can reach nothing but each other (all of
 127.0.0.0/8 is local there: one daemon binds 127.0.0.1, its peer 127.0.0.2). The test process
@@ -24,6 +24,10 @@ from typing import Any
 
 LITECOIND = "/usr/lib/litecoin/litecoind"
 MONEROD = "monerod"
+#: Where .ci/run installs the pinned @ethereumjs/client with npm (outside the repository).
+ETHEREUMJS_HOME = Path(os.environ.get("CHAINWATCH_TEST_ETHEREUMJS", "/opt/ethjs"))
+ETHEREUMJS_VERSION = "0.10.5"
+ETHEREUMJS = ETHEREUMJS_HOME / "node_modules/@ethereumjs/client/dist/esm/bin/cli.js"
 START_TIMEOUT = 60.0
 
 # Runs inside the namespace: one JSON-RPC request, answer on stdout as JSON.
@@ -298,4 +302,66 @@ class Monerod:
     def stop(self) -> None:
         if self.process is not None:
             self.netns.stop(self.process)
+            self.process = None
+
+
+@dataclass
+class Ethereumjs:
+    """One ``@ethereumjs/client`` in its ``--dev=poa`` mode. ``bootnode`` makes it dial that
+    enode; ``mine`` False leaves sealing blocks to the other node. Its P2P port binds every
+    address, which is why it only ever runs inside the namespace."""
+
+    netns: Netns
+    datadir: Path
+    p2p_port: int
+    rpc_port: int
+    key_file: Path
+    bootnode: str | None = None
+    mine: bool = True
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.rpc_port}"
+
+    def start(self) -> Ethereumjs:
+        self.datadir.mkdir(parents=True, exist_ok=True)
+        args = [
+            "node",
+            str(ETHEREUMJS),
+            "--dev=poa",
+            f"--unlock={self.key_file}",
+            "--rpc",
+            "--rpcAddr=127.0.0.1",
+            f"--rpcPort={self.rpc_port}",
+            f"--port={self.p2p_port}",
+            f"--dataDir={self.datadir}",
+            "--discDns=false",
+            "--discV4=false",
+            "--extIP=127.0.0.1",
+            f"--logFile={self.datadir / 'ethereumjs.log'}",
+            "--logRotate=false",
+        ]
+        if not self.mine:
+            args.append("--mine=false")
+        if self.bootnode:
+            args.append(f"--bootnodes={self.bootnode}")
+        self.process = self.netns.start(args, self.datadir / "stdout.log")
+        wait_for(f"ethereumjs RPC on {self.url}", lambda: self.call("admin_nodeInfo"))
+        return self
+
+    def enode(self) -> str:
+        enode: str = self.call("admin_nodeInfo")["enode"]
+        return enode
+
+    def call(self, method: str, *params: Any) -> Any:
+        if self.process is not None and self.process.poll() is not None:
+            raise AssertionError(
+                f"ethereumjs exited ({self.process.returncode}); see {self.datadir}/stdout.log"
+            )
+        return self.netns.rpc(self.url, method, list(params))
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.netns.stop(self.process, timeout=10)
             self.process = None

@@ -4,13 +4,17 @@
 documented ``admin_peers``/``net_peerCount`` replies (no geth is installed here), or faults: a
 status code, a body that is not JSON, a hang, a body without end, bytes that are not HTTP.
 It records each request (method, headers) so tests can count retries and check credentials.
+``EchoingNode`` is a hostile one: it echoes the request's headers and the secrets it knows back
+inside JSON-RPC errors, HTTP reason phrases and answer fields.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import threading
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,15 +30,21 @@ class Reply:
     body: bytes = b""
     content_type: str = "application/json"
     action: str = "send"
+    reason: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def result(value: Any, request_id: Any = 1) -> Reply:
     return Reply(body=json.dumps({"jsonrpc": "2.0", "id": request_id, "result": value}).encode())
 
 
-def error(code: int, message: str, status: int = 200) -> Reply:
-    body = {"jsonrpc": "2.0", "id": 1, "error": {"code": code, "message": message}}
-    return Reply(status=status, body=json.dumps(body).encode())
+def error(code: int, message: str, status: int = 200, data: Any = None) -> Reply:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        body["data"] = data
+    return Reply(
+        status=status, body=json.dumps({"jsonrpc": "2.0", "id": 1, "error": body}).encode()
+    )
 
 
 @dataclass
@@ -72,8 +82,9 @@ class FakeNode:
                     method = json.loads(raw).get("method") if raw else None
                 except ValueError:
                     method = None
-                fake.seen.append(Seen(self.path, method, dict(self.headers.items())))
-                fake.answer(self, fake.behaviour(method, self.path))
+                headers = dict(self.headers.items())
+                fake.seen.append(Seen(self.path, method, headers))
+                fake.answer(self, fake.reply(method, self.path, headers))
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -85,6 +96,9 @@ class FakeNode:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def reply(self, method: str | None, path: str, headers: dict[str, str]) -> Reply:
+        return self.behaviour(method, path)
 
     def methods(self) -> list[str | None]:
         return [s.method for s in self.seen]
@@ -110,7 +124,9 @@ class FakeNode:
                 pass
             handler.close_connection = True
             return
-        handler.send_response(reply.status)
+        handler.send_response(reply.status, reply.reason)
+        for name, value in reply.headers.items():
+            handler.send_header(name, value)
         handler.send_header("Content-Type", reply.content_type)
         handler.send_header("Content-Length", str(len(reply.body)))
         handler.end_headers()
@@ -184,3 +200,162 @@ def geth(peers: list[dict[str, Any]] | None = None, *, admin: bool = True) -> Be
         return error(-32601, f"the method {method} does not exist/is not available")
 
     return behaviour
+
+
+#: Ends every echo, so a test can see the whole echo came through (masked, not cut short).
+ECHO_END = "end of echo"
+
+
+def echo_text(headers: dict[str, str], user: str, password: str, *, full: bool = False) -> str:
+    """What a hostile or careless server says back: the request's Authorization header, the
+    Basic credentials decoded, and the configured secret as config files, URLs and encoders
+    write it; ``full`` adds every request header in the forms servers and proxies print them
+    (Python, JSON, raw HTTP, Go)."""
+    pair = f"{user}:{password}".encode()
+    parts = [f"Authorization: {headers.get('Authorization', '')}"]
+    scheme, _, credential = headers.get("Authorization", "").partition(" ")
+    if scheme == "Basic":
+        parts.append(f"decoded {base64.b64decode(credential).decode('utf-8', 'replace')}")
+    parts += [
+        f"rpcpassword={password}",
+        f"plain {password}",
+        f"b64 {base64.b64encode(password.encode()).decode()}",
+        f"urlsafe {base64.urlsafe_b64encode(pair).decode().rstrip('=')}",
+        f"url http://{urllib.parse.quote(user)}:{urllib.parse.quote(password, safe='')}@node/",
+        f"form {urllib.parse.quote_plus(password)}",
+    ]
+    if full:
+        raw = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        go = " ".join(f"{name}:[{value}]" for name, value in headers.items())
+        parts += [
+            f"headers {headers!r}",
+            f"json {json.dumps(headers)}",
+            f"raw {raw}",
+            f"go map[{go}]",
+            f"rpcauth={user}:{password}",
+            json.dumps({"password": password}),
+        ]
+    return "; ".join([*parts, ECHO_END])
+
+
+@dataclass
+class EchoingNode(FakeNode):
+    """A server at a node's URL that echoes each request back, with the secret it knows (a
+    node is configured with its RPC password, after all).
+
+    ``where``: ``error`` (inside a JSON-RPC error's message and data, with the status a node
+    of ``kind`` uses), ``reason`` (the HTTP reason phrase of a 403), or ``answer`` (inside the
+    fields of an otherwise good answer: ``answers`` maps a method to a builder given the echo).
+    ``digest``: challenge requests without credentials the way monerod's ``--rpc-login`` does.
+    """
+
+    behaviour: Behaviour = field(default=lambda method, path: Reply())
+    user: str = ""
+    password: str = ""
+    where: str = "error"
+    status: int = 200
+    digest: bool = False
+    answers: dict[str, Callable[[str], Any]] = field(default_factory=dict)
+
+    def reply(self, method: str | None, path: str, headers: dict[str, str]) -> Reply:
+        if self.digest and "Authorization" not in headers:
+            challenge = (
+                'Digest qop="auth",algorithm=MD5,realm="monero-rpc",nonce="4f2c1e",stale=false'
+            )
+            return Reply(status=401, headers={"WWW-Authenticate": challenge})
+        if self.where == "reason":
+            echo = echo_text(headers, self.user, self.password)
+            return Reply(status=403, reason=echo, content_type="text/plain")
+        if self.where == "answer":
+            return result(
+                self.answers[method or ""](echo_text(headers, self.user, self.password, full=True))
+            )
+        echo = echo_text(headers, self.user, self.password)
+        full = echo_text(headers, self.user, self.password, full=True)
+        return error(-32603, f"cannot serve {method}: {echo}", status=self.status, data=full)
+
+
+#: The admin_peers replies other clients document, with documentation addresses. Besu:
+#: besu.hyperledger.org, API methods, admin_peers (id with 0x, no inbound, hex port).
+BESU_PEERS: list[dict[str, Any]] = [
+    {
+        "version": "0x5",
+        "name": "besu/v20.10.4-dev-0905d1b2/osx-x86_64/adoptopenjdk-java-11",
+        "caps": ["eth/62", "eth/63", "eth/64", "eth/65", "IBF/1"],
+        "network": {"localAddress": "192.0.2.10:50115", "remoteAddress": "203.0.113.30:40303"},
+        "port": "0x765f",
+        "id": "0xe143eadaf670d49afa3327cae2e655b083f5a89dac037c9af065914a9f8e6bceebcfe7ae2258bd"
+        "22a9cd18b6a6de07b9790e71de49b78afa456e401bd2fb22fc",
+        "protocols": {"eth": {"difficulty": "0x1ac", "head": "0x9640", "version": 65}},
+        "enode": "enode://e143eadaf670d49afa3327cae2e655b083f5a89dac037c9af065914a9f8e6bceebcfe7a"
+        "e2258bd22a9cd18b6a6de07b9790e71de49b78afa456e401bd2fb22fc@203.0.113.30:30303",
+    }
+]
+#: Nethermind (docs.nethermind.io, admin namespace): geth's fields plus clientType, ethDetails
+#: and lastSignal.
+NETHERMIND_PEERS: list[dict[str, Any]] = [
+    {
+        "caps": ["eth/68", "snap/1"],
+        "clientType": 3,
+        "enode": "enode://deed356ddcaa1eb33a859b818a134765fff2a3dd5cd5b3d6cbe08c9424dca53b947bdc1c6"
+        "4e6f1257e29bb2960ac0a4fb56e307f360b7f8d4ddf48024cdb9d68@203.0.113.31:30303",
+        "enr": "enr:-Ji4QExample",
+        "ethDetails": "eth68",
+        "id": "b70bb308924de8247d73844f80561e488ae731105a6ef46004e4579edd4f378a",
+        "lastSignal": "2026-11-27T17:00:00Z",
+        "name": "Nethermind/v1.25.4+20b10b35/linux-x64/dotnet8.0.2",
+        "network": {
+            "inbound": True,
+            "localAddress": "192.0.2.10:30303",
+            "remoteAddress": "203.0.113.31:51712",
+            "static": False,
+            "trusted": True,
+        },
+        "protocols": {"eth": {"version": 68}},
+    }
+]
+#: Nethermind before 1.20 (its JSON-RPC admin module page): a flat PeerInfo, no direction.
+NETHERMIND_LEGACY_PEERS: list[dict[str, Any]] = [
+    {
+        "clientId": "Nethermind/v1.10.37-0-068e5c399-20210315/X64-Linux/5.0.3",
+        "host": "203.0.113.32",
+        "port": 30303,
+        "address": "203.0.113.32:30303",
+        "isBootnode": False,
+        "isTrusted": False,
+        "isStatic": True,
+        "enode": "enode://5d43a6b2bf3ac0f1e7bb1d2cdf1a0e3d4c5b6a79887766554433221100ffeeddccbbaa"
+        "99887766554433221100ffeeddccbbaa99887766554433221100112233@203.0.113.32:30303",
+    }
+]
+#: Erigon (docs.erigon.tech, admin namespace): geth's PeerInfo, a 64-digit id.
+ERIGON_PEERS: list[dict[str, Any]] = [
+    {
+        "enr": "enr:-J24QExample",
+        "enode": "enode://a979fb575495b8d6db44f750317d0f4622bf4c2aa3365d6af7c284339968eef29b69ad0dc"
+        "e72a4d8db5ebb4968de0e3bec910127f134779fbcb0cb6d3331163c@203.0.113.33:30303",
+        "id": "6f8a80d14311c39f35f516fa664deaaaa13e85b2f7493f37f6144d86991ec012",
+        "name": "erigon/v2.60.0-aeec5221/linux-amd64/go1.21.5",
+        "caps": ["eth/67", "eth/68"],
+        "network": {
+            "localAddress": "192.0.2.10:30303",
+            "remoteAddress": "203.0.113.33:30303",
+            "inbound": False,
+            "trusted": False,
+            "static": True,
+        },
+        "protocols": {"eth": {"version": 68}},
+    }
+]
+#: ethereumjs 0.10 (as two real nodes answered here, addresses replaced): no enode, no
+#: localAddress, no inbound; a 128-digit id.
+ETHEREUMJS_PEERS: list[dict[str, Any]] = [
+    {
+        "id": "ccb42d4bb7e8cab38495ce3b026da73e1df6415007ed8ab9b617f90dcf257f02fd81c80640bf6c11"
+        "fd4633b4511548ac5b4fdff28d6bed272ffdc6c2cbdc7e70",
+        "name": "EthereumJS/0.10.5/linux/node20.20.2",
+        "protocols": {"eth": {"head": "0x512e", "difficulty": "1", "version": 68}},
+        "caps": ["eth/66", "eth/67", "eth/68"],
+        "network": {"remoteAddress": "203.0.113.34:43636"},
+    }
+]

@@ -7,9 +7,18 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from chainwatch.store.models import Event, Scan, WatcherRun
 from tests.nodes.conftest import write_config
-from tests.nodes.fakes import GETH_PEERS, FakeNode, geth
+from tests.nodes.fakes import (
+    BESU_PEERS,
+    ETHEREUMJS_PEERS,
+    GETH_PEERS,
+    NETHERMIND_LEGACY_PEERS,
+    FakeNode,
+    geth,
+)
 from tests.nodes.test_litecoin import rows
 from tests.nodes.test_monero import one_line
 
@@ -73,3 +82,33 @@ def test_node_without_admin_api(cli: Any, db_url: str, tmp_path: Path) -> None:
     runs = {run.watcher: run for run in rows(db_url, WatcherRun)}
     assert runs["eth-bare"].ok is False and runs["eth-full"].ok is True
     assert [e.source for e in rows(db_url, Event)] == ["eth-full"]
+
+
+@pytest.mark.parametrize(
+    ("client", "reply"),
+    [
+        ("besu", BESU_PEERS),
+        ("nethermind<1.20", NETHERMIND_LEGACY_PEERS),
+        ("ethereumjs", ETHEREUMJS_PEERS),
+    ],
+)
+def test_peers_without_direction_stored_as_unknown(
+    cli: Any, db_url: str, tmp_path: Path, client: str, reply: list[dict[str, Any]]
+) -> None:
+    """Clients whose admin_peers does not say who dialled: the event is stored with direction
+    unknown (None, an empty cell in exports), not guessed."""
+    with FakeNode(geth(reply)) as node:
+        config = write_config(
+            tmp_path / "cw.toml", {"name": "eth-x", "kind": "ethereum", "url": node.url}
+        )
+        done = cli(
+            "--db", db_url, "--config", config, "--watchlists", doc_watchlist(tmp_path), "scan"
+        )
+    assert done.exit_code == 0, done.stderr
+    assert "1 peers, 1 watched (1 new, 0 still connected)" in done.stderr
+    [event] = rows(db_url, Event)
+    assert event.direction is None and event.detail["node_direction"] is None
+    assert event.local_ip == reply[0].get("host") or reply[0]["network"][
+        "remoteAddress"
+    ].startswith(f"{event.local_ip}:")
+    assert event.detail["enode"].startswith("enode://") and event.detail["raw"] == reply[0]

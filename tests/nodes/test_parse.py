@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,14 @@ from chainwatch.nodes import parse_bitcoin, parse_ethereum, parse_monero
 from chainwatch.nodes.faults import ShapeError
 from chainwatch.nodes.http import public_url
 from chainwatch.nodes.snapshot import normalise_ip, split_host_port, utc_from_epoch
-from tests.nodes.fakes import GETH_PEERS
+from tests.nodes.fakes import (
+    BESU_PEERS,
+    ERIGON_PEERS,
+    ETHEREUMJS_PEERS,
+    GETH_PEERS,
+    NETHERMIND_LEGACY_PEERS,
+    NETHERMIND_PEERS,
+)
 
 NOW = dt.datetime(2024, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
 
@@ -126,10 +134,67 @@ def test_ethereum_documented_reply_and_refusals() -> None:
     assert peers[0].user_agent == GETH_PEERS[0]["name"]
     assert peers[0].started_at is None and peers[0].bytes is None
     assert parse_ethereum.peer_count("0x19") == 25 and parse_ethereum.peer_count(3) == 3
-    with pytest.raises(ShapeError, match=r"peer #1 network is null, expected an object"):
+    with pytest.raises(ShapeError, match=r"peer #1: 'id' is 'x', expected 64 or 128 hex digits"):
         parse_ethereum.peers([{"id": "x"}])
+    with pytest.raises(ShapeError, match=r"peer #1 network is null, expected an object"):
+        parse_ethereum.peers([{"id": "ab" * 32}])
+    with pytest.raises(ShapeError, match=r"peer #2 network has no 'remoteAddress' \(nor an"):
+        parse_ethereum.peers([*GETH_PEERS[:1], {"id": "ab" * 32, "network": {}}])
+    with pytest.raises(ShapeError, match=r"peer #1 has neither 'id' nor an enode URL"):
+        parse_ethereum.peers([{"network": {"remoteAddress": "203.0.113.1:30303"}}])
     with pytest.raises(ShapeError, match=r"net_peerCount: 'many' is not a number"):
         parse_ethereum.peer_count("many")
+
+
+ENODE_ID = {
+    "besu": BESU_PEERS[0]["id"][2:],
+    "ethereumjs": ETHEREUMJS_PEERS[0]["id"],
+}
+
+
+@pytest.mark.parametrize(
+    ("client", "reply", "expected"),
+    [
+        # (ip, port, node's direction, node side, connection key's id, enode's address)
+        ("besu", BESU_PEERS, ("203.0.113.30", 40303, None, ("192.0.2.10", 50115), "30303")),
+        (
+            "nethermind",
+            NETHERMIND_PEERS,
+            ("203.0.113.31", 51712, "inbound", ("192.0.2.10", 30303), "30303"),
+        ),
+        (
+            "nethermind<1.20",
+            NETHERMIND_LEGACY_PEERS,
+            ("203.0.113.32", 30303, None, (None, None), "30303"),
+        ),
+        (
+            "erigon",
+            ERIGON_PEERS,
+            ("203.0.113.33", 30303, "outbound", ("192.0.2.10", 30303), "30303"),
+        ),
+        ("ethereumjs", ETHEREUMJS_PEERS, ("203.0.113.34", 43636, None, (None, None), "43636")),
+    ],
+)
+def test_ethereum_clients_documented_replies(
+    client: str, reply: list[dict[str, Any]], expected: tuple[Any, ...]
+) -> None:
+    """Each client's documented admin_peers shape: a missing inbound is an unknown direction
+    (never "outbound"), ids of 64 or 128 hex digits with or without 0x, an enode built from a
+    128-digit id and the remote address when the client sends none."""
+    ip, port, direction, node_side, enode_port = expected
+    [peer] = parse_ethereum.peers(reply)
+    assert (peer.ip, peer.port, peer.node_direction) == (ip, port, direction)
+    assert (peer.node_ip, peer.node_port) == node_side
+    assert peer.user_agent == reply[0].get("name", reply[0].get("clientId"))
+    enode = peer.detail["enode"]
+    assert enode.startswith("enode://") and enode.endswith(f"@{ip}:{enode_port}")
+    node_id = enode[len("enode://") : enode.index("@")]
+    assert len(node_id) == 128 and node_id == node_id.lower()
+    if client in ENODE_ID:
+        assert node_id == ENODE_ID[client]
+    key_id = peer.connection_key.split("|")[0]
+    assert len(key_id) in {64, 128} and not key_id.startswith("0x")
+    assert peer.raw == reply[0] and peer.started_at is None and peer.bytes is None
 
 
 def test_addresses_and_urls() -> None:
