@@ -82,7 +82,7 @@ def test_0006_keeps_existing_ranges_and_allows_one_cidr_per_window(db_url: str) 
         with engine.begin() as connection:
             config = alembic_config(db_url)
             config.attributes["connection"] = connection
-            command.downgrade(config, "0004")
+            command.downgrade(config, "0005")
             connection.execute(
                 text(
                     "INSERT INTO watchlists (id, name, file_sha256, loaded_at)"
@@ -96,7 +96,7 @@ def test_0006_keeps_existing_ranges_and_allows_one_cidr_per_window(db_url: str) 
                     " VALUES (1, '175.45.176.0/22', 'Star JV')"
                 )
             )
-        open_store(db_url).close()  # 0004 -> head
+        open_store(db_url).close()  # 0005 -> head
         with engine.begin() as connection:
             kept = connection.execute(
                 text("SELECT cidr, note, valid_from, valid_to, source FROM watch_ranges")
@@ -114,7 +114,7 @@ def test_0006_keeps_existing_ranges_and_allows_one_cidr_per_window(db_url: str) 
         with engine.begin() as connection:  # and back: one row per CIDR, re-sync forced
             config = alembic_config(db_url)
             config.attributes["connection"] = connection
-            command.downgrade(config, "0004")
+            command.downgrade(config, "0005")
             assert connection.execute(text("SELECT count(*) FROM watch_ranges")).scalar() == 1
             assert connection.execute(text("SELECT file_sha256 FROM watchlists")).scalar() == ""
     finally:
