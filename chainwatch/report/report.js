@@ -35,7 +35,7 @@
     }));
     const xaxis = Object.assign(dateAxis(), { rangeslider: { visible: true, thickness: 0.08 } });
     Plotly.newPlot("timeseries", traces, {
-      hovermode: "x unified", margin: { t: 30, r: 20 }, xaxis: xaxis,
+      hovermode: "x unified", margin: { t: 30, r: 20, b: 20 }, xaxis: xaxis,
       yaxis: { title: { text: "events per " + data.by }, rangemode: "tozero" },
       legend: { orientation: "h", y: 1.12 },
       shapes: changepointShapes(data.shifts), annotations: changepointNotes(data.shifts),

@@ -95,8 +95,8 @@ def print_table(report: Report, console: Console) -> None:
     label_width = sum(widths) + len(widths)  # each label column and one space after it
     cells = spark_cells(console.width, label_width)
     console.print(
-        f"chainwatch report: {report.watchlist or 'all watchlists'}, by {report.by}, "
-        f"{data['since'] or '-'}..{data['until'] or '-'} ({len(s):,} buckets)"
+        f"report: {report.watchlist or 'all watchlists'} by {report.by}, "
+        f"{data['since'] or '-'}..{data['until'] or '-'}, {len(s):,} buckets"
     )
     table = Table(box=None, padding=(0, 1, 0, 0), pad_edge=False, show_edge=False)
     for head, width in zip(heads, widths, strict=True):
@@ -126,14 +126,16 @@ def print_table(report: Report, console: Console) -> None:
         lo_a, hi_a = shift["share_after_ci"]
         console.print(
             f"shift: {shift['from']} -> {shift['to']} at {shift['changepoint']}, "
-            f"crossover {shift['crossover'] or 'none'}; {shift['to']} share "
+            f"crossover {shift['crossover'] or 'none'}, fold {shift['fold_change']}, "
+            f"p = {shift['p_value']:.2g}\n  {shift['to']} share "
             f"{shift['share_before']:.3f} [{lo_b:.3f}, {hi_b:.3f}] -> "
-            f"{shift['share_after']:.3f} [{lo_a:.3f}, {hi_a:.3f}], "
-            f"fold {shift['fold_change']}, p = {shift['p_value']:.2g}"
+            f"{shift['share_after']:.3f} [{lo_a:.3f}, {hi_a:.3f}]"
         )
     for check in data["shift_checks"]:
         if not check["found"]:
-            console.print(f"no shift {check['from']} -> {check['to']}: {check['reason']}")
+            console.print(
+                f"no shift {check['from']} -> {check['to']}: {check['reason']}", soft_wrap=False
+            )
     if report.compare:
         print_compare(report.compare, console)
 

@@ -9,6 +9,7 @@ the attempt would still show in ``requests``.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 import subprocess
@@ -32,6 +33,7 @@ class Browser:
         self._next = 0
         self._proc: subprocess.Popen[str] | None = None
         self._ws: ClientConnection | None = None
+        self._stack = contextlib.ExitStack()
         self._session = ""
 
     def __enter__(self) -> Browser:
@@ -70,7 +72,7 @@ class Browser:
         if url is None:
             self.close()
             raise RuntimeError("chromium did not start its DevTools endpoint: " + "".join(seen))
-        self._ws = connect(url, max_size=None, open_timeout=30)
+        self._ws = self._stack.enter_context(connect(url, max_size=None, open_timeout=30))
         target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         self._session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})[
             "sessionId"
@@ -93,9 +95,8 @@ class Browser:
         self.close()
 
     def close(self) -> None:
-        if self._ws is not None:
-            self._ws.close()
-            self._ws = None
+        self._stack.close()
+        self._ws = None
         if self._proc is not None:
             self._proc.terminate()
             try:

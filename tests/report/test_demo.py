@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,17 @@ def test_demo_via_cli(cli: Any, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     assert "onset: btc on 2017-05-17" in result.stdout
     assert "shift: btc -> xmr at 2019-05-0" in result.stdout
+    # the summary answers the Tor/VPN question: the simulated rise between two periods
+    line = next(x for x in result.stdout.splitlines() if x.startswith("Tor/VPN:"))
+    found = re.search(r"2019-12-01\.\.2019-12-31: ×([\d.]+) \(95% \[([\d.]+), ([\d.]+)\]\)", line)
+    assert found is not None, line
+    fold, lo, hi = (float(v) for v in found.groups())
+    assert 8 < lo < fold < hi < 20  # the simulation's rate rises ~12x from April 2017
+    assert "2017-04-01..2017-04-30" in line
     assert (tmp_path / "report.png").read_bytes().startswith(b"\x89PNG")
-    assert "<svg" in (tmp_path / "report.html").read_text()
+    page = (tmp_path / "report.html").read_text()
+    assert 'id="timeseries"' in page and 'id="compare-view"' in page
+    assert 'id="sources-view"' in page and "demo-xmr-pool" in page  # the catalog entry
     # the scanned store answers the report command like any other
     report = cli(
         "--db",
