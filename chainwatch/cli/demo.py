@@ -41,8 +41,8 @@ def demo_command(
     tv = result.obfuscation
     fold, interval = fold_text(tv)
     console.print(
-        f"Tor/VPN: {tv['a']['per_day']:.2f} events/day in {tv['a']['from']}..{tv['a']['to']}, "
-        f"{tv['b']['per_day']:.2f} in {tv['b']['from']}..{tv['b']['to']}: {fold} "
-        f"(95% {interval})"
+        f"Tor/VPN use {fold} (95% {interval}):\n"
+        f"  {tv['a']['per_day']:.2f}/day in {tv['a']['from']}..{tv['a']['to']}, "
+        f"{tv['b']['per_day']:.2f}/day in {tv['b']['from']}..{tv['b']['to']}"
     )
     console.print(f"wrote {result.html} (interactive) and {result.png}")
