@@ -11,7 +11,7 @@ from typing import Any
 
 from chainwatch.analysis.compare import METHOD
 from chainwatch.analysis.onsets import find_onset
-from chainwatch.analysis.series import GROUPS, Series, bucket_start, build_series, next_bucket
+from chainwatch.analysis.series import GROUPS, Series, build_series
 from chainwatch.analysis.shifts import DEFAULTS, detect_shift
 from chainwatch.errors import ConfigError
 from chainwatch.report.compare import Period, check_periods, compare_periods
@@ -162,10 +162,7 @@ def build_report(
 
 def _bucket_days(by: str) -> float:
     """A bucket's length in days (a month: its mean length), to turn day thresholds to buckets."""
-    if by == "month":
-        return 365.25 / 12
-    start = bucket_start(dt.date(2001, 1, 1), by)
-    return float((next_bucket(start, by) - start).days)
+    return {"day": 1.0, "week": 7.0, "month": 365.25 / 12}[by]
 
 
 def _onsets(series: Series, opts: ReportOptions, step: float) -> list[dict[str, Any]]:
