@@ -18,9 +18,7 @@ from chainwatch.store.report_details import (
     DetectorRow,
     InputRow,
     PartyRow,
-    detector_breakdown,
-    event_inputs,
-    top_parties,
+    event_details,
     watchlist_rows,
 )
 
@@ -90,13 +88,9 @@ def build_details(
         details.watchlists = watchlist_rows(conn)
         if since is None or until is None or until < since:
             return details
-        wl = report.watchlist
-        details.local = top_parties(
-            conn, watchlist=wl, since=since, until=until, remote=False, limit=limit
+        found = event_details(
+            conn, watchlist=report.watchlist, since=since, until=until, limit=limit
         )
-        details.remote = top_parties(
-            conn, watchlist=wl, since=since, until=until, remote=True, limit=limit
-        )
-        details.detectors = detector_breakdown(conn, watchlist=wl, since=since, until=until)
-        details.inputs = event_inputs(conn, watchlist=wl, since=since, until=until)
+    details.local, details.remote = found.local, found.remote
+    details.detectors, details.inputs = found.detectors, found.inputs
     return details

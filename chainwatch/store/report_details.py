@@ -1,9 +1,9 @@
 """Read-side queries behind the HTML report's detail views: where the counts come from.
 
 Unlike the series (read from the rollups), these group the events table itself over the
-report's days: the busiest local addresses and remote endpoints per group with their first
-and last time seen, events per detector with their confidence, and the inputs and node
-sources the events were read from. They run for ``--format html`` only, so the terminal and
+report's days (in one pass): the busiest local addresses and remote endpoints per group with
+their first and last time seen, events per detector with their confidence, and the inputs and
+node sources the events were read from. They run for ``--format html`` only, so the terminal and
 JSON reports keep their speed on very large stores (see ``benchmarks/report.py``).
 """
 
@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from chainwatch.store.models import Event, Input, Watchlist
-from chainwatch.store.reporting import category_groups, group_column
+from chainwatch.store.reporting import category_groups
 
 
 @dataclass(frozen=True)
@@ -73,85 +73,118 @@ def _where(query: Any, watchlist: str | None, since: dt.date, until: dt.date) ->
     return query
 
 
-def top_parties(
-    conn: Connection,
-    *,
-    watchlist: str | None,
-    since: dt.date,
-    until: dt.date,
-    remote: bool,
-    limit: int = 10,
-) -> list[PartyRow]:
-    """The ``limit`` busiest local addresses (or remote ``ip:port`` endpoints) per group."""
-    grp = group_column(Event.category).label("grp")
-    endpoint = Event.detail["endpoint"].as_string()
-    keys: list[Any] = [Event.remote_ip, Event.remote_port, endpoint] if remote else [Event.local_ip]
-    query = (
-        select(
-            grp,
-            *keys,
-            func.count(),
-            func.min(Event.observed_at),
-            func.max(func.coalesce(Event.last_seen_at, Event.observed_at)),
-        )
-        .where(Event.category.in_(category_groups()))
-        .group_by(grp, *keys)
-    )
-    rows: dict[str, list[PartyRow]] = {}
-    for row in conn.execute(_where(query, watchlist, since, until)):
-        if remote:
-            group, ip, port, name, n, first, last = row
-            party = "?" if ip is None else (f"[{ip}]" if ":" in ip else ip)
-            party += "" if port is None else f":{port}"
-        else:
-            group, party, n, first, last = row
-            name = None
-        rows.setdefault(str(group), []).append(
-            PartyRow(str(group), str(party), name or None, int(n), _utc(first), _utc(last))
+@dataclass(frozen=True)
+class Details:
+    """The detail views' rows: parties per group, detectors per category, inputs."""
+
+    local: list[PartyRow]
+    remote: list[PartyRow]
+    detectors: list[DetectorRow]
+    inputs: list[InputRow]
+
+
+class _Span:
+    """Running events, first and last time of one key (folding the grouped cells)."""
+
+    __slots__ = ("events", "first", "last", "name")
+
+    def __init__(self) -> None:
+        self.events = 0
+        self.first: dt.datetime | None = None
+        self.last: dt.datetime | None = None
+        self.name: str | None = None
+
+    def add(self, n: int, first: dt.datetime, last: dt.datetime, name: str | None) -> None:
+        self.events += n
+        self.first = first if self.first is None else min(self.first, first)
+        self.last = last if self.last is None else max(self.last, last)
+        self.name = self.name or name
+
+
+def _party(ip: str | None, port: int | None) -> str:
+    text = "?" if ip is None else (f"[{ip}]" if ":" in ip else ip)
+    return text if port is None else f"{text}:{port}"
+
+
+def _top(spans: dict[tuple[str, str], _Span], limit: int) -> list[PartyRow]:
+    by_group: dict[str, list[PartyRow]] = {}
+    for (group, party), span in spans.items():
+        assert span.first is not None and span.last is not None
+        by_group.setdefault(group, []).append(
+            PartyRow(group, party, span.name, span.events, span.first, span.last)
         )
     out: list[PartyRow] = []
-    for group_rows in rows.values():
-        group_rows.sort(key=lambda r: (-r.events, r.party))
-        out += group_rows[:limit]
+    for rows in by_group.values():
+        rows.sort(key=lambda r: (-r.events, r.party))
+        out += rows[:limit]
     return out
 
 
-def detector_breakdown(
-    conn: Connection, *, watchlist: str | None, since: dt.date, until: dt.date
-) -> list[DetectorRow]:
-    """Events per (category, detector) with the mean, lowest and highest confidence."""
-    query = select(
+def event_details(
+    conn: Connection, *, watchlist: str | None, since: dt.date, until: dt.date, limit: int = 10
+) -> Details:
+    """Every detail view from one grouped pass over the events of the report's days.
+
+    One GROUP BY over (category, detector, local and remote side, source, input) instead of a
+    query per view: on SQLite each GROUP BY over the events table sorts every row, so one
+    pass costs a quarter of four (see ``benchmarks/report.py``). The cells are folded here.
+    """
+    groups = category_groups()
+    endpoint = Event.detail["endpoint"].as_string()
+    keys = (
         Event.category,
         Event.detector,
+        Event.local_ip,
+        Event.remote_ip,
+        Event.remote_port,
+        Event.source,
+        Event.input_id,
+    )
+    query = select(
+        *keys,
         func.count(),
-        func.avg(Event.confidence),
+        func.min(Event.observed_at),
+        func.max(Event.observed_at),
+        func.max(func.coalesce(Event.last_seen_at, Event.observed_at)),
+        func.sum(Event.confidence),
         func.min(Event.confidence),
         func.max(Event.confidence),
-    ).group_by(Event.category, Event.detector)
-    return [
-        DetectorRow(str(c), str(d), int(n), float(mean), float(lo), float(hi))
-        for c, d, n, mean, lo, hi in conn.execute(_where(query, watchlist, since, until))
-    ]
-
-
-def event_inputs(
-    conn: Connection, *, watchlist: str | None, since: dt.date, until: dt.date
-) -> list[InputRow]:
-    """Per input file (or per node source when events have no input), events and time span."""
-    query = _where(
-        select(
-            Event.source,
-            Event.input_id,
-            func.count(),
-            func.min(Event.observed_at),
-            func.max(Event.observed_at),
-        ).group_by(Event.source, Event.input_id),
-        watchlist,
-        since,
-        until,
+        func.max(endpoint),
+    ).group_by(*keys)
+    local: dict[tuple[str, str], _Span] = {}
+    remote: dict[tuple[str, str], _Span] = {}
+    inputs: dict[tuple[str, int | None], _Span] = {}
+    detectors: dict[tuple[str, str], list[float]] = {}
+    for row in conn.execute(_where(query, watchlist, since, until)):
+        category, detector, local_ip, remote_ip, remote_port, source, input_id = row[:7]
+        n, first_obs, last_obs, last_seen, conf_sum, conf_lo, conf_hi, name = row[7:]
+        n, first, last = int(n), _utc(first_obs), _utc(last_seen)
+        group = groups.get(str(category))
+        if group is not None:
+            local.setdefault((group, str(local_ip)), _Span()).add(n, first, last, None)
+            remote.setdefault((group, _party(remote_ip, remote_port)), _Span()).add(
+                n, first, last, None if name is None else str(name)
+            )
+        inputs.setdefault((str(source), input_id), _Span()).add(n, first, _utc(last_obs), None)
+        cell = detectors.setdefault((str(category), str(detector)), [0, 0.0, 1.0, 0.0])
+        cell[0] += n
+        cell[1] += float(conf_sum)
+        cell[2] = min(cell[2], float(conf_lo))
+        cell[3] = max(cell[3], float(conf_hi))
+    return Details(
+        local=_top(local, limit),
+        remote=_top(remote, limit),
+        detectors=[
+            DetectorRow(c, d, int(n), total / n, lo, hi)
+            for (c, d), (n, total, lo, hi) in sorted(detectors.items())
+        ],
+        inputs=_inputs(conn, inputs),
     )
-    counted = list(conn.execute(query))
-    ids = [i for _, i, *_ in counted if i is not None]
+
+
+def _inputs(conn: Connection, spans: dict[tuple[str, int | None], _Span]) -> list[InputRow]:
+    """Input rows for the (source, input) spans, with each input file's path and hash."""
+    ids = [i for _, i in spans if i is not None]
     files = {
         row.id: row
         for row in conn.execute(
@@ -161,18 +194,19 @@ def event_inputs(
         )
     }
     out = []
-    for source, input_id, n, first, last in counted:
+    for (source, input_id), span in spans.items():
+        assert span.first is not None and span.last is not None
         meta = files.get(input_id)
         out.append(
             InputRow(
-                str(source),
+                source,
                 None if meta is None else str(meta.path),
                 None if meta is None else str(meta.format),
                 None if meta is None else str(meta.sha256),
                 None if meta is None else int(meta.records),
-                int(n),
-                _utc(first),
-                _utc(last),
+                span.events,
+                span.first,
+                span.last,
             )
         )
     out.sort(key=lambda r: (r.first, r.source, r.path or ""))
