@@ -20,7 +20,7 @@ from importlib import resources
 from typing import Any
 
 from chainwatch import __version__
-from chainwatch.analysis.series import GROUPS
+from chainwatch.analysis.series import GROUPS, group_of
 from chainwatch.report.build import Report
 from chainwatch.report.colours import colour
 from chainwatch.report.details import ReportDetails
@@ -41,19 +41,13 @@ def page_data(report: Report) -> dict[str, Any]:
         "active": list(s.active()),
         "sources": {g: s.sources[g].tolist() for g in s.active()},
         "categories": {c: v.tolist() for c, v in s.categories.items() if v.any()},
-        "category_group": {c: _group(c) for c, v in s.categories.items() if v.any()},
+        "category_group": {c: group_of(c) for c, v in s.categories.items() if v.any()},
         "colours": {name: colour(name) for name in (*GROUPS, *s.categories)},
         "onsets": data["onsets"],
         "shifts": data["shifts"],
         "shift_checks": data["shift_checks"],
         "compare": data.get("compare"),
     }
-
-
-def _group(category: str) -> str | None:
-    from chainwatch.analysis.series import group_of
-
-    return group_of(category)
 
 
 def _json_script(value: Any) -> str:

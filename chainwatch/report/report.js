@@ -16,6 +16,7 @@
     return shifts.map((s) => ({
       xref: "x", yref: "paper", x: s.changepoint, y: 1, xanchor: "left", yanchor: "bottom",
       text: s.from + "→" + s.to + " " + s.changepoint, showarrow: false, font: { color: "red" },
+      bgcolor: "rgba(255,255,255,0.85)",
     }));
   }
   function nothing(id, text) {
@@ -105,7 +106,8 @@
                         line: { color: "rgb(200,0,0)", width: 2 } });
           notes.push({ xref: "x", yref: "y", x: x0, y: ci[side === "after" ? 0 : 1], xanchor: "left",
                        yanchor: side === "after" ? "top" : "bottom",
-                       showarrow: false, text: side + " " + level.toFixed(3) + " [" +
+                       showarrow: false, bgcolor: "rgba(255,255,255,0.85)",
+                       text: side + " " + level.toFixed(3) + " [" +
                        ci[0].toFixed(3) + ", " + ci[1].toFixed(3) + "]" });
         }
       }
@@ -137,7 +139,8 @@
       hovertemplate: "%{x}: ×%{y:.3g} [%{customdata[2]:.3g}, %{customdata[3]}]<br>" +
         "%{customdata[0]:.2f} → %{customdata[1]:.2f} per day<extra></extra>",
     }], {
-      margin: { t: 20, r: 20 }, yaxis: { type: "log", title: { text: "fold change B/A" } },
+      margin: { t: 20, r: 20 },
+      yaxis: { type: "log", dtick: "D2", title: { text: "fold change B/A" } },
       shapes: [{ type: "line", xref: "paper", x0: 0, x1: 1, y0: 1, y1: 1,
                  line: { color: "#999", dash: "dot" } }],
     }, config);
