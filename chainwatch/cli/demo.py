@@ -21,7 +21,8 @@ def demo_command(
     """Simulate flows after the public timeline, scan them, print the report, write HTML and PNG.
 
     Bitcoin traffic from a watched range starts 2017-05-17; Monero mining appears later and
-    overtakes Bitcoin about tenfold from May 2019; Tor/VPN use rises. Offline and deterministic.
+    overtakes Bitcoin about tenfold from May 2019; Tor/VPN use rises, compared between April
+    2017 and December 2019. Offline and deterministic.
 
     Examples:
 
@@ -30,11 +31,18 @@ def demo_command(
       chainwatch demo --dir ./demo
     """
     from chainwatch.demo import run_demo
-    from chainwatch.report.render import print_table
+    from chainwatch.report.terminal import fold_text, print_table
 
     target = directory or Path(tempfile.mkdtemp(prefix="chainwatch-demo-"))
     console = Console(highlight=False, soft_wrap=True)
     result = run_demo(target, console)
     console.print(result.scan_line, markup=False)
     print_table(result.report, console)
-    console.print(f"wrote {result.html} and {result.png}")
+    tv = result.obfuscation
+    fold, interval = fold_text(tv)
+    console.print(
+        f"Tor/VPN use {fold} (95% {interval}):\n"
+        f"  {tv['a']['per_day']:.2f}/day in {tv['a']['from']}..{tv['a']['to']}, "
+        f"{tv['b']['per_day']:.2f}/day in {tv['b']['from']}..{tv['b']['to']}"
+    )
+    console.print(f"wrote {result.html} (interactive) and {result.png}")

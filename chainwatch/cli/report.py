@@ -35,7 +35,7 @@ def report_command(
     until: Annotated[
         str | None, typer.Option("--until", help="Last day, YYYY-MM-DD (default: last stored).")
     ] = None,
-    by: Annotated[str, typer.Option("--by", help="Bucket: day|week.")] = "day",
+    by: Annotated[str, typer.Option("--by", help="Bucket: day|week|month.")] = "day",
     fmt: Annotated[str, typer.Option("--format", help="table|json|csv|html|png.")] = "table",
     out: Annotated[
         Path | None, typer.Option("--out", help="Write to this file (png needs it).")
@@ -56,8 +56,16 @@ def report_command(
             "--min-events", help="Events needed each side of a change point (default 30)."
         ),
     ] = None,
+    compare: Annotated[
+        tuple[str, str] | None,
+        typer.Option(
+            "--compare",
+            metavar="A..B C..D",
+            help="Compare two periods (days inclusive): per day, fold change, 95% interval.",
+        ),
+    ] = None,
 ) -> None:
-    """Events per day or week per coin and category, onsets, and BTC->XMR (or other) shifts.
+    """Events per day, week or month per coin and category, onsets, shifts, period comparison.
 
     Examples:
 
@@ -66,13 +74,18 @@ def report_command(
       chainwatch report --format html --out report.html
 
       chainwatch report --pair btc:xmr --pair tor:vpn --fail-on-shift
+
+      chainwatch report --compare 2017-12-01..2017-12-31 2018-03-01..2018-03-15
     """
+    from chainwatch.analysis.series import BY
     from chainwatch.report.build import build_report, options_from
-    from chainwatch.report.render import FORMATS, print_table, render
+    from chainwatch.report.compare import parse_period
+    from chainwatch.report.render import FORMATS, render
+    from chainwatch.report.terminal import print_table
     from chainwatch.store.db import open_store
 
-    if by not in ("day", "week"):
-        raise UsageError(f"--by {by!r}: expected day or week")
+    if by not in BY:
+        raise UsageError(f"--by {by!r}: expected one of {', '.join(BY)}")
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
     if fmt == "png" and out is None:
@@ -88,11 +101,23 @@ def report_command(
         min_events=min_events,
         pairs=pair or None,
     )
+    periods = None if compare is None else (parse_period(compare[0]), parse_period(compare[1]))
     store = open_store(settings.db)
+    details = None
     try:
         report = build_report(
-            store, by=by, watchlist=watchlist, since=first, until=last, options=options
+            store,
+            by=by,
+            watchlist=watchlist,
+            since=first,
+            until=last,
+            options=options,
+            compare=periods,
         )
+        if fmt == "html":
+            from chainwatch.report.details import build_details
+
+            details = build_details(store, report, watchlists=settings.watchlists)
     finally:
         store.close()
     if fmt == "table":
@@ -102,7 +127,7 @@ def report_command(
             with out.open("w", encoding="utf-8") as handle:
                 print_table(report, Console(file=handle, highlight=False, width=120))
     else:
-        content = render(report, fmt)
+        content = render(report, fmt, details)
         if out is None:
             assert isinstance(content, str)
             sys.stdout.write(content)

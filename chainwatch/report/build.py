@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chainwatch.analysis.compare import METHOD
 from chainwatch.analysis.onsets import find_onset
 from chainwatch.analysis.series import GROUPS, Series, build_series
 from chainwatch.analysis.shifts import DEFAULTS, detect_shift
 from chainwatch.errors import ConfigError
+from chainwatch.report.compare import Period, check_periods, compare_periods
 from chainwatch.store.db import Store
 from chainwatch.store.reporting import BUCKETS, BucketRow, SourceRow, bucket_counts, stored_span
 
@@ -64,7 +66,7 @@ def options_from(table: Mapping[str, Any], where: Path | str, **overrides: Any) 
 
 
 def parse_pair(text: str, where: Path | str = "--pair") -> tuple[str, str]:
-    """``"btc:xmr"`` -> (``btc``, ``xmr``); both must be report groups."""
+    """``"btc:xmr"`` -> (``btc``, ``xmr``); two different coins of the registry or tor/vpn."""
     parts = text.replace("->", ":").split(":")
     if len(parts) != 2 or parts[0] not in GROUPS or parts[1] not in GROUPS or parts[0] == parts[1]:
         raise ConfigError(where, f"pair {text!r}", expected=f"FROM:TO, two of {', '.join(GROUPS)}")
@@ -83,17 +85,22 @@ class Report:
     onsets: list[dict[str, Any]]
     shifts: list[dict[str, Any]]
     checks: list[dict[str, Any]]
+    compare: list[dict[str, Any]] | None = None
 
     def to_json(self) -> dict[str, Any]:
         rows = []
         s = self.series
+        shown = s.shown()
         for i, start in enumerate(s.starts):
             row: dict[str, Any] = {"start": start.isoformat()}
-            for g in GROUPS:
+            for g in shown:
                 row[g] = int(s.groups[g][i])
             row["categories"] = {c: int(v[i]) for c, v in s.categories.items() if v[i]}
-            row["sources"] = {g: int(s.sources[g][i]) for g in GROUPS}
+            row["sources"] = {g: int(s.sources[g][i]) for g in shown}
             rows.append(row)
+        extra: dict[str, Any] = {}
+        if self.compare is not None:
+            extra = {"compare": self.compare, "compare_method": METHOD}
         return {
             "watchlist": self.watchlist,
             "by": self.by,
@@ -103,6 +110,7 @@ class Report:
             "onsets": self.onsets,
             "shifts": self.shifts,
             "shift_checks": self.checks,
+            **extra,
         }
 
 
@@ -114,17 +122,25 @@ def build_report(
     since: dt.date | None = None,
     until: dt.date | None = None,
     options: ReportOptions | None = None,
+    compare: tuple[Period, Period] | None = None,
 ) -> Report:
-    """Read the store and analyse it. Without ``since``/``until`` the stored span is used."""
+    """Read the store and analyse it. Without ``since``/``until`` the stored span is used.
+
+    ``compare`` (periods A and B) adds the period comparison; periods that overlap or reach
+    outside the stored data are refused with a UsageError.
+    """
     if by not in BUCKETS:
         raise ValueError(by)
     opts = options or ReportOptions()
+    compared = None
     with store.engine.connect() as conn:
-        if since is None or until is None:
-            span = stored_span(conn, watchlist)
-            if span is not None:
-                since = since or span[0]
-                until = until or span[1]
+        span = stored_span(conn, watchlist)
+        if compare is not None:
+            check_periods(*compare, span)
+            compared = compare_periods(conn, *compare, watchlist=watchlist)
+        if (since is None or until is None) and span is not None:
+            since = since or span[0]
+            until = until or span[1]
         if since is None or until is None or until < since:
             counts: list[BucketRow] = []
             sources: list[SourceRow] = []
@@ -138,18 +154,23 @@ def build_report(
         )
     else:
         series = build_series(counts, sources, since=since, until=until, by=by)
-    step = 7 if by == "week" else 1
+    step = _bucket_days(by)
     onsets = _onsets(series, opts, step)
     shifts, checks = _shifts(series, opts, step)
-    return Report(watchlist, by, since, until, series, onsets, shifts, checks)
+    return Report(watchlist, by, since, until, series, onsets, shifts, checks, compared)
 
 
-def _onsets(series: Series, opts: ReportOptions, step: int) -> list[dict[str, Any]]:
+def _bucket_days(by: str) -> float:
+    """A bucket's length in days (a month: its mean length), to turn day thresholds to buckets."""
+    return {"day": 1.0, "week": 7.0, "month": 365.25 / 12}[by]
+
+
+def _onsets(series: Series, opts: ReportOptions, step: float) -> list[dict[str, Any]]:
     baseline = max(1, math.ceil(opts["onset_baseline_days"] / step))
     window = max(1, math.ceil(opts["onset_window_days"] / step))
     min_active = max(1, math.ceil(window * opts["onset_min_active"]))
     out = []
-    for g in GROUPS:
+    for g in series.active():
         i = find_onset(series.groups[g], baseline=baseline, window=window, min_active=min_active)
         if i is not None:
             out.append({"coin": g, "date": series.starts[i].isoformat()})
@@ -157,7 +178,7 @@ def _onsets(series: Series, opts: ReportOptions, step: int) -> list[dict[str, An
 
 
 def _shifts(
-    series: Series, opts: ReportOptions, step: int
+    series: Series, opts: ReportOptions, step: float
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     shifts, checks = [], []
     for pair in opts["pairs"]:

@@ -3,6 +3,9 @@
 Counts come from the hourly rollups (``events`` per watchlist, category and hour) and distinct
 addresses from the daily ``rollup_day_addresses``, so a report over millions of stored events
 reads thousands of rows instead of scanning the events table. Bucketing happens in SQL (GROUP BY).
+A category's group (its coin, or tor/vpn) comes from the coin registry as a SQL ``CASE``, so a
+coin added to the registry is counted without a change here. The HTML views' details (top
+addresses, endpoints, detectors, inputs) are in ``store/report_details.py``.
 """
 
 from __future__ import annotations
@@ -11,13 +14,14 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, func, literal_column, select
+from sqlalchemy import ColumnElement, Select, case, func, literal_column, select
 from sqlalchemy.engine import Connection
 
+from chainwatch.categories import EVENT_CATEGORIES, OBFUSCATION, coin_of
 from chainwatch.store.db import Store
 from chainwatch.store.models import Rollup, RollupDayAddress
 
-BUCKETS = ("day", "week")
+BUCKETS = ("day", "week", "month")
 
 
 @dataclass(frozen=True)
@@ -44,13 +48,26 @@ def _bucket(column: Any, by: str, dialect: str) -> ColumnElement[str]:
         if by == "week":
             # 'weekday 0' moves forward to Sunday (or stays), then back six days to Monday.
             return func.date(column, "weekday 0", "-6 days")
+        if by == "month":
+            return func.date(column, "start of month")
         return func.date(column)
     return func.to_char(func.date_trunc(by, column), literal_column("'YYYY-MM-DD'"))
 
 
-def _group(category: Any) -> ColumnElement[str]:
-    """The coin prefix of a category (``btc-p2p`` -> ``btc``); ``tor``/``vpn`` stay as they are."""
-    return func.substr(category, 1, 3)
+def category_groups() -> dict[str, str]:
+    """Event category -> report group, from the registry (``pool`` has no coin: left out)."""
+    out = {c: c for c in OBFUSCATION}
+    for category in EVENT_CATEGORIES:
+        coin = coin_of(category)
+        if coin is not None:
+            out[category] = coin
+    return out
+
+
+def group_column(category: Any) -> ColumnElement[str]:
+    """SQL for a category's group (``btc-p2p`` -> ``btc``, ``tor`` -> ``tor``); NULL for
+    categories of no group (``pool``, ``other``)."""
+    return case(category_groups(), value=category, else_=None)
 
 
 def _range(
@@ -124,10 +141,10 @@ def bucket_counts(
     distinct = (
         select(
             _bucket(RollupDayAddress.day, by, dialect).label("start"),
-            _group(RollupDayAddress.category).label("grp"),
+            group_column(RollupDayAddress.category).label("grp"),
             RollupDayAddress.local_ip,
         )
-        .where(RollupDayAddress.category != "other")
+        .where(RollupDayAddress.category.in_(category_groups()))
         .distinct()
     )
     cells = _within(distinct, RollupDayAddress, watchlist, since, until).subquery()
@@ -137,6 +154,32 @@ def bucket_counts(
         for start, grp, n in conn.execute(squery)
     ]
     return counts, sources
+
+
+def period_events(
+    conn: Connection, *, watchlist: str | None, since: dt.date, until: dt.date
+) -> dict[str, int]:
+    """Events per category over the inclusive days ``since`` .. ``until``."""
+    query = select(Rollup.category, func.sum(Rollup.events)).where(
+        Rollup.category != "other", Rollup.events > 0
+    )
+    query = _within(query, Rollup, watchlist, since, until).group_by(Rollup.category)
+    return {str(category): int(total) for category, total in conn.execute(query)}
+
+
+def period_sources(
+    conn: Connection,
+    *,
+    watchlist: str | None,
+    since: dt.date,
+    until: dt.date,
+    categories: tuple[str, ...],
+) -> int:
+    """Distinct local addresses with events of ``categories`` in ``since`` .. ``until``."""
+    query = select(func.count(func.distinct(RollupDayAddress.local_ip))).where(
+        RollupDayAddress.category.in_(categories)
+    )
+    return int(conn.execute(_within(query, RollupDayAddress, watchlist, since, until)).scalar_one())
 
 
 def stored_span(conn: Connection, watchlist: str | None) -> tuple[dt.date, dt.date] | None:
