@@ -91,6 +91,9 @@ class Batch:
     digests: list[str] | None = None
     block: bytes = b""
     spans: np.ndarray | None = None
+    #: Records the reader could use, watched or not, where the table holds only some of them
+    #: (a capture's table holds only watched connections); None: the table's rows are all.
+    usable: int | None = None
 
     def digests_for(self, rows: np.ndarray) -> list[str]:
         """SHA-256 (hex) of the raw records at ``rows``: the evidence hash events cite."""
@@ -494,6 +497,8 @@ def _delimited(
         stopped = False
         if stop is not None:
             at = _find(block, stop)
+            if at > 0 and block[at - 1 : at] == b'"':  # as a spreadsheet saves it: quoted
+                at -= 1
             if at >= 0 and (at == 0 or block[at - 1 : at] == b"\n"):
                 block, stopped = block[:at], True  # nfdump's trailing "Summary" is not data
         if layout.quoting and (rest or b'"' in block):
