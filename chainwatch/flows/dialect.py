@@ -36,15 +36,15 @@ _SPACE[list(b" \t\n\r\x0b\x0c")] = True  # what bytes.strip() removes
 @dataclass
 class Quoted:
     """The records of a block holding quotes. ``lines``: the data records, as ``split_lines``
-    gives lines; ``seps`` and ``quotes``: where the separators outside quotes and the quotes
-    are in the block; ``walked``: records found in Python (not regular), ``unclosed`` the
-    bad ones among them; ``rest``: the bytes of a record the block ends inside (read again
-    with the next block), ``next_line`` the number of the line after what was used."""
+    gives lines; ``seps``: where the separators outside quotes are in the block; ``plain``:
+    the records whose fields these separators give (regular, without doubled quotes: each
+    field is plain or just wrapped in quotes); ``unclosed``: bad records (see above);
+    ``rest``: the bytes of a record the block ends inside (read again with the next block);
+    ``next_line``: the number of the line after what was used."""
 
     lines: Lines
     seps: np.ndarray
-    quotes: np.ndarray
-    walked: np.ndarray
+    plain: np.ndarray
     unclosed: np.ndarray
     rest: bytes
     next_line: int
@@ -117,14 +117,50 @@ def _trim_cr(data: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray
     return end
 
 
+@dataclass
+class _Marks:
+    """The quotes, line feeds and separators of a block, found in one pass: positions, the
+    line of each quote and separator, the quotes before each separator and before each line
+    (``line_quotes``, one more entry than lines: the last is every quote)."""
+
+    quotes: np.ndarray
+    newlines: np.ndarray
+    seps: np.ndarray
+    quote_line: np.ndarray
+    sep_line: np.ndarray
+    sep_quotes: np.ndarray
+    line_quotes: np.ndarray
+
+
+def _marks(data: np.ndarray, sep: int) -> _Marks:
+    mask = data == QUOTE
+    mask |= data == 10
+    mask |= data == sep
+    events = np.flatnonzero(mask)
+    kind = data[events]
+    is_quote, is_newline, is_sep = kind == QUOTE, kind == 10, kind == sep
+    # running counts over the marks alone (a few per field), not over every byte
+    lines_before = np.cumsum(is_newline) - is_newline
+    quotes_before = np.cumsum(is_quote) - is_quote
+    return _Marks(
+        quotes=events[is_quote],
+        newlines=events[is_newline],
+        seps=events[is_sep],
+        quote_line=lines_before[is_quote],
+        sep_line=lines_before[is_sep],
+        sep_quotes=quotes_before[is_sep],
+        line_quotes=np.concatenate(([0], quotes_before[is_newline], [int(is_quote.sum())])),
+    )
+
+
 def _regular(
-    data: np.ndarray, quotes: np.ndarray, start: np.ndarray, end: np.ndarray, sep: int
-) -> np.ndarray:
+    data: np.ndarray, marks: _Marks, start: np.ndarray, end: np.ndarray, sep: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Lines (``start``/``end``, the end without CRs) whose quotes each open a field, close
-    one or are doubled, and are even in number."""
-    line = np.searchsorted(start, quotes, side="right") - 1
-    count = np.bincount(line, minlength=len(start))
-    rank = np.arange(len(quotes)) - np.searchsorted(quotes, start)[line]
+    one or are doubled, and are even in number; and the lines holding a doubled quote."""
+    quotes, line, n = marks.quotes, marks.quote_line, len(start)
+    count = np.diff(marks.line_quotes)[:n]
+    rank = np.arange(len(quotes)) - marks.line_quotes[line]
     before = np.concatenate(([-2], quotes[:-1]))
     after = np.concatenate((quotes[1:], [-2]))
     prev = data[np.maximum(quotes - 1, 0)]
@@ -132,10 +168,13 @@ def _regular(
     opens = (quotes == start[line]) | (prev == sep) | (before == quotes - 1)
     closes = (quotes + 1 == end[line]) | ((quotes + 1 < end[line]) & (nxt == sep))
     closes |= after == quotes + 1
-    wrong = np.where(rank % 2 == 0, ~opens, ~closes)
+    odd = (rank & 1).astype(bool)
+    wrong = np.where(odd, ~closes, ~opens)
     regular = count % 2 == 0
     regular[line[wrong]] = False
-    return np.asarray(regular)
+    doubled = np.zeros(n, dtype=bool)
+    doubled[line[odd & (after == quotes + 1)]] = True  # a close then an open: ""
+    return regular, doubled
 
 
 def split_quoted(block: bytes, first_line: int, sep: str, *, final: bool) -> Quoted:
@@ -143,12 +182,12 @@ def split_quoted(block: bytes, first_line: int, sep: str, *, final: bool) -> Quo
     record the block ends inside is left in ``rest``."""
     data = np.frombuffer(block, dtype=np.uint8)
     sep_byte = sep.encode()
-    newlines = np.flatnonzero(data == 10)
+    marks = _marks(data, sep_byte[0])
+    newlines = marks.newlines
     count = len(newlines) + (1 if block and block[-1:] != b"\n" else 0)
     start = np.concatenate(([0], newlines[: count - 1] + 1)).astype(np.int64)[:count]
     end = _trim_cr(data, start, np.append(newlines, len(block))[:count].astype(np.int64))
-    quotes = np.flatnonzero(data == QUOTE)
-    regular = _regular(data, quotes, start, end, sep_byte[0])
+    regular, doubled = _regular(data, marks, start, end, sep_byte[0])
     used = np.ones(count, dtype=bool)  # lines that start a record (not inside another)
     walked = np.zeros(count, dtype=bool)
     unclosed = np.zeros(count, dtype=bool)
@@ -185,9 +224,9 @@ def split_quoted(block: bytes, first_line: int, sep: str, *, final: bool) -> Quo
         high = np.maximum.reduceat(data[:limit], starts) >= 0x80
     take = rows[keep]
     lines = Lines(block, data, starts[keep], ends[keep], take + first_line, nul[keep], high[keep])
-    seps = np.flatnonzero(data[:limit] == sep_byte[0])
-    if len(seps):
-        line = np.searchsorted(start, seps, side="right") - 1
-        inside = (np.searchsorted(quotes, seps) - np.searchsorted(quotes, start[line])) % 2 == 1
-        seps = seps[~inside & regular[line] & used[line]]
-    return Quoted(lines, seps, quotes, walked[take], unclosed[take], rest, first_line + cut)
+    used[cut:] = False
+    line = marks.sep_line
+    inside = (marks.sep_quotes - marks.line_quotes[line]) & 1
+    seps = marks.seps[(inside == 0) & regular[line] & used[line]]
+    plain = ~walked & ~doubled
+    return Quoted(lines, seps, plain[take], unclosed[take], rest, first_line + cut)

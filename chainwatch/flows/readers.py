@@ -321,9 +321,7 @@ def _plain(
     seps = np.flatnonzero(data == ord(layout.sep)) if quoted is None else quoted.seps
     ok, spans = _field_spans(data, buffer, start, end, rows, layout, seps)
     if quoted is not None:
-        for k, field_spans in spans.items():
-            spans[k], doubled = _unquote(field_spans, quoted.quotes)
-            ok &= ~doubled
+        spans = {k: _unquote(field_spans) for k, field_spans in spans.items()}
     accepted: list[np.ndarray] = []
 
     def text(key: str, *, required: bool = False) -> pa.Array:
@@ -367,12 +365,13 @@ def _plain(
     return ok, arrays
 
 
-def _unquote(spans: cols.Spans, quotes: np.ndarray) -> tuple[cols.Spans, np.ndarray]:
-    """The fields without the quotes around them, and which still hold a quote."""
-    wrapped = (spans.length >= 2) & (spans.first == dialect.QUOTE) & (spans.last == dialect.QUOTE)
-    start, end = spans.start + wrapped, spans.end - wrapped
-    inner = np.searchsorted(quotes, end) > np.searchsorted(quotes, start)
-    return cols.Spans(spans.data, spans.buffer, start, end), inner
+def _unquote(spans: cols.Spans) -> cols.Spans:
+    """The fields without the quotes around them (of the rows ``Quoted.plain`` allows: a
+    field that starts with a quote ends with its closing one, and holds no other)."""
+    wrapped = (spans.length >= 2) & (spans.first == dialect.QUOTE)
+    if not wrapped.any():
+        return spans
+    return cols.Spans(spans.data, spans.buffer, spans.start + wrapped, spans.end - wrapped)
 
 
 def _utf8_invalid(lines: Lines, buffer: pa.Buffer) -> np.ndarray:
@@ -412,7 +411,7 @@ def _convert(
         data, buffer, start, end = lines.data, pa.py_buffer(lines.block), lines.start, lines.end
         plain = ~lines.nul & ~_utf8_invalid(lines, buffer)
         if quoted is not None:
-            plain &= ~quoted.walked
+            plain &= quoted.plain
     else:
         data, offsets = cols.dense(text)
         buffer = text.buffers()[2] or pa.py_buffer(b"")
