@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import re
 
+from chainwatch.flows.dialect import split_record
+
 #: nfcapd files start with the little-endian magic 0xA50C.
 NFCAPD_MAGIC = b"\x0c\xa5"
-_NFDUMP_HEADER = re.compile(rb"^ts,te,td,sa,da,sp,dp,pr")
-_NFDUMP_ROW = re.compile(rb"^\s*\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?,")
+_NFDUMP_HEADER = ["ts", "te", "td", "sa", "da", "sp", "dp", "pr"]
+_NFDUMP_ROW = re.compile(rb'^\s*"?\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?"?,')
 NAMES = {
     "nfcapd": "nfcapd (read with nfdump)",
     "nfdump": "nfdump CSV",
@@ -32,9 +34,11 @@ def detect(head: bytes) -> str | None:
         except ValueError:
             return None
         return "zeek-json" if isinstance(record, dict) and "id.orig_h" in record else None
-    if _NFDUMP_HEADER.match(first) or _NFDUMP_ROW.match(first):
+    names = [
+        c.decode("utf-8", "replace").strip().strip('"').lower() for c in split_record(first, b",")
+    ]
+    if names[: len(_NFDUMP_HEADER)] == _NFDUMP_HEADER or _NFDUMP_ROW.match(first):
         return "nfdump"
-    columns = {c.strip().strip('"').lower() for c in first.decode("utf-8", "replace").split(",")}
-    if {"src_ip", "dst_ip"} <= columns:
+    if {"src_ip", "dst_ip"} <= set(names):  # CSV as spreadsheets write it may quote them
         return "csv"
     return None

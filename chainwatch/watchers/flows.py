@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
@@ -148,10 +148,10 @@ class FlowWatcher(Watcher):
                 now=ctx.now(),
             )
             task = progress.add_task(Path(name).name, total=flow_input.size)
-            batches = self._batches(ctx, flow_input, fmt, classifier)
+            usable = _Usable(self._batches(ctx, flow_input, fmt, classifier))
             # Closed at once when this input fails or stops: the reading thread (and nfdump
             # with it) ends here, not whenever the error's traceback is let go.
-            with contextlib.closing(ahead(batches, pipeline.prepare)) as prepared_batches:
+            with contextlib.closing(ahead(iter(usable), pipeline.prepare)) as prepared_batches:
                 for prepared in prepared_batches:
                     if ctx.strict and prepared.bad:
                         line, reason = prepared.bad_examples[0]
@@ -180,6 +180,10 @@ class FlowWatcher(Watcher):
             result.problems.append(
                 f"{name}: {totals.bad:,} {self.unusable}{'s' if totals.bad > 1 else ''} skipped"
             )
+            if not totals.records and not usable.beyond_table:
+                # Not one record could be used: the input failed, though it was read.
+                result.partial = True
+                result.problems.append(f"{name}: not one record could be used")
 
     def _format(self, ctx: ScanContext, flow_input: FlowInput) -> str:
         fmt = self.config.format
@@ -238,3 +242,24 @@ class FlowWatcher(Watcher):
             f"format {fmt!r} is not known",
             expected="auto, nfdump, nfcapd, zeek, csv",
         )
+
+
+class _Usable:
+    """The batches of one input, counting the usable records the readers report beyond their
+    tables' rows (``Batch.usable``), so that an input whose every record was bad is told from
+    one whose good records were simply not watched."""
+
+    def __init__(self, batches: Iterator[readers.Batch]) -> None:
+        self.batches = batches
+        self.beyond_table = 0
+
+    def __iter__(self) -> Generator[readers.Batch, None, None]:
+        try:
+            for batch in self.batches:
+                if batch.usable is not None:
+                    self.beyond_table += max(batch.usable - batch.table.num_rows, 0)
+                yield batch
+        finally:  # closed early (an input failed or stops): the reader, and nfdump, end now
+            close = getattr(self.batches, "close", None)
+            if close is not None:
+                close()

@@ -4,8 +4,10 @@ common rows must give exactly what the exact converters give."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import hashlib
+import io
 import json
 import tempfile
 from collections.abc import Callable, Iterator
@@ -14,10 +16,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from chainwatch.flows import readers
+from chainwatch.flows import dialect, readers
 from chainwatch.flows.inputs import FlowInput, describe, split_lines
 
 UTC = dt.UTC
@@ -381,15 +383,28 @@ INTEGERS = [
     "(empty)",
 ]
 PROTOCOLS = ["tcp", "TCP", "6    ", "17", "58", "99", " udp", "ＴＣＰ", "İ", "-", ""]
-BYTES = ["\xff", "\x00", "\r", "\t", ",", " "]
+BYTES = ["\xff", "\x00", "\r", "\t", ",", " ", '"', "\n"]
 
 
 def value(pool: list[str]) -> st.SearchStrategy[str]:
     return st.one_of(st.sampled_from(pool[:3]), st.sampled_from(pool))
 
 
+def quote(value: str, how: int) -> str:
+    """``value`` as a CSV writer may put it: as is, in quotes (inner quotes doubled), or
+    broken over a line in quotes."""
+    if how == 0:
+        return value
+    inner = value.replace('"', '""')
+    return f'"{inner}"' if how == 1 else f'"{inner[:1]}\r\n{inner[1:]}"'
+
+
 def field_line(fields: list[st.SearchStrategy[str]], sep: str) -> st.SearchStrategy[bytes]:
-    row = st.tuples(*fields).map(lambda f: sep.join(f).encode())
+    plain = st.tuples(*fields).map(lambda f: sep.join(f).encode())
+    quoted = st.tuples(
+        *(st.tuples(f, st.sampled_from([0, 1, 1, 1, 2])).map(lambda v: quote(*v)) for f in fields)
+    ).map(lambda f: sep.join(f).encode())
+    row = st.one_of(plain, plain, quoted)
     spoiled = st.tuples(row, st.integers(0, 80), st.sampled_from(BYTES)).map(
         lambda t: t[0][: t[1]] + t[2].encode("latin-1") + t[0][t[1] :]
     )
@@ -487,6 +502,10 @@ def test_quick_path_agrees_with_exact_converters(kind: str, data: st.DataObject)
         quick = read(reader, path)
         patch.setattr(readers, "_plain", _exact_only)
         assert quick == read(reader, path)
+        patch.setattr(readers, "BLOCK", 4 << 20)
+        whole = read(reader, path)  # nor does it matter where the blocks end, but that
+        assert set(whole.pop("examples")) <= set(quick.pop("examples"))  # each batch keeps
+        assert quick == whole  # the first 20 rows refused for each reason
 
 
 LAYOUTS = {
@@ -551,3 +570,94 @@ def test_values_one_byte_off_a_good_one(kind: str) -> None:
         assert (quick.bad, quick.bad_examples) == (exact.bad, exact.bad_examples), (t2, n2)
         accepted += quick.table.num_rows
     assert 0 < accepted < 2 * len(pairs)
+
+
+# -- RFC 4180: quoted fields over block edges, and as the csv module reads them -------------
+
+NOTES = ["plain", 'say "hi"', "a,b", "two\nlines", "crlf\r\nin it", "", '"', "\n", ",\r\n,"]
+
+
+def quoted_file(quoting: int, ending: str) -> tuple[bytes, list[int], list[bytes]]:
+    """A CSV with a note column as Python's csv module writes it: its bytes, and each
+    record's first line and raw bytes."""
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, quoting=quoting, lineterminator=ending)
+    writer.writerow([*HEADER.decode().split(","), "note"])
+    starts, raws, line = [], [], 2
+    for i, note in enumerate(NOTES):
+        before = out.tell()
+        writer.writerow(
+            [1495015200 + i, "192.0.2.1", "198.51.100.7", 40000 + i, 8333, "tcp", i, 1, note]
+        )
+        raw = out.getvalue()[before:].removesuffix(ending)
+        starts.append(line)
+        raws.append(raw.encode())
+        line += raw.count("\n") + 1
+    return out.getvalue().encode(), starts, raws
+
+
+@pytest.mark.parametrize("quoting", [csv.QUOTE_ALL, csv.QUOTE_MINIMAL])
+def test_quoted_line_breaks_at_every_block_edge(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quoting: int
+) -> None:
+    text, starts, raws = quoted_file(quoting, "\r\n")
+    path = tmp_path / "quoted.csv"
+    path.write_bytes(text)
+    for block in [*range(1, 160), 4 << 20]:  # a quoted CR, LF or quote at each block edge
+        monkeypatch.setattr(readers, "BLOCK", block)
+        got = read(readers.read_csv, path)
+        assert (got["bad"], got["lines"]) == (0, starts), block
+        assert got["digests"] == [sha(raw) for raw in raws], block
+        assert [r["src_port"] for r in got["rows"]] == [40000 + i for i in range(len(NOTES))]
+        assert got["bytes"] == len(text) - len(text.split(b"\n", 1)[0]) - 1
+
+
+def test_unclosed_quote_costs_its_line_wherever_blocks_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A quote left open is closed by no later quote, or not within MAX_RECORD bytes: its
+    line is bad and the next line is read, whatever the block size."""
+    good = b"1495015200,192.0.2.1,198.51.100.7,1,8333,tcp,1,1"
+    lines = [HEADER, good, b'1495015200,"192.0.2.1,198.51.100.7,1,8333,tcp,1,1', good, good]
+    lines += [b"1495015200," + b"x" * 60 + b',198.51.100.7,1,8333,tcp,1,"1', good]
+    path = tmp_path / "open.csv"
+    path.write_bytes(b"\n".join(lines) + b'\n1495015200,192.0.2.1,198.51.100.7,1,8333,tcp,1,"1')
+    monkeypatch.setattr(dialect, "MAX_RECORD", 100)  # line 3's quote would close on line 6
+    for block in [*range(1, 120), 4 << 20]:
+        monkeypatch.setattr(readers, "BLOCK", block)
+        got = read(readers.read_csv, path)
+        assert got["lines"] == [2, 4, 5, 7], block
+        assert got["examples"] == [
+            (3, dialect.UNCLOSED),
+            (6, dialect.UNCLOSED),  # closed on line 8: more than MAX_RECORD bytes on
+            (8, dialect.UNCLOSED),
+        ], block
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(
+        st.lists(st.text(alphabet=',"\r\n ab\u00e9', max_size=6), min_size=1, max_size=4),
+        min_size=1,
+        max_size=12,
+    ),
+    quoting=st.sampled_from([csv.QUOTE_ALL, csv.QUOTE_MINIMAL, csv.QUOTE_NONNUMERIC]),
+    ending=st.sampled_from(["\n", "\r\n"]),
+)
+def test_records_and_fields_as_the_csv_module_reads_them(
+    rows: list[list[str]], quoting: int, ending: str
+) -> None:
+    """Whatever Python's csv module writes, the dialect finds the same records (first line,
+    raw bytes) and fields as the csv module reads back."""
+    out = io.StringIO(newline="")
+    csv.writer(out, quoting=quoting, lineterminator=ending).writerows(rows)
+    block = out.getvalue().encode()
+    quoted = dialect.split_quoted(block, 1, ",", final=True)
+    expected = list(csv.reader(io.StringIO(out.getvalue(), newline="")))
+    assume(expected == rows)  # csv writes a lone CR unquoted with LF ends, then reads it as one
+    kept = [i for i, row in enumerate(expected) if row != [] and "".join(row).strip()]
+    records = quoted.lines.raw()
+    got = [[f.decode() for f in dialect.split_record(r, b",")] for r in records]
+    # a record of white space alone is skipped, as a blank line is; others are all there
+    assert [g for g in got if "".join(g).strip()] == [expected[i] for i in kept]
+    assert quoted.rest == b"" and not quoted.unclosed.any()

@@ -156,7 +156,10 @@ def test_unknown_link_type_and_not_a_capture(
 ) -> None:
     odd = write_pcap(tmp_path / "user0.pcap", stratum_frames(), linktype=147)
     result = scan(cli, db_url, wl, "--pcap", odd)
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 3, result.stderr  # not one packet could be used: partial
+    assert "scan 1 partial:" in result.stdout and f"{odd}: not one record could be used" in (
+        result.stderr
+    )
     assert f"{odd}:1: link type 147 is not supported" in result.stderr
     assert f"{odd}: 11 unusable packets skipped" in result.stderr
     assert rows(db_url, Event) == []
