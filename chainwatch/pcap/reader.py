@@ -89,6 +89,8 @@ class CaptureReader:
         self.bad = 0
         self.examples: list[tuple[int, str]] = []
         self.bytes_read = 0
+        #: Frames read since the last batch: usable ones, watched or not, are these less ``bad``.
+        self.frames = 0
         self.clock = 0.0
         self.gate = Gate(checksums, self.skip)
         #: Link types met that cannot be read: their packets count, their reason shows once.
@@ -132,6 +134,7 @@ class CaptureReader:
         # are read at fixed offsets and only watched packets are decoded further. Other
         # frames are decoded first. Either way each distinct address is matched once.
         pending: list[tuple[capture.Frame, Packet | None, bytes, bytes]] = []
+        self.frames += len(frames)
         for frame in frames:
             data = frame.data
             self.bytes_read += len(data) + 16
@@ -281,6 +284,8 @@ class CaptureReader:
             bad_examples=sorted(self.examples),  # packets held for their checksums come late
             bytes_read=self.bytes_read,
             digests=list(columns[9]),
+            # Unwatched traffic is usable too: a capture of it is not "nothing could be used".
+            usable=max(self.frames - self.bad, len(rows)),
         )
-        self.bad, self.examples, self.bytes_read = 0, [], 0
+        self.bad, self.examples, self.bytes_read, self.frames = 0, [], 0, 0
         return batch

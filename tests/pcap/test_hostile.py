@@ -181,6 +181,21 @@ def test_unknown_link_type_and_not_a_capture(
     assert f"{empty}: holds no capture files; expected pcap or pcapng files" in none.stderr
 
 
+def test_unwatched_traffic_with_one_malformed_packet_is_ok(
+    cli: Any, db_url: str, wl: Path, tmp_path: Path
+) -> None:
+    """Packets of unwatched hosts were usable, so one malformed packet beside them does not
+    make the capture "not one record could be used"."""
+    talk = frames(Talk("192.0.2.70", "198.51.100.70", 40001, 443, T0, STRATUM.messages))
+    broken = (T0 + 5, talk[0][1][:20])  # an Ethernet frame cut inside its IPv4 header
+    path = write_pcap(tmp_path / "unwatched.pcap", [*talk, broken])
+    result = scan(cli, db_url, wl, "--pcap", path)
+    assert result.exit_code == 0, result.stderr
+    assert "scan 1 ok:" in result.stdout and "bad 1" in result.stdout
+    assert "not one record could be used" not in result.stderr
+    assert rows(db_url, Event) == []
+
+
 def test_full_connection_table_writes_out_oldest_first(
     cli: Any, db_url: str, wl: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
