@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomli
 
 from chainwatch.categories import DEFAULT_PORT_RULES, EVENT_CATEGORIES
 from chainwatch.errors import ConfigError
@@ -249,8 +250,8 @@ def load_settings(
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except tomllib.TOMLDecodeError as exc:
+            data = tomli.load(handle)
+    except tomli.TOMLDecodeError as exc:
         raise ConfigError(path, f"not valid TOML: {exc}") from None
     except OSError as exc:
         raise ConfigError(path, f"cannot read: {exc.strerror}") from None
