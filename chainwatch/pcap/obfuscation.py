@@ -96,9 +96,8 @@ def plausible(head: bytes) -> bool:
     return len(head) < 3 or head[2] in FIRST_BYTES
 
 
-def stream(data: bytes, *, final: bool = True) -> Match | None:
-    """OpenVPN over TCP: the first length-prefixed packet of a stream. ``final`` is accepted
-    for symmetry with ``payload.recognise``: a packet not yet whole is never a match."""
+def stream(data: bytes) -> Match | None:
+    """OpenVPN over TCP: the first length-prefixed packet of a stream, once it is whole."""
     if len(data) < 2 or not plausible(data[:3]):
         return None
     size = _U16.unpack_from(data)[0]
@@ -320,7 +319,7 @@ def _chain(data: bytes, first: int, payloads: set[int]) -> bool:
             return at == len(data)
         if kind not in payloads or at + 4 > len(data):
             return False
-        size = _U16.unpack_from(data, at + 2)[0]
+        size: int = _U16.unpack_from(data, at + 2)[0]
         if size < 4 or at + size > len(data):
             return False
         if kind in (_SK, _SKF) and payloads is _IKEV2_PAYLOADS:

@@ -132,7 +132,7 @@ def recognise(stream: bytes, *, final: bool = True) -> Verdict | None:
         return _levin(stream, final)
     if stream.startswith(b"\x16\x03"):
         return _tls(stream)
-    return Verdict(*found) if (found := obfuscation.stream(stream, final=final)) else None
+    return Verdict(*found) if (found := obfuscation.stream(stream)) else None
 
 
 def _text(value: Any, limit: int = MAX_TEXT) -> str | None:

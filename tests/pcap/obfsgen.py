@@ -153,6 +153,19 @@ def ike_auth(ispi: bytes, rspi: bytes, *, response: bool, nat: bool = True) -> b
     return ike(ispi, rspi, 35, 0x20 if response else 0x08, 1, sk, 46, nat=nat)
 
 
+def ikev1_main_mode(ispi: bytes) -> bytes:
+    """IKEv1's first Main Mode message (RFC 2408/2409): an SA payload (DOI IPsec, one ISAKMP
+    proposal with one KEY_IKE transform: AES, SHA, pre-shared key, group 2) and a Vendor ID."""
+    attributes = struct.pack("!HHHHHHHH", 0x8001, 7, 0x8002, 2, 0x8003, 1, 0x8004, 2)
+    transform = struct.pack("!BBHBBH", 0, 0, 8 + len(attributes), 1, 1, 0) + attributes
+    proposal = struct.pack("!BBHBBBB", 0, 0, 8 + len(transform), 1, 1, 0, 1) + transform
+    sa = _payload(13, struct.pack("!II", 1, 1) + proposal)  # next: Vendor ID
+    vendor = _payload(0, bytes.fromhex("4a131c81070358455c5728f20e95452f"))  # RFC 3947 NAT-T
+    payloads = sa + vendor
+    header = ispi + bytes(8) + struct.pack("!BBBBII", 1, 0x10, 2, 0, 0, 28 + len(payloads))
+    return header + payloads
+
+
 # --- TLS ClientHellos -------------------------------------------------------------------------
 
 

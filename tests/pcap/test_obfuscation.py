@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chainwatch.pcap import obfuscation
+from chainwatch.pcap import obfuscation, payload
 from chainwatch.store.models import Event, Rollup
 from tests.conftest import require_binary
 from tests.flows.conftest import rows
@@ -180,6 +180,17 @@ def conversations() -> list[Conv]:
             "vpn",
             0.95,
             {**ike, "message": "IKE_AUTH", "nat_traversal": True, "paired": True},
+            "isakmp",
+        ),
+        Conv(  # IKEv1 Main Mode on 500, its first message unanswered
+            "ikev1-500",
+            a + "20",
+            b + "40",
+            500,
+            udp_conv(a + "20", b + "40", 500, 500, [("c", g.ikev1_main_mode(ISPI))]),
+            "vpn",
+            0.9,
+            {"protocol": "ikev1", "message": "Identity Protection", "exchange_type": 2},
             "isakmp",
         ),
         Conv(
@@ -349,9 +360,38 @@ def test_random_datagrams_of_handshake_sizes_never_match(data: bytes, port: int)
     assert obfuscation.datagram(data, port, 40001) is None
 
 
+BASE32_LABELS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz234567", min_size=4, max_size=25)
+
+
 @settings(max_examples=200, deadline=None)
-@given(st.binary(min_size=1, max_size=300))
-def test_random_streams_are_not_openvpn(data: bytes) -> None:
-    """A valid length prefix before random bytes whose opcode byte is not a hard reset's."""
-    body = (b"\x00" if data[0] in obfuscation.FIRST_BYTES else b"") + data
-    assert obfuscation.stream(g.framed(body)) is None
+@given(BASE32_LABELS, st.sampled_from(["com", "net"]))
+def test_tor_shaped_names_are_tor_only_without_alpn(label: str, tld: str) -> None:
+    """Any name of tor's shape: OpenSSL's hello (no ALPN, no GREASE) is tor exactly when the
+    label looks random; a browser's (ALPN, with or without GREASE) never is."""
+    name = f"www.{label}.{tld}"
+    found = payload.recognise(g.openssl_hello(name))
+    assert found is not None
+    assert (found.category == "tor") == obfuscation.random_label(label)
+    for grease in (True, False):
+        browser = payload.recognise(g.browser_hello(name, grease=grease))
+        assert browser is not None and browser.category == "" and browser.sni == name
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(min_size=14, max_size=120), st.integers(0, 255))
+def test_a_hard_reset_with_any_ack_or_message_id_change_is_not_openvpn(
+    tail: bytes, bad: int
+) -> None:
+    """Plain hard resets are exact: a client that acknowledges something, or whose message
+    packet-id is neither 0 nor EARLY_NEG_START, is not one; nor is a stream whose length
+    prefix does not match the packet."""
+    hello = g.openvpn(7, CLIENT)
+    assert obfuscation.datagram(hello, 40001, 1194) is not None
+    if bad:
+        acking = hello[:9] + bytes([bad]) + hello[10:]
+        assert obfuscation.datagram(acking, 40001, 1194) is None
+    odd_id = hello[:10] + bytes([bad if bad not in (0, 0x0F) else 0x10]) + hello[11:]
+    assert obfuscation.datagram(odd_id, 40001, 1194) is None
+    wrong_length = (len(hello) + len(tail)).to_bytes(2, "big") + hello
+    assert obfuscation.stream(wrong_length) is None
+    assert obfuscation.stream(g.framed(hello)) is not None
