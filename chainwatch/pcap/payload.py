@@ -33,7 +33,7 @@ import dpkt
 
 from chainwatch.categories import POOLS
 from chainwatch.coins import attribute
-from chainwatch.pcap import obfuscation
+from chainwatch.pcap import obfuscation, openvpn
 
 #: Longest text kept from a payload (user agents, worker names, wallets).
 MAX_TEXT = 200
@@ -111,7 +111,7 @@ def plausible(start: bytes) -> bool:
     if not text or text[:1] in (b"{", b"["):
         return True
     head = start[:8]
-    return obfuscation.plausible(head) or any(
+    return openvpn.plausible(head) or any(
         prefix[: len(head)] == head[: len(prefix)]
         for prefix in (b"POST ", b"HTTP/", *MAGICS, LEVIN, b"\x16\x03")
     )
