@@ -131,7 +131,7 @@ IKEV1_EXCHANGES = {
 #: 1-13 and NAT-T's 20-21 (RFC 3947).
 _IKEV2_PAYLOADS = set(range(33, 55))
 _IKEV1_PAYLOADS = {*range(1, 14), 20, 21}
-_SK, _SKF = 46, 53
+_SK, _SKF, _NOTIFY = 46, 53, 41
 
 
 def _ike(data: bytes, sport: int, dport: int) -> Match | None:
@@ -153,7 +153,11 @@ def _ike(data: bytes, sport: int, dport: int) -> Match | None:
             return None
         response = bool(flags & 0x20)
         if exchange == 34:
-            if message_id != 0 or responder != response or first in (_SK, _SKF):
+            # A request has no responder SPI yet; only an answer that is a Notify (a COOKIE
+            # or INVALID_KE_PAYLOAD, RFC 7296 2.6) may still carry none.
+            if message_id != 0 or first in (_SK, _SKF) or (responder and not response):
+                return None
+            if response and not responder and first != _NOTIFY:
                 return None
         elif not responder or first not in (_SK, _SKF):
             return None
@@ -162,6 +166,8 @@ def _ike(data: bytes, sport: int, dport: int) -> Match | None:
         name = IKEV1_EXCHANGES.get(exchange)
         if name is None or flags & ~0x07 or first not in _IKEV1_PAYLOADS:
             return None
+        if flags & 0x01 and not responder:
+            return None  # encryption needs keys, which the first exchange sets up
         response = responder
         payloads = _IKEV1_PAYLOADS
     else:

@@ -100,7 +100,7 @@ def wg_data(receiver: int, counter: int, size: int = 96) -> bytes:
 # --- IKEv2 ------------------------------------------------------------------------------------
 
 
-def _payload(next_type: int, body: bytes) -> bytes:
+def payload(next_type: int, body: bytes) -> bytes:
     return struct.pack("!BBH", next_type, 0, 4 + len(body)) + body
 
 
@@ -138,10 +138,10 @@ def ike(
 def ike_sa_init(ispi: bytes, rspi: bytes = bytes(8)) -> bytes:
     """An IKE_SA_INIT request (``rspi`` zero) or response: SA, KE, Nonce, NAT detection."""
     payloads = (
-        _payload(34, _sa())  # SA, next KE
-        + _payload(40, struct.pack("!HH", 19, 0) + noise(64))  # KE, next Nonce
-        + _payload(41, noise(32))  # Nonce, next Notify
-        + _payload(0, struct.pack("!BBH", 0, 0, 16388) + noise(20))  # NAT_DETECTION_SOURCE_IP
+        payload(34, _sa())  # SA, next KE
+        + payload(40, struct.pack("!HH", 19, 0) + noise(64))  # KE, next Nonce
+        + payload(41, noise(32))  # Nonce, next Notify
+        + payload(0, struct.pack("!BBH", 0, 0, 16388) + noise(20))  # NAT_DETECTION_SOURCE_IP
     )
     response = any(rspi)
     return ike(ispi, rspi, 34, 0x20 if response else 0x08, 0, payloads, 33)
@@ -149,7 +149,7 @@ def ike_sa_init(ispi: bytes, rspi: bytes = bytes(8)) -> bytes:
 
 def ike_auth(ispi: bytes, rspi: bytes, *, response: bool, nat: bool = True) -> bytes:
     """IKE_AUTH: everything inside one Encrypted (SK) payload (IV, ciphertext, ICV)."""
-    sk = _payload(35, noise(8) + noise(96) + noise(16))
+    sk = payload(35, noise(8) + noise(96) + noise(16))
     return ike(ispi, rspi, 35, 0x20 if response else 0x08, 1, sk, 46, nat=nat)
 
 
@@ -159,8 +159,8 @@ def ikev1_main_mode(ispi: bytes) -> bytes:
     attributes = struct.pack("!HHHHHHHH", 0x8001, 7, 0x8002, 2, 0x8003, 1, 0x8004, 2)
     transform = struct.pack("!BBHBBH", 0, 0, 8 + len(attributes), 1, 1, 0) + attributes
     proposal = struct.pack("!BBHBBBB", 0, 0, 8 + len(transform), 1, 1, 0, 1) + transform
-    sa = _payload(13, struct.pack("!II", 1, 1) + proposal)  # next: Vendor ID
-    vendor = _payload(0, bytes.fromhex("4a131c81070358455c5728f20e95452f"))  # RFC 3947 NAT-T
+    sa = payload(13, struct.pack("!II", 1, 1) + proposal)  # next: Vendor ID
+    vendor = payload(0, bytes.fromhex("4a131c81070358455c5728f20e95452f"))  # RFC 3947 NAT-T
     payloads = sa + vendor
     header = ispi + bytes(8) + struct.pack("!BBBBII", 1, 0x10, 2, 0, 0, 28 + len(payloads))
     return header + payloads

@@ -4,7 +4,8 @@
 443/TCP, WireGuard on 53/UDP...). Each is stored as ``vpn``/``tor`` with detector ``payload``
 and its facts, and counts in the report's series; tshark dissects the same packets as those
 protocols. Browser TLS, a QUIC Initial, DNS, JSON-RPC over HTTP and random datagrams the size of
-WireGuard's handshakes stay unclassified."""
+WireGuard's handshakes stay unclassified (the layouts' own properties:
+``test_obfuscation_layouts.py``)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from chainwatch.pcap import obfuscation, payload
 from chainwatch.store.models import Event, Rollup
 from tests.conftest import require_binary
 from tests.flows.conftest import rows
@@ -336,62 +334,3 @@ def test_tshark_dissects_the_handshakes_as_those_protocols(tmp_path: Path) -> No
         check=True,
     ).stdout.split()
     assert set(sni) == {TOR_SNI, "www.mzxw6ytb.net"}
-
-
-def test_tor_names_must_look_random() -> None:
-    """The label test: tor's base32 draws pass, names people write do not."""
-    assert all(obfuscation.random_label(x) for x in ("q7fbh2wkzd3x", "mzxw6ytb", "bcdfgh", "x4k2"))
-    assert not any(
-        obfuscation.random_label(x) for x in ("example", "wikipedia", "google", "amazon")
-    )
-
-
-NOT_WIREGUARD = st.one_of(
-    st.binary(min_size=148, max_size=148),
-    st.binary(min_size=92, max_size=92),
-    st.binary(min_size=64, max_size=64),
-).filter(lambda b: b[0] not in (1, 2, 3) or any(b[1:4]))
-
-
-@settings(max_examples=400, deadline=None)
-@given(NOT_WIREGUARD, st.sampled_from([53, 443, 500, 1194, 4500, 51820, 40000]))
-def test_random_datagrams_of_handshake_sizes_never_match(data: bytes, port: int) -> None:
-    assert obfuscation.datagram(data, 40001, port) is None
-    assert obfuscation.datagram(data, port, 40001) is None
-
-
-BASE32_LABELS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz234567", min_size=4, max_size=25)
-
-
-@settings(max_examples=200, deadline=None)
-@given(BASE32_LABELS, st.sampled_from(["com", "net"]))
-def test_tor_shaped_names_are_tor_only_without_alpn(label: str, tld: str) -> None:
-    """Any name of tor's shape: OpenSSL's hello (no ALPN, no GREASE) is tor exactly when the
-    label looks random; a browser's (ALPN, with or without GREASE) never is."""
-    name = f"www.{label}.{tld}"
-    found = payload.recognise(g.openssl_hello(name))
-    assert found is not None
-    assert (found.category == "tor") == obfuscation.random_label(label)
-    for grease in (True, False):
-        browser = payload.recognise(g.browser_hello(name, grease=grease))
-        assert browser is not None and browser.category == "" and browser.sni == name
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.binary(min_size=14, max_size=120), st.integers(0, 255))
-def test_a_hard_reset_with_any_ack_or_message_id_change_is_not_openvpn(
-    tail: bytes, bad: int
-) -> None:
-    """Plain hard resets are exact: a client that acknowledges something, or whose message
-    packet-id is neither 0 nor EARLY_NEG_START, is not one; nor is a stream whose length
-    prefix does not match the packet."""
-    hello = g.openvpn(7, CLIENT)
-    assert obfuscation.datagram(hello, 40001, 1194) is not None
-    if bad:
-        acking = hello[:9] + bytes([bad]) + hello[10:]
-        assert obfuscation.datagram(acking, 40001, 1194) is None
-    odd_id = hello[:10] + bytes([bad if bad not in (0, 0x0F) else 0x10]) + hello[11:]
-    assert obfuscation.datagram(odd_id, 40001, 1194) is None
-    wrong_length = (len(hello) + len(tail)).to_bytes(2, "big") + hello
-    assert obfuscation.stream(wrong_length) is None
-    assert obfuscation.stream(g.framed(hello)) is not None
