@@ -16,7 +16,8 @@ layout, not a byte or two, so ordinary HTTPS, QUIC, DNS and JSON-RPC never fit:
   no undefined flag bits, a length field equal to the datagram's, and (unless IKEv1
   encrypted) a chain of payload headers that ends exactly at that length. An IKEv2
   ``IKE_SA_INIT`` has message id 0 and a zero responder SPI in its request (and in a Notify
-  answer only); later exchanges carry an Encrypted payload. ESP is left out: on its own it is an SPI and ciphertext.
+  answer only); later exchanges carry an Encrypted payload. ESP is left out: on its own it
+  is an SPI and ciphertext.
 - **Tor** (``tor-tls``): a TLS ClientHello whose server name is what tor's ``tor_tls_new``
   makes (``crypto_random_hostname(4, 25, "www.", ".com")``: base32 ``[a-z2-7]``, 4 to 25
   characters; ``.net`` names its certificates), that looks random (a digit 2-7, or fewer than
