@@ -7,7 +7,9 @@ out-of-order segments held back) until ``BUFFER`` bytes, or ``LOOK_PACKETS`` dat
 recognised: enough to read the first messages of any protocol ``payload`` knows. A direction
 whose first bytes cannot start one of them is not buffered at all. Each buffered packet's
 frame hash and where its bytes end in the stream are kept, so the packet that completed the
-recognised message can be cited and hashed as the evidence.
+recognised message can be cited and hashed as the evidence. For UDP, each direction's first
+``DATAGRAMS`` datagrams are looked at one by one (``obfuscation``: OpenVPN, WireGuard, IKE);
+nothing is buffered.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from chainwatch.categories import CONFIDENCE, Detector
-from chainwatch.pcap import payload
-from chainwatch.pcap.decode import ACK, FIN, RST, SYN, TCP, Packet
+from chainwatch.pcap import obfuscation, payload
+from chainwatch.pcap.decode import ACK, FIN, RST, SYN, TCP, UDP, Packet
 from chainwatch.watchlists import Endpoint
 
 #: Bytes of each direction kept for recognition.
@@ -28,6 +30,9 @@ BUFFER = 8192
 LOOK_PACKETS = 64
 #: Out-of-order segments held per direction while a gap is open.
 MAX_PENDING = 16
+#: Datagrams of each UDP direction looked at: a handshake opens the conversation, and its
+#: retransmissions come within the first few.
+DATAGRAMS = 4
 
 #: Looks a TLS server name up in the catalogs (``Classifier.endpoint_for_host``).
 HostLookup = Callable[[str], Endpoint | None]
@@ -103,10 +108,13 @@ class Reassembler:
         self.buffered = 0  # bytes held in all directions, for the caller's memory budget
 
     def feed(self, conn: Connection, packet: Packet, number: int, frame: bytes) -> None:
-        if packet.proto != TCP:
+        if packet.proto not in (TCP, UDP):
             return
         forward = packet.src == conn.src and packet.sport == conn.sport
         direction = conn.directions[0 if forward else 1]
+        if packet.proto == UDP:
+            self._datagram(direction, packet, number, frame)
+            return
         if packet.flags & (FIN | RST):
             conn.closing = True
         if direction.done:
@@ -135,6 +143,16 @@ class Reassembler:
             self.finish(direction)
         elif not direction.done and direction.found is None and _power_of_two(direction.packets):
             self._look(direction, final=False)  # at 1, 2, 4, 8... packets: few attempts
+
+    def _datagram(self, direction: Direction, packet: Packet, number: int, frame: bytes) -> None:
+        if direction.done or not packet.payload:
+            return
+        direction.packets += 1
+        match = obfuscation.datagram(packet.payload, packet.sport, packet.dport)
+        if match is not None:
+            digest = hashlib.sha256(frame).hexdigest()
+            direction.found = Found(payload.Verdict(*match), number, digest)
+        direction.done = match is not None or direction.packets >= DATAGRAMS
 
     def _append(self, direction: Direction, data: bytes, number: int, frame: bytes | str) -> None:
         if not direction.data and not payload.plausible(data[:8]):

@@ -11,14 +11,14 @@ port, and says what protocol it carries with the facts that prove it:
 - getwork / getblocktemplate over HTTP JSON-RPC (requests and their answers);
 - Bitcoin-family P2P by network magic (Bitcoin, Litecoin, Dogecoin, Zcash, Ravencoin), with
   the ``version`` message's user agent; Monero's Levin protocol by its signature;
-- a TLS ClientHello's server name (SNI), which the caller looks up in the catalogs.
+- a TLS ClientHello's server name (SNI), for the catalogs; OpenVPN and Tor's ClientHello by
+  ``obfuscation`` (which also reads UDP).
 
 Everything here reads attacker-controlled bytes: lengths are checked before use, text is cut
-to ``MAX_TEXT`` characters, and anything that does not parse is simply not recognised. A
-JSON-RPC message only counts when its method *and* the shape of its parameters fit, so
-ordinary JSON-RPC (a ``login`` with a user name, Bitcoin Core's ``getblockchaininfo``) does not.
-Which coin a pool mines is decided from the facts by ``chainwatch.coins.attribute``: ``pool``
-when nothing tells it.
+to ``MAX_TEXT`` characters, and what does not parse is not recognised. A JSON-RPC message
+counts only when its method *and* the shape of its parameters fit, so ordinary JSON-RPC (a
+``login`` with a user name, ``getblockchaininfo``) does not. ``coins.attribute`` decides a
+pool's coin from the facts: ``pool`` when nothing tells it.
 """
 
 from __future__ import annotations
@@ -33,14 +33,15 @@ import dpkt
 
 from chainwatch.categories import POOLS
 from chainwatch.coins import attribute
+from chainwatch.pcap import obfuscation, openvpn
 
 #: Longest text kept from a payload (user agents, worker names, wallets).
 MAX_TEXT = 200
 #: Largest binary message whose body is waited for before recognising it.
 WAIT_FOR = 4096
-#: Network magic (pchMessageStart, as sent) -> (coin, network), from each coin's
-#: chainparams.cpp. Bitcoin's regtest magic is Litecoin's and Dogecoin's too: the user agent
-#: decides (``REGTEST_AGENTS``). Zcash's forks (Zclassic, Horizen...) kept Zcash's magic.
+#: Network magic (pchMessageStart) -> (coin, network), from each coin's chainparams.cpp. The
+#: user agent tells Bitcoin's regtest magic from Litecoin's and Dogecoin's (``REGTEST_AGENTS``);
+#: Zcash's forks (Zclassic, Horizen...) kept Zcash's magic.
 MAGICS = {
     b"\xf9\xbe\xb4\xd9": ("btc", "mainnet"),
     b"\x0b\x11\x09\x07": ("btc", "testnet3"),
@@ -90,28 +91,27 @@ class Verdict:
 
 
 def merged(first: Verdict, other: Verdict) -> Verdict | None:
-    """The two directions of one connection as one verdict: ``first``'s facts with what
-    ``other`` adds, or None when they tell different stories. Mining seen from both sides
-    is one conversation whose coin is decided from all its facts (the login's wallet on one
-    side, the job's algorithm on the other)."""
+    """Both directions as one verdict: ``first``'s facts with what ``other`` adds, or None
+    when they tell different stories. Mining seen from both sides is one conversation whose
+    coin comes from all its facts; a handshake answering itself is surer (``paired``)."""
     facts = {**other.facts, **first.facts}
     if first.category in POOLS and other.category in POOLS:
         facts.pop("coin_from", None)
         category, confidence = attribute(facts)
         return Verdict(category, confidence, facts, first.end, first.sni)
     if first.category == other.category:
-        return Verdict(first.category, first.confidence, facts, first.end, first.sni)
+        confidence = obfuscation.paired(first.facts, other.facts, facts) or first.confidence
+        return Verdict(first.category, confidence, facts, first.end, first.sni)
     return None
 
 
 def plausible(start: bytes) -> bool:
-    """Whether a stream starting with these bytes (however few) could be recognised at all:
-    streams that cannot are not buffered."""
+    """Whether a stream starting so (however few bytes) could be recognised: else unbuffered."""
     text = start.lstrip()
     if not text or text[:1] in (b"{", b"["):
         return True
     head = start[:8]
-    return any(
+    return openvpn.plausible(head) or any(
         prefix[: len(head)] == head[: len(prefix)]
         for prefix in (b"POST ", b"HTTP/", *MAGICS, LEVIN, b"\x16\x03")
     )
@@ -119,7 +119,6 @@ def plausible(start: bytes) -> bool:
 
 def recognise(stream: bytes, *, final: bool = True) -> Verdict | None:
     """The protocol that one direction of a TCP connection carries, from its first bytes.
-
     Until ``final`` (more bytes may follow), a binary message whose header is there but whose
     body is not yet waits, so that its facts (a user agent) can be read."""
     first = stream.lstrip()[:1]
@@ -133,7 +132,7 @@ def recognise(stream: bytes, *, final: bool = True) -> Verdict | None:
         return _levin(stream, final)
     if stream.startswith(b"\x16\x03"):
         return _tls(stream)
-    return None
+    return Verdict(*found) if (found := obfuscation.stream(stream)) else None
 
 
 def _text(value: Any, limit: int = MAX_TEXT) -> str | None:
@@ -146,9 +145,7 @@ def _text(value: Any, limit: int = MAX_TEXT) -> str | None:
 
 
 def _decoded(raw: bytes) -> str:
-    text = _text(raw.decode("utf-8", "replace"))
-    assert text is not None
-    return text
+    return _text(raw.decode("utf-8", "replace")) or ""  # never None: a str goes in
 
 
 def _messages(value: Any) -> list[dict[str, Any]]:
@@ -387,9 +384,11 @@ def _tls(stream: bytes) -> Verdict | None:
         hello = handshake.data
         if not isinstance(hello, dpkt.ssl.TLSClientHello):
             return None
-        extensions = getattr(hello, "extensions", [])
+        extensions, suites = getattr(hello, "extensions", []), [s.code for s in hello.ciphersuites]
     except Exception:  # dpkt's TLS parser raises many kinds of error on malformed bytes
         return None
+    if tor := obfuscation.tor_hello(extensions, suites, 5 + len(record.data)):
+        return Verdict(*tor)
     for kind, data in extensions:
         if kind == 0 and len(data) >= 5 and data[2] == 0:  # server_name, host_name entry
             size = struct.unpack_from("!H", data, 3)[0]
