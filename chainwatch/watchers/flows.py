@@ -223,6 +223,8 @@ class FlowWatcher(Watcher):
                     expected="nfcapd, nfdump CSV, Zeek conn.log or CSV with a header "
                     "(or give --format)",
                 )
+            if found == "nfcapd":
+                _check_nfcapd(flow_input)
             ctx.console.print(
                 f"{flow_input.name}: detected {detect.NAMES[found]}", markup=False, highlight=False
             )
