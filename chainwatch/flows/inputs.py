@@ -110,7 +110,7 @@ def describe(path: Path, name: str | None = None) -> FlowInput:
                 raise InputError(shown, "is empty", expected="flow records")
             packed = handle.read(2) == GZIP_MAGIC
             handle.seek(0)
-            bounded = io.BufferedReader(_Bounded(handle, size), _HASH_BLOCK)
+            bounded = io.BufferedReader(_Bounded(handle, size, shown), _HASH_BLOCK)
             decoded: io.BufferedIOBase = gzip.GzipFile(fileobj=bounded) if packed else bounded
             digest = hashlib.sha256()
             while block := _read(decoded, _HASH_BLOCK, shown):
@@ -124,9 +124,10 @@ class _Bounded(io.RawIOBase):
     """The first ``size`` bytes of an open file: what a writer appends after the file was
     hashed is not read now, but by the next round (which resumes there)."""
 
-    def __init__(self, handle: io.FileIO, size: int) -> None:
+    def __init__(self, handle: io.FileIO, size: int, name: str) -> None:
         self.handle = handle
         self.size = size
+        self.name = name
 
     def readable(self) -> bool:
         return True
@@ -147,7 +148,15 @@ class _Bounded(io.RawIOBase):
         if left <= 0:
             return 0
         view = memoryview(buffer)
-        return self.handle.readinto(view[: min(len(view), left)])
+        count = self.handle.readinto(view[: min(len(view), left)])
+        if count == 0 and len(view):  # truncated or replaced since it was hashed
+            raise InputError(
+                self.name,
+                f"shrank while it was read (it ends at byte {self.handle.tell():,}, "
+                f"{self.size:,} were hashed)",
+                expected="a file that only grows while it is read; scan again",
+            )
+        return count or 0
 
 
 @contextmanager
@@ -171,7 +180,10 @@ def open_decoded(flow_input: FlowInput) -> Iterator[BinaryIO]:
         raw = flow_input.path.open("rb", buffering=0)
     except OSError as exc:
         raise unreadable(flow_input.name, exc) from None
-    with raw, io.BufferedReader(_Bounded(raw, flow_input.size), _HASH_BLOCK) as handle:
+    with (
+        raw,
+        io.BufferedReader(_Bounded(raw, flow_input.size, flow_input.name), _HASH_BLOCK) as handle,
+    ):
         if handle.peek(2)[:2] == GZIP_MAGIC:
             with gzip.GzipFile(fileobj=handle, mode="rb") as unpacked:
                 yield unpacked  # type: ignore[misc]

@@ -120,6 +120,36 @@ def test_file_growing_while_read_is_read_once(
     assert "skipped 1" in again.stdout and totals(db_url) == (19, 19, 3)
 
 
+def test_file_shrinking_while_read_fails_alone(
+    cli: Any, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file cut short after it was hashed (rotated by copy-and-truncate) is not stored under
+    the hash of bytes it no longer holds: it fails, named, and is read by the next scan."""
+    wl = watchlists(tmp_path)
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    write_csv(folder / "a.csv", flow_rows(0, 5))
+    log = write_csv(folder / "b.csv", flow_rows(5, 10))
+    real_describe = flow_watcher.describe
+
+    def truncate_after_hashing(path: Path, name: str | None = None) -> FlowInput:
+        described = real_describe(path, name)
+        if path.name == "b.csv":
+            write_csv(log, flow_rows(5, 3))
+        return described
+
+    monkeypatch.setattr(flow_watcher, "describe", truncate_after_hashing)
+    result = scan(cli, db_url, wl, "--flows", folder)
+    monkeypatch.setattr(flow_watcher, "describe", real_describe)
+    assert result.exit_code == 3, result.stderr
+    (line,) = [x for x in result.stderr.splitlines() if "b.csv" in x]
+    assert "shrank while it was read" in line
+    assert totals(db_url) == (5, 5, 1)
+    again = scan(cli, db_url, wl, "--flows", folder)
+    assert again.exit_code == 0 and "read 3," in again.stdout
+    assert totals(db_url) == (8, 8, 2)
+
+
 def test_gzip_copy_is_the_same_input(cli: Any, db_url: str, tmp_path: Path) -> None:
     """A directory holding a CSV and its gzip copy: read once, the copy skipped; a later
     gzip copy alone is skipped too. Rollups and events agree with one reading."""
