@@ -25,6 +25,8 @@ from sqlalchemy import create_engine, func, select
 from chainwatch.flows.inputs import FlowInput
 from chainwatch.store.models import Event, Input, Rollup
 from chainwatch.watchers import flows as flow_watcher
+from tests.pcap.capgen import Talk, frames, write_pcap
+from tests.pcap.cases import CASES
 
 HEADER = ["ts", "src_ip", "dst_ip", "src_port", "dst_port", "proto", "bytes", "packets"]
 T0 = dt.datetime(2026, 11, 2, 8, 0, tzinfo=dt.UTC)
@@ -301,3 +303,36 @@ def test_unreadable_file_fails_alone(
     again = scan(cli, db_url, wl, "--flows", folder)
     assert again.exit_code == 0 and "read 5," in again.stdout
     assert totals(db_url) == (15, 15, 3)
+
+
+def test_captures_share_the_input_rules(
+    cli: Any, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Packet captures go through the same input handling: a gzip copy of a capture is the
+    same input, and a capture that vanishes fails alone."""
+    wl = watchlists(tmp_path)
+    folder = tmp_path / "captures"
+    folder.mkdir()
+    talks = [
+        Talk(f"175.45.176.{n + 1}", "198.51.100.40", 41000 + n, 4444, 1.79e9 + 10 * n,
+             next(c for c in CASES if c.name == "stratum").messages)
+        for n in range(3)
+    ]  # fmt: skip
+    packets = [frame for talk in talks for frame in frames(talk)]
+    capture = write_pcap(folder / "a.pcap", packets)
+    (folder / "a.pcap.gz").write_bytes(gzip.compress(capture.read_bytes()))
+    write_pcap(folder / "b.pcap", packets[:4])
+    real_list = flow_watcher.list_inputs
+
+    def list_then_delete(path: Path, *args: str) -> list[Path]:
+        found = real_list(path, *args)
+        (folder / "b.pcap").unlink()
+        return found
+
+    monkeypatch.setattr(flow_watcher, "list_inputs", list_then_delete)
+    result = scan(cli, db_url, wl, "--pcap", folder)
+    assert result.exit_code == 3, result.stderr
+    assert "skipped 1" in result.stdout and "a.pcap.gz: skipped, already read" in result.stderr
+    (line,) = [x for x in result.stderr.splitlines() if "b.pcap" in x]
+    assert "vanished before it could be read" in line
+    assert totals(db_url) == (3, 3, 1)
