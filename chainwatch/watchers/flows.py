@@ -2,8 +2,11 @@
 
 Reads a file, a directory (every flow file in it, in name order; nfcapd's in-progress
 ``nfcapd.current.*`` skipped), gzip, or ``-`` (stdin). Each input is one transaction: it is
-stored whole or not at all, and an input already read (same SHA-256) is skipped, so a scan
-killed at any point and run again stores exactly what one clean run does.
+stored whole or not at all, and an input already read (same SHA-256 of its decoded bytes:
+a ``.gz`` copy is the same input) is skipped, so a scan killed at any point and run again
+stores exactly what one clean run does. An input that cannot be read (vanished, unreadable,
+not in the format given) fails alone: it is named, not recorded as read, and the others are
+read (the scan is partial, exit 3).
 """
 
 from __future__ import annotations
@@ -24,13 +27,15 @@ from chainwatch.flows.inputs import (
     FlowInput,
     describe,
     head,
+    identity,
     is_gzip,
     list_inputs,
     sha256_of,
     spooled_stdin,
+    unreadable,
 )
 from chainwatch.flows.nfdump_filter import FilterFile
-from chainwatch.flows.pipeline import InputPipeline
+from chainwatch.flows.pipeline import InputPipeline, InputTotals
 from chainwatch.resolve import resolve_catalog_hosts
 from chainwatch.store.ingest import add_input, input_seen, last_input, update_input
 from chainwatch.watchers.interface import ScanContext, Watcher, WatcherResult
@@ -112,6 +117,42 @@ class FlowWatcher(Watcher):
         result: WatcherResult,
         progress: Progress,
     ) -> None:
+        try:
+            stored = self._store_one(ctx, classifier, path, name, result, progress)
+        except OSError as exc:  # the file vanished or went unreadable while it was read
+            raise unreadable(name, exc) from None
+        if stored is None:  # read before: skipped
+            return
+        totals, usable = stored
+        counts = result.counts
+        for key in ("watched", "classified", "stored", "bad"):
+            counts[key] += getattr(totals, key)
+        counts["read"] += totals.records + totals.bad
+        if totals.bad:
+            shown = [
+                f"{name}:{line}: {reason}"
+                for line, reason in sorted(totals.bad_examples)[:SHOWN_BAD]
+            ]
+            result.problems.extend(shown)
+            result.problems.append(
+                f"{name}: {totals.bad:,} {self.unusable}{'s' if totals.bad > 1 else ''} skipped"
+            )
+            if not totals.records and not usable.beyond_table:
+                # Not one record could be used: the input failed, though it was read.
+                result.partial = True
+                result.problems.append(f"{name}: not one record could be used")
+
+    def _store_one(
+        self,
+        ctx: ScanContext,
+        classifier: Classifier,
+        path: Path,
+        name: str,
+        result: WatcherResult,
+        progress: Progress,
+    ) -> tuple[InputTotals, _Usable] | None:
+        """Read one input into the store in one transaction: its totals, or None when it was
+        read before."""
         flow_input = describe(path, name)
         fmt = self._format(ctx, flow_input)
         counts = result.counts
@@ -125,11 +166,11 @@ class FlowWatcher(Watcher):
                     markup=False,
                     highlight=False,
                 )
-                return
+                return None
             flow_input = self._resume(ctx, conn, flow_input, fmt)
             input_id = add_input(
                 conn,
-                path=name,
+                path=flow_input.name if flow_input.name == "-" else identity(path),
                 size=flow_input.size,
                 sha256=flow_input.sha256,
                 fmt=fmt,
@@ -168,22 +209,7 @@ class FlowWatcher(Watcher):
                 conn, input_id, records=totals.records, watched=totals.watched, bad=totals.bad
             )
             progress.remove_task(task)
-        for key in ("watched", "classified", "stored", "bad"):
-            counts[key] += getattr(totals, key)
-        counts["read"] += totals.records + totals.bad
-        if totals.bad:
-            shown = [
-                f"{name}:{line}: {reason}"
-                for line, reason in sorted(totals.bad_examples)[:SHOWN_BAD]
-            ]
-            result.problems.extend(shown)
-            result.problems.append(
-                f"{name}: {totals.bad:,} {self.unusable}{'s' if totals.bad > 1 else ''} skipped"
-            )
-            if not totals.records and not usable.beyond_table:
-                # Not one record could be used: the input failed, though it was read.
-                result.partial = True
-                result.problems.append(f"{name}: not one record could be used")
+        return totals, usable
 
     def _format(self, ctx: ScanContext, flow_input: FlowInput) -> str:
         fmt = self.config.format
@@ -197,12 +223,16 @@ class FlowWatcher(Watcher):
                     expected="nfcapd, nfdump CSV, Zeek conn.log or CSV with a header "
                     "(or give --format)",
                 )
+            if found == "nfcapd":
+                _check_nfcapd(flow_input)
             ctx.console.print(
                 f"{flow_input.name}: detected {detect.NAMES[found]}", markup=False, highlight=False
             )
             return found
         if fmt == "zeek" and detect.detect(head(flow_input)) == "zeek-json":
             return "zeek-json"
+        if fmt == "nfcapd":
+            _check_nfcapd(flow_input)
         return fmt
 
     def _resume(
@@ -212,7 +242,7 @@ class FlowWatcher(Watcher):
         then) is read from where that round stopped: a growing Zeek log is not read twice."""
         if flow_input.name == "-" or fmt == "nfcapd" or is_gzip(flow_input.path):
             return flow_input
-        previous = last_input(conn, flow_input.name)
+        previous = last_input(conn, identity(flow_input.path))
         if previous is None or previous.size >= flow_input.size:
             return flow_input
         if sha256_of(flow_input.path, previous.size) != previous.sha256:
@@ -242,6 +272,30 @@ class FlowWatcher(Watcher):
             f"format {fmt!r} is not known",
             expected="auto, nfdump, nfcapd, zeek, csv",
         )
+
+
+#: The file layouts nfdump reads (LAYOUT_VERSION_1 and _2 of its nffileV2.h).
+NFCAPD_LAYOUTS = (1, 2)
+
+
+def _check_nfcapd(flow_input: FlowInput) -> None:
+    """Refuse, before nfdump runs, a file given as nfcapd that is not one: nfdump only
+    complains on stderr and exits 0, which would record the input as read with nothing in it
+    (and a corrected rescan would then skip it)."""
+    first = head(flow_input, 4)
+    if first[:2] == detect.NFCAPD_MAGIC and int.from_bytes(first[2:4], "little") in NFCAPD_LAYOUTS:
+        return
+    found = detect.detect(head(flow_input))
+    looks = (
+        f"it looks like {detect.NAMES[found]}"
+        if found and found != "nfcapd"
+        else f"its header is {first.hex()}, not the nfcapd magic 0ca5 and layout 1 or 2"
+    )
+    raise InputError(
+        flow_input.name,
+        f"is not an nfcapd file ({looks})",
+        expected="a file written by nfcapd or nfpcapd, or the right --format",
+    )
 
 
 class _Usable:
