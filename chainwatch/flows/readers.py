@@ -47,7 +47,10 @@ import pyarrow.json as pajson
 from chainwatch.errors import InputError
 from chainwatch.flows import columns as cols
 from chainwatch.flows import dialect
-from chainwatch.flows.inputs import FlowInput, Lines, blocks, open_decoded, split_lines
+from chainwatch.flows.inputs import FlowInput, Lines, split_lines
+from chainwatch.flows.limits import MAX_COUNT, Limits, Overlong, blocks, default_limits, read_line
+from chainwatch.flows.limits import open_stream as _open
+from chainwatch.watchlists.addresses import canonical_ips
 
 BLOCK = 4 << 20  # bytes of text per batch: bounds memory whatever the input's size
 BOM = b"\xef\xbb\xbf"  # UTF-8 byte order mark, as Excel writes it
@@ -133,6 +136,7 @@ class _Layout:
     naive_is_utc: bool
     at_least: bool = False
     quoting: bool = False  # RFC 4180 quotes (CSV); Zeek escapes instead and never quotes
+    limits: Limits = field(default_factory=Limits)
 
 
 # -- The exact path: any text, a reason for every bad row -------------------------------------
@@ -212,6 +216,9 @@ def _columns(
     def get(key: str) -> pa.Array:
         return _field(fields, index.get(key), n)
 
+    def count(key: str, name: str | None = None) -> pa.Array:
+        return cols.integer(get(key), name or key, problems, maximum=MAX_COUNT)
+
     src, dst = cols.text(get("src_ip")), cols.text(get("dst_ip"))
     problems.add(
         np.asarray(pc.is_null(src).to_numpy(zero_copy_only=False)), "source address is missing"
@@ -228,17 +235,11 @@ def _columns(
         "proto": cols.protocol(get("proto")),
     }
     if "bytes2" in index:
-        arrays["bytes"] = _sum(
-            cols.integer(get("bytes"), "bytes", problems),
-            cols.integer(get("bytes2"), "bytes", problems),
-        )
-        arrays["packets"] = _sum(
-            cols.integer(get("packets"), "packets", problems),
-            cols.integer(get("packets2"), "packets", problems),
-        )
+        arrays["bytes"] = _sum(count("bytes"), count("bytes2", "bytes"))
+        arrays["packets"] = _sum(count("packets"), count("packets2", "packets"))
     else:
-        arrays["bytes"] = cols.integer(get("bytes"), "bytes", problems)
-        arrays["packets"] = cols.integer(get("packets"), "packets", problems)
+        arrays["bytes"] = count("bytes")
+        arrays["packets"] = count("packets")
     if "uid" in index:
         arrays["uid"] = cols.text(get("uid"))
     return arrays
@@ -366,11 +367,11 @@ def _plain(
         good, arrays["proto"] = cols.plain_protocol(spans[proto], ok)
         accepted.append(good)
     if "bytes2" in index:
-        arrays["bytes"] = _sum(integer("bytes"), integer("bytes2"))
-        arrays["packets"] = _sum(integer("packets"), integer("packets2"))
+        arrays["bytes"] = _sum(integer("bytes", MAX_COUNT), integer("bytes2", MAX_COUNT))
+        arrays["packets"] = _sum(integer("packets", MAX_COUNT), integer("packets2", MAX_COUNT))
     else:
-        arrays["bytes"] = integer("bytes")
-        arrays["packets"] = integer("packets")
+        arrays["bytes"] = integer("bytes", MAX_COUNT)
+        arrays["packets"] = integer("packets", MAX_COUNT)
     if "uid" in index:
         arrays["uid"] = text("uid")
     for good in accepted:
@@ -458,11 +459,31 @@ def _convert(
                 name: pc.replace_with_mask(arrays[name], mask, values)
                 for name, values in exact_arrays.items()
             }
+    _bounds(lines, arrays["ts"], problems, layout.limits)
     return _finish(lines, problems, arrays)
+
+
+def _bounds(lines: Lines, ts: pa.Array, problems: cols.Problems, limits: Limits) -> None:
+    """Rows the converters accepted that break a limit (``chainwatch.flows.limits``): too
+    long a line, a time outside the window."""
+    if len(lines) and len(lines.block) > limits.max_record_bytes:
+        long = (lines.end - lines.start) > limits.max_record_bytes
+        problems.add(long, f"is longer than {limits.max_record_bytes:,} bytes")
+    if len(ts):
+        outside = pc.or_(
+            pc.less(ts, pa.scalar(limits.earliest, cols.UTC_US)),
+            pc.greater(ts, pa.scalar(limits.latest, cols.UTC_US)),
+        )
+        problems.add(
+            np.asarray(pc.fill_null(outside, False).to_numpy(zero_copy_only=False), dtype=bool),
+            f"time is outside {limits.window_text()}",
+        )
 
 
 def _finish(lines: Lines, problems: cols.Problems, arrays: dict[str, pa.Array]) -> Batch:
     n = len(lines)
+    for side in ("src_ip", "dst_ip"):  # one text per address, whatever the log wrote
+        arrays[side] = canonical_ips(arrays[side])
     table = pa.table(
         {name: arrays.get(name, pa.nulls(n, SCHEMA.field(name).type)) for name in SCHEMA.names},
         schema=SCHEMA,
@@ -503,7 +524,14 @@ def _delimited(
     stop: bytes | None = None,
 ) -> Iterator[Batch]:
     number, rest = first_line, b""
-    for chunk in blocks(handle, BLOCK, name):
+    for chunk in blocks(handle, BLOCK, layout.limits.max_record_bytes):
+        if isinstance(chunk, Overlong):
+            if rest:  # a quoted record left open runs into the long line: it is not closed
+                batch, number, rest = _quoted_batch(rest, number, layout, final=True)
+                yield batch
+            yield _overlong(chunk, number, layout.limits)
+            number += 1
+            continue
         size = len(chunk)
         block = rest + chunk if rest else chunk
         stopped = False
@@ -527,22 +555,33 @@ def _delimited(
         yield _quoted_batch(rest, number, layout, final=True)[0]
 
 
+def _overlong(skipped: Overlong, number: int, limits: Limits) -> Batch:
+    """The batch standing for one line too long to read: one bad line."""
+    batch = _empty()
+    batch.bad = 1
+    batch.bad_examples = [(number, f"is longer than {limits.max_record_bytes:,} bytes")]
+    batch.bytes_read = skipped.size
+    return batch
+
+
 def _quoted_batch(
     block: bytes, number: int, layout: _Layout, *, final: bool
 ) -> tuple[Batch, int, bytes]:
     """A batch of a block holding quotes, the next line's number, and the bytes of a record
     the block ends inside."""
-    quoted = dialect.split_quoted(block, number, layout.sep, final=final)
+    quoted = dialect.split_quoted(
+        block, number, layout.sep, final=final, max_record=layout.limits.max_record_bytes
+    )
     lines = quoted.lines
     batch = _convert(lines, layout, quoted=quoted) if len(lines) else _empty()
     return batch, quoted.next_line, quoted.rest
 
 
-def _header(handle: BinaryIO) -> tuple[bytes, int]:
+def _header(handle: BinaryIO, name: str, limits: Limits) -> tuple[bytes, int]:
     """The first non-blank line and the number of lines it took."""
     count = 0
     while True:
-        line = handle.readline()
+        line = read_line(handle, limits.max_record_bytes, name)
         if not line:
             return b"", count
         count += 1
@@ -566,10 +605,11 @@ def _resume(handle: IO[bytes], start: int, first_line: int) -> int:
     return first_line + skipped
 
 
-def read_csv(flow_input: FlowInput) -> Iterator[Batch]:
+def read_csv(flow_input: FlowInput, limits: Limits | None = None) -> Iterator[Batch]:
     """Generic CSV (DESIGN.md): a header naming the columns, in any order."""
-    with open_decoded(flow_input) as handle:
-        header, used = _header(handle)
+    limits = limits or default_limits()
+    with _open(flow_input.path, flow_input.name) as handle:
+        header, used = _header(handle, flow_input.name, limits)
         names = _names(header)
         missing = [c for c in GENERIC_REQUIRED if c not in names]
         if missing:
@@ -585,7 +625,7 @@ def read_csv(flow_input: FlowInput) -> Iterator[Batch]:
             for c in (*GENERIC_REQUIRED, "bytes", "packets")
         }
         first_line = _resume(handle, flow_input.start, used + 1)
-        layout = _Layout(",", len(names), index, naive_is_utc=False, quoting=True)
+        layout = _Layout(",", len(names), index, naive_is_utc=False, quoting=True, limits=limits)
         yield from _delimited(handle, flow_input.name, layout, first_line=first_line)
 
 
@@ -614,10 +654,11 @@ def _nfdump_index(names: Sequence[str]) -> dict[str, int | None]:
     return index
 
 
-def read_nfdump_csv(flow_input: FlowInput) -> Iterator[Batch]:
+def read_nfdump_csv(flow_input: FlowInput, limits: Limits | None = None) -> Iterator[Batch]:
     """``nfdump -o csv`` output: header line optional, trailing Summary block ignored."""
-    with open_decoded(flow_input) as handle:
-        first, used = _header(handle)
+    limits = limits or default_limits()
+    with _open(flow_input.path, flow_input.name) as handle:
+        first, used = _header(handle, flow_input.name, limits)
         names = _names(first)
         if names[0] == "ts":
             start = used + 1
@@ -627,37 +668,91 @@ def read_nfdump_csv(flow_input: FlowInput) -> Iterator[Batch]:
             if handle.read(3) != BOM:
                 handle.seek(0)
         layout = _Layout(
-            ",", len(names), _nfdump_index(names), naive_is_utc=True, at_least=True, quoting=True
+            ",",
+            len(names),
+            _nfdump_index(names),
+            naive_is_utc=True,
+            at_least=True,
+            quoting=True,
+            limits=limits,
         )
         yield from _delimited(handle, flow_input.name, layout, first_line=start, stop=b"Summary")
 
 
-def read_zeek(flow_input: FlowInput) -> Iterator[Batch]:
-    """Zeek conn.log, TSV with its ``#`` header lines."""
-    with open_decoded(flow_input) as handle:
-        sep, names, number = "\t", None, 0
-        while names is None:
-            line = handle.readline()
+def read_zeek(flow_input: FlowInput, limits: Limits | None = None) -> Iterator[Batch]:
+    """Zeek conn.log, TSV with its ``#`` header lines. A header met again further on (logs
+    joined with ``cat``, each with its own ``#separator`` and ``#fields``) sets the layout of
+    the lines after it."""
+    limits = limits or default_limits()
+    name = flow_input.name
+    with _open(flow_input.path, name) as handle:
+        header, number = _ZeekHeader(name, limits), 0
+        while header.layout is None:
+            line = read_line(handle, limits.max_record_bytes, name)
             if not line:
                 raise InputError(
-                    flow_input.name,
-                    "has a Zeek header but no #fields line",
-                    expected="#fields ts uid id.orig_h ...",
+                    name, "has a Zeek header but no #fields line", expected="#fields ts uid ..."
                 )
             number += 1
-            text = line.rstrip(b"\r\n").decode("utf-8", "replace")
-            if text.startswith("#separator"):
-                sep = text.split(" ", 1)[1].encode().decode("unicode_escape")
-            elif text.startswith("#fields"):
-                names = text.split(sep)[1:]
-        index = _zeek_index(names, flow_input.name, number)
-        yield from _delimited(
-            handle,
-            flow_input.name,
-            _Layout(sep, len(names), index, naive_is_utc=False),
-            first_line=_resume(handle, flow_input.start, number + 1),
-            comment=b"#",
-        )
+            header.take(line, number)
+        number = _resume(handle, flow_input.start, number + 1)
+        for chunk in blocks(handle, BLOCK, limits.max_record_bytes):
+            if isinstance(chunk, Overlong):
+                yield _overlong(chunk, number, limits)
+                number += 1
+                continue
+            batches, number = _zeek_block(chunk, number, header)
+            batches[-1].bytes_read = len(chunk)
+            yield from batches
+
+
+class _ZeekHeader:
+    """The layout Zeek's header lines give, as they come (``take``)."""
+
+    def __init__(self, name: str, limits: Limits) -> None:
+        self.name, self.limits = name, limits
+        self.sep = "\t"
+        self.layout: _Layout | None = None
+
+    def take(self, line: bytes, number: int) -> None:
+        text = line.rstrip(b"\r\n").decode("utf-8", "replace")
+        if text.startswith("#separator"):
+            self.sep = text.split(" ", 1)[-1].encode().decode("unicode_escape")
+        elif text.startswith("#fields"):
+            names = text.split(self.sep)[1:]
+            index = _zeek_index(names, self.name, number)
+            self.layout = _Layout(self.sep, len(names), index, False, limits=self.limits)
+
+
+def _zeek_block(block: bytes, number: int, header: _ZeekHeader) -> tuple[list[Batch], int]:
+    """The batches of a block of Zeek lines (one per stretch between header lines), and the
+    next line's number."""
+    batches, at = [], 0
+    while True:
+        found = _next_header(block, at)
+        segment = block[at:] if found < 0 else block[at:found]
+        if segment:
+            lines, number = split_lines(segment, number, comment=b"#")
+            assert header.layout is not None
+            batches.append(_convert(lines, header.layout) if len(lines) else _empty())
+        if found < 0:
+            return batches or [_empty()], number
+        stop = block.find(b"\n", found)
+        at = len(block) if stop < 0 else stop + 1
+        header.take(block[found:at], number)
+        number += 1
+
+
+def _next_header(block: bytes, at: int) -> int:
+    """Where the next ``#separator`` or ``#fields`` line from ``at`` starts, or -1."""
+    found = -1
+    for word in (b"#separator", b"#fields"):
+        if block.startswith(word, at):
+            return at
+        where = block.find(b"\n" + word, at)
+        if where >= 0 and (found < 0 or where + 1 < found):
+            found = where + 1
+    return found
 
 
 def _zeek_index(names: Sequence[str], name: str, line: int) -> dict[str, int | None]:
@@ -698,14 +793,19 @@ _ZEEK_JSON_FIELDS = [
 ]
 
 
-def read_zeek_json(flow_input: FlowInput) -> Iterator[Batch]:
+def read_zeek_json(flow_input: FlowInput, limits: Limits | None = None) -> Iterator[Batch]:
     """Zeek conn.log as JSON lines. Each line's fields are re-joined as tab-separated text and
     go through the same converters as the TSV form."""
-    with open_decoded(flow_input) as handle:
+    limits = limits or default_limits()
+    with _open(flow_input.path, flow_input.name) as handle:
         number = _resume(handle, flow_input.start, 1)
         index = _zeek_index(_ZEEK_JSON_FIELDS, flow_input.name, 1)
-        layout = _Layout("\t", len(_ZEEK_JSON_FIELDS), index, naive_is_utc=False)
-        for block in blocks(handle, BLOCK, flow_input.name):
+        layout = _Layout("\t", len(_ZEEK_JSON_FIELDS), index, False, limits=limits)
+        for block in blocks(handle, BLOCK, limits.max_record_bytes):
+            if isinstance(block, Overlong):
+                yield _overlong(block, number, limits)
+                number += 1
+                continue
             lines, number = split_lines(block, number)
             if not len(lines):
                 continue
@@ -773,7 +873,9 @@ def nfdump_binary() -> str:
     return path
 
 
-def read_nfcapd(flow_input: FlowInput, filter_file: os.PathLike[str]) -> Iterator[Batch]:
+def read_nfcapd(
+    flow_input: FlowInput, filter_file: os.PathLike[str], limits: Limits | None = None
+) -> Iterator[Batch]:
     """nfcapd files through the real nfdump: nfdump's C code applies the watch filter (read
     from ``filter_file``, see ``chainwatch.flows.nfdump_filter``) and prints only the fields
     chainwatch uses, in UTC."""
@@ -789,11 +891,12 @@ def read_nfcapd(flow_input: FlowInput, filter_file: os.PathLike[str]) -> Iterato
         os.fspath(filter_file),
     ]
     env = dict(os.environ, TZ="UTC")
+    limits = limits or default_limits()
     with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) as proc:
         assert proc.stdout is not None
         index = _nfdump_index(_NFDUMP_FMT_NAMES)
         try:
-            layout = _Layout(",", len(_NFDUMP_FMT_NAMES), index, naive_is_utc=True)
+            layout = _Layout(",", len(_NFDUMP_FMT_NAMES), index, naive_is_utc=True, limits=limits)
             yield from _delimited(proc.stdout, flow_input.name, layout, first_line=1)
         finally:
             if proc.poll() is None:
