@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import hashlib
 import io
 import json
@@ -21,6 +22,7 @@ from hypothesis import strategies as st
 
 from chainwatch.flows import dialect, readers
 from chainwatch.flows.inputs import FlowInput, describe, split_lines
+from chainwatch.flows.limits import Limits
 
 UTC = dt.UTC
 Reader = Callable[[FlowInput], Iterator[readers.Batch]]
@@ -622,10 +624,10 @@ def test_unclosed_quote_costs_its_line_wherever_blocks_end(
     lines += [b"1495015200," + b"x" * 60 + b',198.51.100.7,1,8333,tcp,1,"1', good]
     path = tmp_path / "open.csv"
     path.write_bytes(b"\n".join(lines) + b'\n1495015200,192.0.2.1,198.51.100.7,1,8333,tcp,1,"1')
-    monkeypatch.setattr(dialect, "MAX_RECORD", 100)  # line 3's quote would close on line 6
+    limits = Limits(max_record_bytes=100)  # line 3's quote would close on line 6
     for block in [*range(1, 120), 4 << 20]:
         monkeypatch.setattr(readers, "BLOCK", block)
-        got = read(readers.read_csv, path)
+        got = read(functools.partial(readers.read_csv, limits=limits), path)
         assert got["lines"] == [2, 4, 5, 7], block
         assert got["examples"] == [
             (3, dialect.UNCLOSED),
