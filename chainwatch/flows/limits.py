@@ -37,7 +37,7 @@ import os
 import re
 import zlib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
@@ -70,18 +70,17 @@ class Limits:
     Attributes:
         max_record_bytes: the longest line (record) read; longer ones are bad lines.
         earliest: records before this time are bad lines.
-        latest_ahead: records more than this after ``now`` are bad lines.
-        now: the time the window is measured from (the scan's start).
+        latest_ahead: records more than this after the time they are read are bad lines
+            (measured when read, so a long-running ``chainwatch run`` keeps up).
     """
 
     max_record_bytes: int = MAX_RECORD_BYTES
     earliest: dt.datetime = EARLIEST
     latest_ahead: dt.timedelta = LATEST_AHEAD
-    now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
     @property
     def latest(self) -> dt.datetime:
-        return self.now + self.latest_ahead
+        return dt.datetime.now(dt.UTC) + self.latest_ahead
 
     def window_text(self) -> str:
         return f"{self.earliest:%Y-%m-%d} .. {self.latest:%Y-%m-%dT%H:%MZ}"

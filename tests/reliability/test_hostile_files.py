@@ -265,7 +265,7 @@ def test_a_50_mb_line_is_one_bad_line_in_bounded_memory(tmp_path: Path, wl: Path
         handle.write(b"2017-05-17T10:00:00Z," + b"9" * (50 << 20) + b"\n")
         handle.write((LINE.format(s=1, port=40001) + "\n").encode())
     code, peak, output = _scan_in_child(tmp_path, wl, path)
+    assert peak < CEILING, f"peak RSS {peak:,} bytes"
     assert code == 0, output
     assert "read 2, watched 1, classified 1, stored 1, skipped 0, bad 1" in output
     assert f"{path}:2: is longer than 1,048,576 bytes" in output
-    assert peak < CEILING, f"peak RSS {peak:,} bytes"
