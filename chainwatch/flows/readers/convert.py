@@ -73,8 +73,12 @@ def _bounds(lines: Lines, ts: pa.Array, problems: cols.Problems, limits: Limits)
     """Rows the converters accepted that break a limit (``chainwatch.flows.limits``): too
     long a line, a time outside the window."""
     if len(lines) and len(lines.block) > limits.max_record_bytes:
-        long = (lines.end - lines.start) > limits.max_record_bytes
-        problems.add(long, f"is longer than {limits.max_record_bytes:,} bytes")
+        # Its length is a long line's reason whatever else is wrong with it, as when it
+        # streamed past unread (``limits.Overlong``): the reason must not depend on blocks.
+        long = np.flatnonzero((lines.end - lines.start) > limits.max_record_bytes)
+        problems.mask[long] = True
+        for row in long[:20].tolist():
+            problems.reasons[row] = f"is longer than {limits.max_record_bytes:,} bytes"
     if len(ts):
         outside = pc.or_(
             pc.less(ts, pa.scalar(limits.earliest, cols.UTC_US)),
