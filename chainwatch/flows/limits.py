@@ -188,14 +188,15 @@ class _Guarded(io.RawIOBase):
     made line feeds where the file ends its lines with CR alone. Seeking is to the start
     only (readers look at the first line again), by opening the file anew."""
 
-    def __init__(self, path: Path, name: str) -> None:
+    def __init__(self, path: Path, name: str, *, text: bool) -> None:
         self.path, self.name = path, name
         self.gzipped = False
         self.cr_only = False
         self._open()
-        head = self.read(_SNIFF) or b""
-        self.cr_only = b"\n" not in head and b"\r" in head
-        self._open()
+        if text:
+            head = self.read(_SNIFF) or b""
+            self.cr_only = b"\n" not in head and b"\r" in head
+            self._open()
 
     def _open(self) -> None:
         self._file = self.path.open("rb")
@@ -262,14 +263,15 @@ class _Guarded(io.RawIOBase):
 
 
 def open_stream(path: Path, name: str) -> io.BufferedReader:
-    """The input's bytes under the guards above (see the module docstring)."""
-    return io.BufferedReader(_Guarded(path, name), buffer_size=1 << 16)
+    """The input's text under the guards above (see the module docstring)."""
+    return io.BufferedReader(_Guarded(path, name, text=True), buffer_size=1 << 16)
 
 
 def guarded_reader(path: Path, name: str) -> BinaryIO:
-    """The same stream, for callers outside the readers that must inflate an input in full
-    (hashing the decoded bytes): the expansion guard applies to them too."""
-    return open_stream(path, name)
+    """The input's bytes exactly as decoded (no line ends changed), under the expansion
+    guard: for callers that inflate an input in full without parsing it as text (hashing
+    the decoded stream, a gzip-compressed capture)."""
+    return io.BufferedReader(_Guarded(path, name, text=False), buffer_size=1 << 16)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import pytest
 from chainwatch.errors import InputError
 from chainwatch.flows import readers
 from chainwatch.flows.inputs import describe
-from chainwatch.flows.limits import Limits, load_limits
+from chainwatch.flows.limits import Limits, guarded_reader, load_limits
 from chainwatch.flows.readers import text as reader_text
 from tests.flows.test_reader_blocks import read
 
@@ -137,3 +137,20 @@ def test_limits_refuse_nonsense() -> None:
     assert load_limits({"earliest": dt.date(2001, 2, 3)}, {}, "f").earliest == dt.datetime(
         2001, 2, 3, tzinfo=UTC
     )
+
+
+def test_the_guard_for_other_callers_keeps_the_bytes(tmp_path: Path) -> None:
+    """``guarded_reader`` (for hashing a decoded stream, or a gzip capture): the bytes as
+    decoded, CRs included, and the same expansion guard."""
+    raw = b"\xd4\xc3\xb2\xa1\r\x00\rbinary\r" * 100
+    path = tmp_path / "capture.pcap.gz"
+    path.write_bytes(gzip.compress(raw))
+    with guarded_reader(path, str(path)) as handle:
+        assert handle.read() == raw
+    bomb = tmp_path / "bomb.gz"
+    with gzip.open(bomb, "wb", compresslevel=9) as handle:
+        for _ in range(80):
+            handle.write(bytes(1 << 20))
+    with guarded_reader(bomb, "bomb.gz") as handle, pytest.raises(InputError, match="500:1"):
+        while handle.read(1 << 20):
+            pass
