@@ -82,8 +82,19 @@ class Limits:
     def latest(self) -> dt.datetime:
         return dt.datetime.now(dt.UTC) + self.latest_ahead
 
-    def window_text(self) -> str:
-        return f"{self.earliest:%Y-%m-%d} .. {self.latest:%Y-%m-%dT%H:%MZ}"
+    def too_early(self) -> str:
+        """The reason of a record before the window (fixed text: it names no moving time)."""
+        moment = self.earliest.astimezone(dt.UTC)
+        when = (
+            f"{moment:%Y-%m-%d}" if moment.time() == dt.time() else f"{moment:%Y-%m-%dT%H:%M:%SZ}"
+        )
+        return f"time is before {when}"
+
+    def too_late(self) -> str:
+        """The reason of a record past the window."""
+        hours = self.latest_ahead.total_seconds() / 3600
+        span = f"{hours / 24:g} day" if hours % 24 == 0 else f"{hours:g} hour"
+        return f"time is more than {span}{'' if span.startswith('1 ') else 's'} ahead of now"
 
 
 def load_limits(

@@ -80,14 +80,12 @@ def _bounds(lines: Lines, ts: pa.Array, problems: cols.Problems, limits: Limits)
         for row in long[:20].tolist():
             problems.reasons[row] = f"is longer than {limits.max_record_bytes:,} bytes"
     if len(ts):
-        outside = pc.or_(
-            pc.less(ts, pa.scalar(limits.earliest, cols.UTC_US)),
-            pc.greater(ts, pa.scalar(limits.latest, cols.UTC_US)),
-        )
-        problems.add(
-            np.asarray(pc.fill_null(outside, False).to_numpy(zero_copy_only=False), dtype=bool),
-            f"time is outside {limits.window_text()}",
-        )
+        for wrong, reason in (
+            (pc.less(ts, pa.scalar(limits.earliest, cols.UTC_US)), limits.too_early()),
+            (pc.greater(ts, pa.scalar(limits.latest, cols.UTC_US)), limits.too_late()),
+        ):
+            mask = pc.fill_null(wrong, False).to_numpy(zero_copy_only=False)
+            problems.add(np.asarray(mask, dtype=bool), reason)
 
 
 def _finish(lines: Lines, problems: cols.Problems, arrays: dict[str, pa.Array]) -> Batch:
