@@ -154,3 +154,19 @@ def test_the_guard_for_other_callers_keeps_the_bytes(tmp_path: Path) -> None:
     with guarded_reader(bomb, "bomb.gz") as handle, pytest.raises(InputError, match="500:1"):
         while handle.read(1 << 20):
             pass
+
+
+def test_counts_past_the_maximum_say_so(tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text(
+        "ts,src_ip,dst_ip,src_port,dst_port,proto,bytes,packets\n"
+        "1495015200,192.0.2.1,198.51.100.7,1,2,tcp,17592186044416,1\n"  # 2**44: the maximum
+        "1495015200,192.0.2.1,198.51.100.7,1,2,tcp,17592186044417,1\n"
+        "1495015200,192.0.2.1,198.51.100.7,1,2,tcp,1,99999999999999999999999\n"
+    )
+    got = read(readers.read_csv, path)
+    assert [r["bytes"] for r in got["rows"]] == [1 << 44]
+    assert got["examples"] == [
+        (3, "bytes is above 17592186044416"),
+        (4, "packets is above 17592186044416"),
+    ]
