@@ -19,6 +19,7 @@ import tomli
 
 from chainwatch.categories import DEFAULT_PORT_RULES, EVENT_CATEGORIES
 from chainwatch.errors import ConfigError
+from chainwatch.flows.limits import Limits, load_limits
 
 DEFAULT_DB = "sqlite:///chainwatch.db"
 DEFAULT_CONFIG = "chainwatch.toml"
@@ -45,7 +46,16 @@ _WATCHER_KEYS = {
     "retries",
     "checksums",
 }
-_TOP_KEYS = {"db", "watchlists", "resolve_hosts", "port_rules", "watchers", "report", "alerts"}
+_TOP_KEYS = {
+    "db",
+    "watchlists",
+    "resolve_hosts",
+    "port_rules",
+    "watchers",
+    "report",
+    "alerts",
+    "limits",
+}
 _PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "password", "secret", "xxx"}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -156,6 +166,7 @@ class Settings:
         resolve_hosts: resolve catalog host names when a scan runs (off for air-gapped use).
         report: the file's ``[report]`` table, validated by the report package.
         alerts: the file's ``[alerts]`` table, validated by the scheduler.
+        limits: what flow readers accept (``[limits]``, see ``chainwatch.flows.limits``).
     """
 
     db: str = DEFAULT_DB
@@ -166,6 +177,7 @@ class Settings:
     resolve_hosts: bool = True
     report: Mapping[str, Any] = field(default_factory=dict)
     alerts: Mapping[str, Any] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
 
     def watcher(self, name: str) -> WatcherConfig:
         for watcher in self.watchers:
@@ -226,7 +238,7 @@ def load_settings(
     if env_resolve is not None:
         resolve = env_resolve
 
-    for key in ("report", "alerts"):
+    for key in ("report", "alerts", "limits"):
         if key in data and not isinstance(data[key], dict):
             raise ConfigError(path, f"{key} is not a table", expected=f"a [{key}] table")
 
@@ -244,6 +256,7 @@ def load_settings(
         resolve_hosts=resolve,
         report=data.get("report", {}),
         alerts=data.get("alerts", {}),
+        limits=load_limits(data.get("limits"), os.environ, path),
     )
 
 

@@ -72,6 +72,8 @@ def integer(
     col = text(col)
     absent = _np(pc.is_null(col))
     valid = _np(pc.match_substring_regex(col, r"^\d{1,18}$"))
+    if maximum is not None:  # digits beyond int64: too big, not "not an integer"
+        problems.add(_np(pc.match_substring_regex(col, r"^\d{19,}$")), f"{name} is above {maximum}")
     problems.add(~absent & ~valid, f"{name} is not a non-negative integer")
     if required:
         problems.add(absent, f"{name} is missing")

@@ -25,7 +25,8 @@ def detect(head: bytes) -> str | None:
     if head.startswith(NFCAPD_MAGIC):
         return "nfcapd"
     text = head.lstrip(b"\xef\xbb\xbf").lstrip()
-    first = text.split(b"\n", 1)[0].rstrip(b"\r")
+    ending = b"\n" if b"\n" in text or b"\r" not in text else b"\r"  # CR alone: old Mac
+    first = text.split(ending, 1)[0].rstrip(b"\r")
     if first.startswith(b"#separator") or first.startswith(b"#fields"):
         return "zeek"
     if first.startswith(b"{"):

@@ -50,9 +50,13 @@ class Quoted:
     next_line: int
 
 
-def record_end(block: bytes, start: int, sep: bytes, *, final: bool) -> int | None:
+def record_end(
+    block: bytes, start: int, sep: bytes, *, final: bool, max_record: int | None = None
+) -> int | None:
     """Where the record starting at ``start`` ends (its line feed, or the end of a ``final``
-    block); -1 when a quoted field in it is not closed; None when the block ends first."""
+    block); -1 when a quoted field in it is not closed (within ``max_record`` bytes, by
+    default ``MAX_RECORD``); None when the block ends first."""
+    limit = MAX_RECORD if max_record is None else max_record
     n, i, field_start = len(block), start, True
     newline = block.find(b"\n", start)
     while True:
@@ -60,8 +64,8 @@ def record_end(block: bytes, start: int, sep: bytes, *, final: bool) -> int | No
             j = i + 1
             while True:
                 k = block.find(b'"', j)
-                if k < 0 or k + 1 - start > MAX_RECORD:
-                    return -1 if final or n - start > MAX_RECORD else None
+                if k < 0 or k + 1 - start > limit:
+                    return -1 if final or n - start > limit else None
                 if block[k + 1 : k + 2] != b'"':
                     break
                 j = k + 2
@@ -70,7 +74,7 @@ def record_end(block: bytes, start: int, sep: bytes, *, final: bool) -> int | No
                 newline = block.find(b"\n", i)
             continue
         end = n if newline < 0 else newline  # no line feed: only the input's last line
-        if end - start > MAX_RECORD:
+        if end - start > limit:
             return -1
         at = block.find(sep, i, end)
         if at < 0:
@@ -177,9 +181,11 @@ def _regular(
     return regular, doubled
 
 
-def split_quoted(block: bytes, first_line: int, sep: str, *, final: bool) -> Quoted:
+def split_quoted(
+    block: bytes, first_line: int, sep: str, *, final: bool, max_record: int | None = None
+) -> Quoted:
     """The records of ``block`` (whose first line is ``first_line``). Unless ``final``, a
-    record the block ends inside is left in ``rest``."""
+    record the block ends inside is left in ``rest``. ``max_record``: see ``record_end``."""
     data = np.frombuffer(block, dtype=np.uint8)
     sep_byte = sep.encode()
     marks = _marks(data, sep_byte[0])
@@ -196,7 +202,7 @@ def split_quoted(block: bytes, first_line: int, sep: str, *, final: bool) -> Quo
     for row in np.flatnonzero(~regular).tolist():
         if row < done:
             continue
-        found = record_end(block, int(start[row]), sep_byte, final=final)
+        found = record_end(block, int(start[row]), sep_byte, final=final, max_record=max_record)
         if found is None:  # the block ends inside this record: read it with the next
             cut, rest = row, block[start[row] :]
             break

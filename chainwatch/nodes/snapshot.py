@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import ipaddress
 import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from chainwatch.watchlists.addresses import canonical_ip
 
 
 @dataclass(frozen=True)
@@ -112,15 +113,10 @@ def split_host_port(text: str) -> tuple[str, int | None]:
 
 
 def normalise_ip(host: str) -> str:
-    """The canonical text of an IP address (an IPv4-mapped IPv6 address becomes IPv4); a
-    non-IP host (an onion name) is returned unchanged."""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return host
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return str(address.ipv4_mapped)
-    return str(address)
+    """The canonical text of an IP address, as flow readers store it (IPv6 compressed,
+    without a %zone; an IPv4-mapped IPv6 address becomes IPv4); a non-IP host (an onion
+    name) is returned unchanged."""
+    return canonical_ip(host)
 
 
 def utc_from_epoch(value: Any) -> dt.datetime | None:

@@ -3,6 +3,12 @@
 IPv4 is split and range-checked by pyarrow compute; IPv6 (rare in flow data) is parsed by
 ``ipaddress``. Flow data repeat a few addresses many times, so each distinct text is parsed
 once and the results are spread back by dictionary index.
+
+One address has one text (``canonical_ip``/``canonical_ips``): IPv6 compressed as RFC 5952
+writes it (``2001:db8::1``, not ``2001:db8:0:0:0:0:0:1``), without a ``%zone`` (a zone names
+an interface of the host that wrote the log, not part of the address), and an IPv4-mapped
+IPv6 address (``::ffff:175.45.176.5``, as dual-stack sockets report IPv4 peers) as the IPv4
+address it is: so it is matched, counted and stored as that IPv4 address.
 """
 
 from __future__ import annotations
@@ -78,11 +84,39 @@ def _parse_distinct(text: pa.Array) -> ParsedIps:
     has_colon = pc.fill_null(pc.match_substring(text, ":"), False)
     v6_rows = np.flatnonzero(has_colon.to_numpy(zero_copy_only=False))
     for row, value in zip(v6_rows.tolist(), text.filter(has_colon).to_pylist(), strict=True):
-        try:
-            address = ipaddress.ip_address(value)
-        except ValueError:
-            continue
-        if address.version == 6:
+        address = _address(value)
+        if isinstance(address, ipaddress.IPv4Address):  # IPv4-mapped
+            v4[row] = int(address)
+            version[row] = 4
+        elif address is not None:
             v6[row] = address.packed
             version[row] = 6
     return ParsedIps(version, v4, v6)
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address some IPv6 text names (zone dropped, IPv4-mapped as IPv4), or None."""
+    try:
+        address = ipaddress.ip_address(text.partition("%")[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def canonical_ip(text: str) -> str:
+    """The one text of an address (see the module docstring); other text unchanged."""
+    address = _address(text.strip()) if ":" in text else None
+    return text if address is None else str(address)
+
+
+def canonical_ips(values: pa.Array) -> pa.Array:
+    """``canonical_ip`` of every string, computed once per distinct text holding a colon:
+    IPv4 text (no colon) is left as it is, and a batch without IPv6 costs one scan."""
+    has_colon = pc.fill_null(pc.match_substring(values, ":"), False)
+    if not pc.any(has_colon).as_py():
+        return values
+    part = pc.dictionary_encode(values.filter(has_colon))
+    canonical = pa.array([canonical_ip(v) for v in part.dictionary.to_pylist()], pa.string())
+    return pc.replace_with_mask(values, has_colon, canonical.take(part.indices))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import hashlib
 import io
 import json
@@ -21,6 +22,11 @@ from hypothesis import strategies as st
 
 from chainwatch.flows import dialect, readers
 from chainwatch.flows.inputs import FlowInput, describe, split_lines
+from chainwatch.flows.limits import Limits
+from chainwatch.flows.readers import convert
+from chainwatch.flows.readers import text as reader_text
+from chainwatch.flows.readers.batch import Layout
+from chainwatch.flows.readers.csv_readers import NFDUMP_FMT_NAMES, nfdump_index
 
 UTC = dt.UTC
 Reader = Callable[[FlowInput], Iterator[readers.Batch]]
@@ -136,7 +142,7 @@ def test_awkward_csv_the_same_wherever_blocks_end(
         b"2017-05-17T10:00:00Z,192.0.2.2,198.51.100.7,40002,8333,6,-,"
     )
     for block in [*range(1, 70), 4 << 20]:  # every place a block can end, CRLFs included
-        monkeypatch.setattr(readers, "BLOCK", block)
+        monkeypatch.setattr(reader_text, "BLOCK", block)
         got = read(readers.read_csv, path)
         assert got["rows"] == expected_rows, block
         assert got["lines"] == [2, 6, 9, 14], block
@@ -237,7 +243,7 @@ def test_zeek_comments_resume_and_missing_values(
     path = tmp_path / "conn.log"
     path.write_text(head + "\n".join(body) + "\n")
     for block in (1, 40, 100, 4 << 20):
-        monkeypatch.setattr(readers, "BLOCK", block)
+        monkeypatch.setattr(reader_text, "BLOCK", block)
         got = read(readers.read_zeek, path)
         assert got["lines"] == [5, 7, 9]
         assert [(r["uid"], r["bytes"], r["proto"]) for r in got["rows"]] == [
@@ -259,7 +265,7 @@ def test_nfdump_summary_at_a_block_edge(tmp_path: Path, monkeypatch: pytest.Monk
     path = tmp_path / "nfdump.csv"
     path.write_text(text)
     for block in (1, 50, 190, 4 << 20):
-        monkeypatch.setattr(readers, "BLOCK", block)
+        monkeypatch.setattr(reader_text, "BLOCK", block)
         got = read(readers.read_nfdump_csv, path)
         assert got["lines"] == [2, 3] and got["bad"] == 0  # more fields than named is fine
         assert [(r["bytes"], r["packets"], r["proto"]) for r in got["rows"]] == [
@@ -294,7 +300,7 @@ def test_zeek_json_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     path = tmp_path / "conn.json"
     path.write_bytes(b"\r\n".join(lines) + b"\r\n")
     for block in (1, 60, 4 << 20):
-        monkeypatch.setattr(readers, "BLOCK", block)
+        monkeypatch.setattr(reader_text, "BLOCK", block)
         got = read(readers.read_zeek_json, path)
         assert got["lines"] == [1, 4]
         assert got["examples"] == [(3, "is not a JSON object")]
@@ -498,26 +504,24 @@ def test_quick_path_agrees_with_exact_converters(kind: str, data: st.DataObject)
         path.write_bytes(header + ending.join(lines) + data.draw(st.sampled_from([ending, b""])))
         if path.stat().st_size == 0:
             return
-        patch.setattr(readers, "BLOCK", block)
+        patch.setattr(reader_text, "BLOCK", block)
         quick = read(reader, path)
-        patch.setattr(readers, "_plain", _exact_only)
+        patch.setattr(convert, "plain", _exact_only)
         assert quick == read(reader, path)
-        patch.setattr(readers, "BLOCK", 4 << 20)
+        patch.setattr(reader_text, "BLOCK", 4 << 20)
         whole = read(reader, path)  # nor does it matter where the blocks end, but that
         assert set(whole.pop("examples")) <= set(quick.pop("examples"))  # each batch keeps
         assert quick == whole  # the first 20 rows refused for each reason
 
 
 LAYOUTS = {
-    "csv": readers._Layout(
+    "csv": Layout(
         ",",
         8,
         dict(zip((*readers.GENERIC_REQUIRED, "bytes", "packets"), range(8), strict=True)),
         naive_is_utc=False,
     ),
-    "nfdump": readers._Layout(
-        ",", 9, readers._nfdump_index(readers._NFDUMP_FMT_NAMES), naive_is_utc=True
-    ),
+    "nfdump": Layout(",", 9, nfdump_index(NFDUMP_FMT_NAMES), naive_is_utc=True),
 }
 GOOD = {  # {t}: a time, {n}: a port and a count
     "csv": "{t},192.0.2.1,198.51.100.7,{n},8333,tcp,{n},1",
@@ -562,10 +566,10 @@ def test_values_one_byte_off_a_good_one(kind: str) -> None:
     for t, n, t2, n2 in pairs:
         block = f"{good.format(t=t, n=n)}\n{good.format(t=t2, n=n2)}\n".encode()
         lines, _ = split_lines(block, 1)
-        quick = readers._convert(lines, layout)
+        quick = convert.convert(lines, layout)
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(readers, "_plain", _exact_only)
-            exact = readers._convert(lines, layout)
+            patch.setattr(convert, "plain", _exact_only)
+            exact = convert.convert(lines, layout)
         assert quick.table.equals(exact.table), (t, n, t2, n2)
         assert (quick.bad, quick.bad_examples) == (exact.bad, exact.bad_examples), (t2, n2)
         accepted += quick.table.num_rows
@@ -604,7 +608,7 @@ def test_quoted_line_breaks_at_every_block_edge(
     path = tmp_path / "quoted.csv"
     path.write_bytes(text)
     for block in [*range(1, 160), 4 << 20]:  # a quoted CR, LF or quote at each block edge
-        monkeypatch.setattr(readers, "BLOCK", block)
+        monkeypatch.setattr(reader_text, "BLOCK", block)
         got = read(readers.read_csv, path)
         assert (got["bad"], got["lines"]) == (0, starts), block
         assert got["digests"] == [sha(raw) for raw in raws], block
@@ -622,10 +626,10 @@ def test_unclosed_quote_costs_its_line_wherever_blocks_end(
     lines += [b"1495015200," + b"x" * 60 + b',198.51.100.7,1,8333,tcp,1,"1', good]
     path = tmp_path / "open.csv"
     path.write_bytes(b"\n".join(lines) + b'\n1495015200,192.0.2.1,198.51.100.7,1,8333,tcp,1,"1')
-    monkeypatch.setattr(dialect, "MAX_RECORD", 100)  # line 3's quote would close on line 6
+    limits = Limits(max_record_bytes=100)  # line 3's quote would close on line 6
     for block in [*range(1, 120), 4 << 20]:
-        monkeypatch.setattr(readers, "BLOCK", block)
-        got = read(readers.read_csv, path)
+        monkeypatch.setattr(reader_text, "BLOCK", block)
+        got = read(functools.partial(readers.read_csv, limits=limits), path)
         assert got["lines"] == [2, 4, 5, 7], block
         assert got["examples"] == [
             (3, dialect.UNCLOSED),

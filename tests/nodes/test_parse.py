@@ -203,6 +203,7 @@ def test_addresses_and_urls() -> None:
     assert split_host_port("2001:db8::1") == ("2001:db8::1", None)
     assert normalise_ip("::ffff:192.0.2.9") == "192.0.2.9"
     assert normalise_ip("2001:DB8:0::1") == "2001:db8::1"
+    assert normalise_ip("fe80::1%eth0") == "fe80::1"  # a zone is not part of the address
     assert utc_from_epoch(0) is None and utc_from_epoch(True) is None
     assert public_url("http://user:secret@127.0.0.1:8332/?x=secret#frag") == (
         "http://127.0.0.1:8332"

@@ -129,9 +129,12 @@ def test_accepts_arrow_and_numpy_and_padding() -> None:
         assert list(matcher.match(form, [None] * 3).matched) == [True, False, False]
 
 
-def test_parse_ips_rejects_leading_zeros_and_ipv4_mapped_is_v6() -> None:
-    parsed = parse_ips(["010.0.0.1", "::ffff:192.0.2.1", "192.0.2.1"])
-    assert list(parsed.version) == [0, 6, 4]
+def test_parse_ips_rejects_leading_zeros_and_ipv4_mapped_is_v4() -> None:
+    """An IPv4-mapped address is the IPv4 address (issue 21); a zone is not the address."""
+    parsed = parse_ips(["010.0.0.1", "::ffff:192.0.2.1", "192.0.2.1", "2001:db8::1%eth0"])
+    assert list(parsed.version) == [0, 4, 4, 6]
+    assert parsed.v4[1] == parsed.v4[2]
+    assert parsed.v6[3] == ipaddress.ip_address("2001:db8::1").packed
 
 
 def test_match_ints_matches_numeric_input() -> None:
