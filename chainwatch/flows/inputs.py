@@ -19,10 +19,7 @@ cache) and one extra decompression of a gzip file: ``benchmarks/inputs.py`` meas
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
-import os
 import shutil
 import sys
 import tempfile
@@ -31,11 +28,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import BinaryIO
 
 import numpy as np
 
 from chainwatch.errors import InputError
+from chainwatch.flows.limits import guarded_reader
 
 _HASH_BLOCK = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b"
@@ -106,59 +104,16 @@ def describe(path: Path, name: str | None = None) -> FlowInput:
     """The input at ``path``, sized and hashed (its decoded stream) as it is now."""
     shown = name or str(path)
     try:
-        with path.open("rb", buffering=0) as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size == 0:
-                raise InputError(shown, "is empty", expected="flow records")
-            packed = handle.read(2) == GZIP_MAGIC
-            handle.seek(0)
-            bounded = io.BufferedReader(_Bounded(handle, size, shown), _HASH_BLOCK)
-            decoded: io.BufferedIOBase = gzip.GzipFile(fileobj=bounded) if packed else bounded
-            digest = hashlib.sha256()
-            while block := _read(decoded, _HASH_BLOCK, shown):
+        size = path.stat().st_size
+        if size == 0:
+            raise InputError(shown, "is empty", expected="flow records")
+        digest = hashlib.sha256()
+        with guarded_reader(path, shown, size) as decoded:
+            while block := decoded.read(_HASH_BLOCK):
                 digest.update(block)
-    except OSError as exc:  # gzip's own errors are InputErrors by now (``_read``)
+    except OSError as exc:  # gzip's own errors are InputErrors by now (``limits``)
         raise unreadable(shown, exc) from None
     return FlowInput(path=path, name=shown, size=size, sha256=digest.hexdigest())
-
-
-class _Bounded(io.RawIOBase):
-    """The first ``size`` bytes of an open file: what a writer appends after the file was
-    hashed is not read now, but by the next round (which resumes there)."""
-
-    def __init__(self, handle: io.FileIO, size: int, name: str) -> None:
-        self.handle = handle
-        self.size = size
-        self.name = name
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.handle.tell()
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        if whence == io.SEEK_END:
-            offset, whence = self.size + offset, io.SEEK_SET
-        return self.handle.seek(offset, whence)
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        left = self.size - self.handle.tell()
-        if left <= 0:
-            return 0
-        view = memoryview(buffer)
-        count = self.handle.readinto(view[: min(len(view), left)])
-        if count == 0 and len(view):  # truncated or replaced since it was hashed
-            raise InputError(
-                self.name,
-                f"shrank while it was read (it ends at byte {self.handle.tell():,}, "
-                f"{self.size:,} were hashed)",
-                expected="a file that only grows while it is read; scan again",
-            )
-        return count or 0
 
 
 @contextmanager
@@ -177,34 +132,14 @@ def is_gzip(path: Path) -> bool:
 
 @contextmanager
 def open_decoded(flow_input: FlowInput) -> Iterator[BinaryIO]:
-    """The input's bytes, as many as were hashed, decompressed when it is gzip."""
+    """The input's bytes, as many as were hashed, decompressed when it is gzip (under the
+    expansion guard of ``limits``)."""
     try:
-        raw = flow_input.path.open("rb", buffering=0)
+        handle = guarded_reader(flow_input.path, flow_input.name, flow_input.size)
     except OSError as exc:
         raise unreadable(flow_input.name, exc) from None
-    with (
-        raw,
-        io.BufferedReader(_Bounded(raw, flow_input.size, flow_input.name), _HASH_BLOCK) as handle,
-    ):
-        if handle.peek(2)[:2] == GZIP_MAGIC:
-            with gzip.GzipFile(fileobj=handle, mode="rb") as unpacked:
-                yield unpacked  # type: ignore[misc]
-        else:
-            yield handle
-
-
-def _read(handle: io.BufferedIOBase, size: int, name: str) -> bytes:
-    """A block of a (perhaps gzip) stream; a damaged gzip stream is an ``InputError``."""
-    try:
-        return handle.read(size)
-    except EOFError:
-        raise InputError(
-            name, "is a truncated gzip file (it ends before the gzip end marker)"
-        ) from None
-    except (gzip.BadGzipFile, zlib.error) as exc:
-        raise InputError(
-            name, f"cannot be decompressed: {exc}", expected="a valid gzip file"
-        ) from None
+    with handle:
+        yield handle
 
 
 def head(flow_input: FlowInput, size: int = 65536) -> bytes:
@@ -216,35 +151,6 @@ def head(flow_input: FlowInput, size: int = 65536) -> bytes:
             raise InputError(
                 flow_input.name, f"cannot be decompressed: {exc}", expected="a valid gzip file"
             ) from None
-
-
-def blocks(handle: IO[bytes], size: int, name: str) -> Iterator[bytes]:
-    """Blocks of whole lines (each ends at a newline, but perhaps the last)."""
-    rest = b""
-    while True:
-        try:
-            chunk = handle.read(size)
-        except EOFError:
-            raise InputError(
-                name, "is a truncated gzip file (it ends before the gzip end marker)"
-            ) from None
-        except (OSError, zlib.error) as exc:
-            raise InputError(
-                name, f"cannot be decompressed: {exc}", expected="a valid gzip file"
-            ) from None
-        if not chunk:
-            if rest:
-                yield rest
-            return
-        cut = chunk.rfind(b"\n")
-        if cut < 0:
-            rest += chunk
-            continue
-        if rest or cut + 1 < len(chunk):  # one copy: what was carried over, and the chunk
-            yield b"".join((rest, memoryview(chunk)[: cut + 1]))  # up to its last newline
-        else:
-            yield chunk
-        rest = chunk[cut + 1 :]
 
 
 _SPACE = np.zeros(256, dtype=bool)

@@ -178,6 +178,45 @@ def default_limits() -> Limits:
     return load_limits(None, os.environ, "environment")
 
 
+class Bounded(io.RawIOBase):
+    """The first ``size`` bytes of an open file: what a writer appends after the file was
+    hashed is not read now, but by the next round (which resumes there)."""
+
+    def __init__(self, handle: io.FileIO, size: int, name: str) -> None:
+        self.handle = handle
+        self.size = size
+        self.name = name
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.handle.tell()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_END:
+            offset, whence = self.size + offset, io.SEEK_SET
+        return self.handle.seek(offset, whence)
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        left = self.size - self.handle.tell()
+        if left <= 0:
+            return 0
+        view = memoryview(buffer)
+        count = self.handle.readinto(view[: min(len(view), left)])
+        if count == 0 and len(view):  # truncated or replaced since it was hashed
+            raise InputError(
+                self.name,
+                f"shrank while it was read (it ends at byte {self.handle.tell():,}, "
+                f"{self.size:,} were hashed)",
+                expected="a file that only grows while it is read; scan again",
+            )
+        return count or 0
+
+
 class _Counting(io.RawIOBase):
     """A file, counting the bytes read from it (the compressed side of a gzip input)."""
 
@@ -199,8 +238,8 @@ class _Guarded(io.RawIOBase):
     made line feeds where the file ends its lines with CR alone. Seeking is to the start
     only (readers look at the first line again), by opening the file anew."""
 
-    def __init__(self, path: Path, name: str, *, text: bool) -> None:
-        self.path, self.name = path, name
+    def __init__(self, path: Path, name: str, *, text: bool, size: int | None = None) -> None:
+        self.path, self.name, self.size = path, name, size
         self.gzipped = False
         self.cr_only = False
         self._open()
@@ -210,7 +249,12 @@ class _Guarded(io.RawIOBase):
             self._open()
 
     def _open(self) -> None:
-        self._file = self.path.open("rb")
+        raw = self.path.open("rb", buffering=0)
+        # Only the bytes that were hashed are read: what a writer appends meanwhile is the
+        # next round's (which resumes there), so a growing file is read exactly once.
+        self._file: Any = io.BufferedReader(
+            raw if self.size is None else Bounded(raw, self.size, self.name), 1 << 16
+        )
         self.gzipped = self._file.read(2) == GZIP_MAGIC
         self._file.seek(0)
         self._counting = _Counting(self._file)
@@ -273,16 +317,17 @@ class _Guarded(io.RawIOBase):
         super().close()
 
 
-def open_stream(path: Path, name: str) -> io.BufferedReader:
-    """The input's text under the guards above (see the module docstring)."""
-    return io.BufferedReader(_Guarded(path, name, text=True), buffer_size=1 << 16)
+def open_stream(path: Path, name: str, size: int | None = None) -> io.BufferedReader:
+    """The input's text under the guards above (see the module docstring), its first
+    ``size`` bytes (as hashed) when given."""
+    return io.BufferedReader(_Guarded(path, name, text=True, size=size), buffer_size=1 << 16)
 
 
-def guarded_reader(path: Path, name: str) -> BinaryIO:
+def guarded_reader(path: Path, name: str, size: int | None = None) -> BinaryIO:
     """The input's bytes exactly as decoded (no line ends changed), under the expansion
     guard: for callers that inflate an input in full without parsing it as text (hashing
     the decoded stream, a gzip-compressed capture)."""
-    return io.BufferedReader(_Guarded(path, name, text=False), buffer_size=1 << 16)
+    return io.BufferedReader(_Guarded(path, name, text=False, size=size), buffer_size=1 << 16)
 
 
 @dataclass(frozen=True)

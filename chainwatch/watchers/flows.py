@@ -257,16 +257,17 @@ class FlowWatcher(Watcher):
     def _batches(
         self, ctx: ScanContext, flow_input: FlowInput, fmt: str, classifier: Classifier
     ) -> Iterator[readers.Batch]:
+        limits = ctx.settings.limits
         if fmt == "csv":
-            return readers.read_csv(flow_input)
+            return readers.read_csv(flow_input, limits)
         if fmt == "nfdump":
-            return readers.read_nfdump_csv(flow_input)
+            return readers.read_nfdump_csv(flow_input, limits)
         if fmt == "zeek":
-            return readers.read_zeek(flow_input)
+            return readers.read_zeek(flow_input, limits)
         if fmt == "zeek-json":
-            return readers.read_zeek_json(flow_input)
+            return readers.read_zeek_json(flow_input, limits)
         if fmt == "nfcapd":
-            return readers.read_nfcapd(flow_input, self._nfdump_filter.path)
+            return readers.read_nfcapd(flow_input, self._nfdump_filter.path, limits)
         raise InputError(
             flow_input.name,
             f"format {fmt!r} is not known",

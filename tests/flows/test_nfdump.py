@@ -160,3 +160,29 @@ def test_nfcapd_rescan_and_kill(db_url: str, wl: Path, nfcapd_dir: Path, tmp_pat
     third = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
     assert third.returncode == 0 and "skipped 1" in third.stdout
     assert snapshot(db_url) == first
+
+
+def test_damaged_nfcapd_fails_and_is_not_marked_read(
+    cli: Any, db_url: str, wl: Path, nfcapd_dir: Path, tmp_path: Path
+) -> None:
+    """nfdump exits 0 on a truncated file and says so only on stderr: the input fails (the
+    scan's only input, so exit 1), is not recorded as read, and a rescan of the repaired file
+    reads it."""
+    require_binary("nfdump")
+    (whole,) = list(nfcapd_dir.rglob("nfcapd.*"))
+    good = whole.read_bytes()
+    damaged = tmp_path / "nfcapd.201705171000"
+    damaged.write_bytes(good[: len(good) * 2 // 3])
+    result = cli(
+        "--db", db_url, "--watchlists", wl, "scan", "--flows", damaged, "--format", "nfcapd"
+    )
+    assert result.exit_code == 1, result.stderr
+    assert f"{damaged}: nfdump could not read it:" in result.stderr
+    assert "scan 1 failed:" in result.stdout
+    assert rows(db_url, Event) == []
+    damaged.write_bytes(good)  # repaired (e.g. copied again): read now, not skipped
+    again = cli(
+        "--db", db_url, "--watchlists", wl, "scan", "--flows", damaged, "--format", "nfcapd"
+    )
+    assert again.exit_code == 0, again.stderr
+    assert stored(db_url) == sorted(EXPECTED)

@@ -39,7 +39,7 @@ GENERIC_REQUIRED = ("ts", "src_ip", "dst_ip", "src_port", "dst_port", "proto")
 def read_csv(flow_input: FlowInput, limits: Limits | None = None) -> Iterator[Batch]:
     """Generic CSV (DESIGN.md): a header naming the columns, in any order."""
     limits = limits or default_limits()
-    with _open(flow_input.path, flow_input.name) as handle:
+    with _open(flow_input.path, flow_input.name, flow_input.size) as handle:
         header, used = read_header(handle, flow_input.name, limits)
         names = _names(header)
         missing = [c for c in GENERIC_REQUIRED if c not in names]
@@ -88,7 +88,7 @@ def nfdump_index(names: Sequence[str]) -> dict[str, int | None]:
 def read_nfdump_csv(flow_input: FlowInput, limits: Limits | None = None) -> Iterator[Batch]:
     """``nfdump -o csv`` output: header line optional, trailing Summary block ignored."""
     limits = limits or default_limits()
-    with _open(flow_input.path, flow_input.name) as handle:
+    with _open(flow_input.path, flow_input.name, flow_input.size) as handle:
         first, used = read_header(handle, flow_input.name, limits)
         names = _names(first)
         if names[0] == "ts":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -24,6 +25,10 @@ def nfdump_binary() -> str:
             expected="the nfdump package (apt-get install nfdump) to read nfcapd files",
         )
     return path
+
+
+#: What nfdump prints on stderr when it could not read a file (it may still exit 0).
+_NFDUMP_ERROR = re.compile(r"error|short read|corrupt|failed|can't|cannot|unable", re.I)
 
 
 def read_nfcapd(
@@ -55,8 +60,12 @@ def read_nfcapd(
             if proc.poll() is None:
                 proc.kill()
         error = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
-        if proc.wait() != 0:
-            reason = error.splitlines()[-1] if error else f"exit status {proc.returncode}"
+        # nfdump 1.7 exits 0 on a damaged file ("Open file F: appendix offset error",
+        # "Short read for ...", "GetNextFile() error"): its error lines count as failure too,
+        # so the input is not recorded as read.
+        failed = [line for line in error.splitlines() if _NFDUMP_ERROR.search(line)]
+        if proc.wait() != 0 or failed:
+            reason = (failed or error.splitlines() or [f"exit status {proc.returncode}"])[0]
             raise InputError(
                 flow_input.name, f"nfdump could not read it: {reason}", expected="an nfcapd file"
             )

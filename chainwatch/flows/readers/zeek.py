@@ -27,7 +27,7 @@ def read_zeek(flow_input: FlowInput, limits: Limits | None = None) -> Iterator[B
     the lines after it."""
     limits = limits or default_limits()
     name = flow_input.name
-    with _open(flow_input.path, name) as handle:
+    with _open(flow_input.path, name, flow_input.size) as handle:
         header, number = _ZeekHeader(name, limits), 0
         while header.layout is None:
             line = read_line(handle, limits.max_record_bytes, name)
@@ -139,7 +139,7 @@ def read_zeek_json(flow_input: FlowInput, limits: Limits | None = None) -> Itera
     """Zeek conn.log as JSON lines. Each line's fields are re-joined as tab-separated text and
     go through the same converters as the TSV form."""
     limits = limits or default_limits()
-    with _open(flow_input.path, flow_input.name) as handle:
+    with _open(flow_input.path, flow_input.name, flow_input.size) as handle:
         number = resume(handle, flow_input.start, 1)
         index = _zeek_index(_ZEEK_JSON_FIELDS, flow_input.name, 1)
         layout = Layout("\t", len(_ZEEK_JSON_FIELDS), index, False, limits=limits)
