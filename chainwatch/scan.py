@@ -19,7 +19,7 @@ from rich.console import Console
 from sqlalchemy.exc import SQLAlchemyError
 
 from chainwatch.config import Settings, WatcherConfig
-from chainwatch.errors import ChainwatchError, ExitStatus, UsageError
+from chainwatch.errors import ChainwatchError, ExitStatus, Interrupted, UsageError
 from chainwatch.interrupt import StopFlag, exit_status, signal_name
 from chainwatch.store.db import Store, open_store
 from chainwatch.store.scans import (
@@ -191,8 +191,8 @@ def run_scan(
                 status = "interrupted"
                 summary.signal = stop.signum
                 summary.inputs = inputs_of_scan(store, scan_id)
-        except (KeyboardInterrupt, SystemExit):
-            status = "interrupted"
+        except (KeyboardInterrupt, Interrupted, SystemExit):
+            status = "interrupted"  # raised mid-write where no stop handler was installed
             raise
         except ChainwatchError:
             status = "failed"
@@ -209,11 +209,11 @@ def run_scan(
 
 
 def _finish(store: Store, summary: ScanSummary) -> None:
-    """Record how the scan ended. When a raw ``KeyboardInterrupt`` (no stop handler installed,
-    as in ``chainwatch demo``) cut a write short, the connection it hit may still hold SQLite's
-    write lock until it is garbage-collected; the interrupt, not this bookkeeping, is then what
-    the user hears about, and the next scan marks the row ``interrupted``
-    (``close_dead_scans``)."""
+    """Record how the scan ended. When an exception raised by a signal (no stop handler
+    installed, as in ``chainwatch demo``) cut a write short, the connection it hit may still
+    hold SQLite's write lock until it is garbage-collected; the interrupt, not this
+    bookkeeping, is then what the user hears about, and the next scan marks the row
+    ``interrupted`` (``close_dead_scans``)."""
     try:
         finish_scan(
             store,
