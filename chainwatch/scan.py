@@ -163,12 +163,13 @@ def run_scan(
                 try:
                     result = watcher.run(ctx)
                 except ChainwatchError as exc:
-                    error = f"interrupted by {stop.name}" if stop.is_set() else str(exc)
+                    stopped = stop.is_set()  # then this is the watcher's way out, not a failure
+                    error = f"interrupted by {stop.name}" if stopped else str(exc)
                     finish_watcher_run(
                         store, run_id, ok=False, error=error, counts={}, now=utcnow()
                     )
-                    if stop.is_set():
-                        break  # the watcher's way out of a stop, not a failure
+                    if stopped:
+                        break
                     failed += 1
                     summary.errors.append(str(exc))
                     if strict:
@@ -178,11 +179,12 @@ def run_scan(
                 total.add(result)
                 if result.partial:
                     failed += 1
+                stopped = stop.is_set()
                 finish_watcher_run(
                     store,
                     run_id,
-                    ok=not result.partial and not stop.is_set(),
-                    error=f"interrupted by {stop.name}" if stop.is_set() else None,
+                    ok=not result.partial and not stopped,
+                    error=f"interrupted by {stop.name}" if stopped else None,
                     counts=result.counts,
                     now=utcnow(),
                 )
