@@ -24,7 +24,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
@@ -79,27 +79,37 @@ def _now(signum: int) -> None:
     os._exit(exit_status(signum))
 
 
+Handler = Callable[[int, FrameType | None], None]
+
+
 @contextmanager
-def stop_on_signals(flag: StopFlag) -> Iterator[StopFlag]:
-    """While inside, SIGINT and SIGTERM set ``flag``; a second one ends the process at once.
-
-    Outside the main thread (where Python cannot install handlers) this does nothing."""
+def signal_handlers(handler: Handler) -> Iterator[None]:
+    """While inside, ``handler`` receives SIGINT and SIGTERM; the previous handlers come back
+    after. Outside the main thread (where Python cannot install handlers) this does nothing;
+    a signal the process was started with ignored stays ignored."""
     if threading.current_thread() is not threading.main_thread():
-        yield flag
+        yield
         return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        if flag.is_set():
-            _now(signum)
-        flag.request(signum)
-
     previous = {
         sig: signal.signal(sig, handler)
         for sig in SIGNALS
         if signal.getsignal(sig) is not signal.SIG_IGN
     }
     try:
-        yield flag
+        yield
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+@contextmanager
+def stop_on_signals(flag: StopFlag) -> Iterator[StopFlag]:
+    """While inside, SIGINT and SIGTERM set ``flag``; a second one ends the process at once."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if flag.is_set():
+            _now(signum)
+        flag.request(signum)
+
+    with signal_handlers(handler):
+        yield flag

@@ -8,11 +8,7 @@ become one-line messages and exit statuses (DESIGN.md); ``--traceback`` shows th
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Annotated
@@ -23,6 +19,7 @@ from rich.console import Console
 from chainwatch import __version__
 from chainwatch.config import Settings, load_settings
 from chainwatch.errors import ChainwatchError, ExitStatus, Interrupted
+from chainwatch.interrupt import signal_handlers
 
 try:  # newer typer releases vendor click; older ones use the click package
     from typer._click.exceptions import ClickException
@@ -124,29 +121,12 @@ _register()
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-@contextmanager
-def _signals_interrupt() -> Iterator[None]:
+def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
     """SIGINT and SIGTERM raise ``Interrupted``, so that a command stopped by either says so in
     one line and exits 130 or 143 (SIGTERM's default ends the process without a word). ``scan``
-    and ``run`` replace these handlers with their own, which stop between batches
-    (``chainwatch.interrupt``). A signal the process was started with ignored stays ignored."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise Interrupted(signum)
-
-    previous = {
-        sig: signal.signal(sig, handler)
-        for sig in (signal.SIGINT, signal.SIGTERM)
-        if signal.getsignal(sig) is not signal.SIG_IGN
-    }
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+    and ``run`` replace this with their own handler, which stops between batches
+    (``chainwatch.interrupt``)."""
+    raise Interrupted(signum)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -154,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     show_traceback = "--traceback" in args or os.environ.get("CHAINWATCH_TRACEBACK") == "1"
     try:
-        with _signals_interrupt():
+        with signal_handlers(_raise_interrupted):
             code = app(args=args, prog_name="chainwatch", standalone_mode=False)
     except ChainwatchError as exc:
         if show_traceback:
