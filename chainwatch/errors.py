@@ -8,6 +8,7 @@ message from fields (what was wrong, where, what was expected, what to do); the 
 from __future__ import annotations
 
 import enum
+import signal
 from pathlib import Path
 
 
@@ -19,6 +20,10 @@ class ExitStatus(enum.IntEnum):
     USAGE = 2
     PARTIAL = 3
     SHIFT_FOUND = 4
+    #: 128 + the signal's number, the shell's convention: stopped by SIGINT (Ctrl-C) ...
+    INTERRUPTED = 130
+    #: ... or by SIGTERM. What was stored before the stop stays; run the command again.
+    TERMINATED = 143
 
 
 class ChainwatchError(Exception):
@@ -35,6 +40,23 @@ class ChainwatchError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM stopped a command that has no stopping points of its own (``report``,
+    ``export``, ...); raised in the main thread as Python's ``KeyboardInterrupt`` is, and like
+    it not an ``Exception``, so no ``except Exception`` swallows it. Not a ``KeyboardInterrupt``
+    either: typer turns that into a silent exit 130, whatever the signal was.
+    ``chainwatch scan`` and ``run`` stop between batches instead (``chainwatch.interrupt``)."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        self.name = signal.Signals(signum).name
+        super().__init__(f"interrupted by {self.name}")
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signum
 
 
 class UsageError(ChainwatchError):

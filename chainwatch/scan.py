@@ -3,25 +3,29 @@
 The scan loads and compiles the watchlists once, records a ``scans`` row, runs each watcher
 (a failing one is recorded and the others go on), and returns a summary whose status maps to
 the exit statuses of DESIGN.md: ok (0), partial (3: some inputs or watchers failed, the rest
-stored), failed (1: nothing succeeded).
+stored), failed (1: nothing succeeded), interrupted (130 or 143: SIGINT or SIGTERM stopped it
+between batches; what was stored before stays, the input in hand was rolled back).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
+from sqlalchemy.exc import SQLAlchemyError
 
 from chainwatch.config import Settings, WatcherConfig
-from chainwatch.errors import ChainwatchError, ExitStatus, UsageError
+from chainwatch.errors import ChainwatchError, ExitStatus, Interrupted, UsageError
+from chainwatch.interrupt import StopFlag, exit_status, signal_name
 from chainwatch.store.db import Store, open_store
 from chainwatch.store.scans import (
     finish_scan,
     finish_watcher_run,
+    inputs_of_scan,
     start_scan,
     start_watcher_run,
     sync_watchlists,
@@ -39,11 +43,27 @@ class ScanSummary:
     errors: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: the signal that interrupted the scan (status "interrupted"), and the inputs stored by
+    #: then
+    signal: int | None = None
+    inputs: int = 0
 
     @property
-    def exit_status(self) -> ExitStatus:
+    def exit_status(self) -> int:
+        if self.signal is not None:
+            return exit_status(self.signal)
         return {"ok": ExitStatus.SUCCESS, "partial": ExitStatus.PARTIAL}.get(
             self.status, ExitStatus.ERROR
+        )
+
+    def interrupted_line(self) -> str:
+        """The one line a scan stopped by a signal prints."""
+        name = signal_name(self.signal) if self.signal is not None else "a signal"
+        plural = "" if self.inputs == 1 else "s"
+        return (
+            f"scan {self.scan_id} interrupted by {name} after storing {self.inputs:,} "
+            f"input{plural}; the one being read, if any, was rolled back; run the same scan "
+            "again to finish"
         )
 
     def line(self) -> str:
@@ -105,11 +125,17 @@ def run_scan(
     strict: bool = False,
     console: Console | None = None,
     command: str = "scan",
-    should_stop: Callable[[], bool] | None = None,
+    stop: StopFlag | None = None,
 ) -> ScanSummary:
     """Run each watcher once and record the scan. Returns the summary (never raises for a
-    single watcher's failure, except under ``strict``)."""
+    single watcher's failure, except under ``strict``).
+
+    ``stop`` is set by SIGINT/SIGTERM (``chainwatch.interrupt``); watchers poll it between
+    batches and roll the input in hand back. Once it is set, no further watcher starts and the
+    scan is recorded and summarised as ``interrupted``, whatever the watcher in hand returned
+    or raised on its way out."""
     started = time.monotonic()
+    stop = stop or StopFlag()
     watchers: list[Watcher] = [make_watcher(config) for config in configs]
     store, watchlists, matcher = prepare(settings)
     try:
@@ -123,24 +149,29 @@ def run_scan(
             scan_id=scan_id,
             strict=strict,
             console=console or Console(stderr=True),
+            should_stop=stop.is_set,
         )
-        if should_stop is not None:
-            ctx.should_stop = should_stop
         summary = ScanSummary(scan_id=scan_id, status="running")
         total = WatcherResult()
         failed = succeeded = 0
         status = "failed"
         try:
             for watcher in watchers:
+                if stop.is_set():
+                    break
                 run_id = start_watcher_run(store, scan_id, watcher.name, watcher.kind, utcnow())
                 try:
                     result = watcher.run(ctx)
                 except ChainwatchError as exc:
+                    stopped = stop.is_set()  # then this is the watcher's way out, not a failure
+                    error = f"interrupted by {stop.name}" if stopped else str(exc)
+                    finish_watcher_run(
+                        store, run_id, ok=False, error=error, counts={}, now=utcnow()
+                    )
+                    if stopped:
+                        break
                     failed += 1
                     summary.errors.append(str(exc))
-                    finish_watcher_run(
-                        store, run_id, ok=False, error=str(exc), counts={}, now=utcnow()
-                    )
                     if strict:
                         raise
                     continue
@@ -148,17 +179,22 @@ def run_scan(
                 total.add(result)
                 if result.partial:
                     failed += 1
+                stopped = stop.is_set()
                 finish_watcher_run(
                     store,
                     run_id,
-                    ok=not result.partial,
-                    error=None,
+                    ok=not result.partial and not stopped,
+                    error=f"interrupted by {stop.name}" if stopped else None,
                     counts=result.counts,
                     now=utcnow(),
                 )
             status = "ok" if failed == 0 else ("partial" if succeeded else "failed")
-        except (KeyboardInterrupt, SystemExit):
-            status = "interrupted"
+            if stop.is_set():
+                status = "interrupted"
+                summary.signal = stop.signum
+                summary.inputs = inputs_of_scan(store, scan_id)
+        except (KeyboardInterrupt, Interrupted, SystemExit):
+            status = "interrupted"  # raised mid-write where no stop handler was installed
             raise
         except ChainwatchError:
             status = "failed"
@@ -168,14 +204,27 @@ def run_scan(
             summary.problems = total.problems
             summary.status = status
             summary.seconds = time.monotonic() - started
-            finish_scan(
-                store,
-                scan_id,
-                status=status,
-                counts=total.counts,
-                errors=summary.errors + total.problems[:100],
-                now=utcnow(),
-            )
+            _finish(store, summary)
         return summary
     finally:
         store.close()
+
+
+def _finish(store: Store, summary: ScanSummary) -> None:
+    """Record how the scan ended. When an exception raised by a signal (no stop handler
+    installed, as in ``chainwatch demo``) cut a write short, the connection it hit may still
+    hold SQLite's write lock until it is garbage-collected; the interrupt, not this
+    bookkeeping, is then what the user hears about, and the next scan marks the row
+    ``interrupted`` (``close_dead_scans``)."""
+    try:
+        finish_scan(
+            store,
+            summary.scan_id,
+            status=summary.status,
+            counts=summary.counts,
+            errors=summary.errors + summary.problems[:100],
+            now=utcnow(),
+        )
+    except SQLAlchemyError:
+        if summary.status != "interrupted" or summary.signal is not None:
+            raise

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -17,7 +18,8 @@ from rich.console import Console
 
 from chainwatch import __version__
 from chainwatch.config import Settings, load_settings
-from chainwatch.errors import ChainwatchError, ExitStatus
+from chainwatch.errors import ChainwatchError, ExitStatus, Interrupted
+from chainwatch.interrupt import signal_handlers
 
 try:  # newer typer releases vendor click; older ones use the click package
     from typer._click.exceptions import ClickException
@@ -119,12 +121,21 @@ _register()
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
+    """SIGINT and SIGTERM raise ``Interrupted``, so that a command stopped by either says so in
+    one line and exits 130 or 143 (SIGTERM's default ends the process without a word). ``scan``
+    and ``run`` replace this with their own handler, which stops between batches
+    (``chainwatch.interrupt``)."""
+    raise Interrupted(signum)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: run the app, map errors to exit statuses."""
     args = sys.argv[1:] if argv is None else argv
     show_traceback = "--traceback" in args or os.environ.get("CHAINWATCH_TRACEBACK") == "1"
     try:
-        code = app(args=args, prog_name="chainwatch", standalone_mode=False)
+        with signal_handlers(_raise_interrupted):
+            code = app(args=args, prog_name="chainwatch", standalone_mode=False)
     except ChainwatchError as exc:
         if show_traceback:
             err_console.print_exception()
@@ -135,9 +146,12 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         err_console.print("chainwatch: aborted", markup=False)
         sys.exit(130)
+    except Interrupted as exc:
+        err_console.print(f"chainwatch: {exc}", markup=False)
+        sys.exit(exc.exit_status)
     except KeyboardInterrupt:
-        err_console.print("chainwatch: interrupted", markup=False)
-        sys.exit(130)
+        err_console.print("chainwatch: interrupted by SIGINT", markup=False)
+        sys.exit(int(ExitStatus.INTERRUPTED))
     except ClickException as exc:
         exc.show()
         sys.exit(int(ExitStatus.USAGE))

@@ -10,6 +10,7 @@ from rich.console import Console
 from chainwatch.cli import app, state
 from chainwatch.config import CHECKSUM_POLICIES, FLOW_FORMATS
 from chainwatch.errors import UsageError
+from chainwatch.interrupt import StopFlag, stop_on_signals
 from chainwatch.scan import adhoc_watchers, run_scan, select_watchers, with_checksums
 
 
@@ -65,6 +66,9 @@ def scan_command(
       chainwatch scan --watcher btc-main --watcher xmr-main
 
       chainwatch scan --pcap span.pcapng --checksums validate
+
+    SIGINT (Ctrl-C) or SIGTERM stops it between batches: the input being read is rolled back,
+    the scan is recorded as interrupted, and it exits 130 or 143; run it again to finish.
     """
     if fmt not in FLOW_FORMATS:
         raise UsageError(f"--format {fmt!r}: expected one of {', '.join(FLOW_FORMATS)}")
@@ -77,10 +81,14 @@ def scan_command(
     if checksums is not None:
         configs = with_checksums(configs, checksums)
     console = Console(stderr=True, highlight=False, soft_wrap=True)
-    summary = run_scan(settings, configs, strict=strict, console=console)
+    with stop_on_signals(StopFlag()) as stop:
+        summary = run_scan(settings, configs, strict=strict, console=console, stop=stop)
+    if summary.signal is not None:
+        console.print(f"chainwatch: {summary.interrupted_line()}", markup=False)
+        raise typer.Exit(summary.exit_status)
     for problem in summary.problems:
         console.print(problem, markup=False)
     for error in summary.errors:
         console.print(f"failed: {error}", markup=False)
     typer.echo(summary.line())
-    raise typer.Exit(int(summary.exit_status))
+    raise typer.Exit(summary.exit_status)

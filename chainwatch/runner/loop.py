@@ -5,27 +5,29 @@ twice at once, and a round that overran is not made up with a burst). Each round
 scan of that one watcher (``chainwatch.scan.run_scan``), so it is recorded like any scan and
 shows in ``chainwatch status``. A failed round is retried sooner, with a backoff doubling from
 1 s up to the watcher's interval, while the other watchers go on. After each round the alerts
-are checked. SIGTERM and SIGINT set a flag that watchers read between batches: the batch in
-hand is finished or rolled back (each input is one transaction), and ``run`` exits 0.
+are checked. SIGTERM and SIGINT set a flag that watchers read between batches
+(``chainwatch.interrupt``): the input in hand is rolled back (each input is one transaction),
+the round is recorded and logged as interrupted, and ``run`` exits 0, the clean stop of a
+service (a service manager would call any other status a failure); ``run --once``, a
+one-shot pass like ``scan``, exits 130 or 143 when a signal cut it short.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from io import StringIO
-from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from rich.console import Console
 
 from chainwatch.config import Settings, WatcherConfig
 from chainwatch.errors import ChainwatchError, ExitStatus
+from chainwatch.interrupt import StopFlag, stop_on_signals
 from chainwatch.runner import alerts
 from chainwatch.scan import ScanSummary, run_scan
 from chainwatch.store.db import Store, open_store
@@ -65,7 +67,7 @@ class Runner:
         self.log = log
         self.finder = finder
         self.alert_config = alerts.alert_config(settings)
-        self.stop = threading.Event()
+        self.stop = StopFlag()
         self.failures: dict[str, int] = {}
         self.worst = ExitStatus.SUCCESS
         self._alert_lock = threading.Lock()
@@ -89,7 +91,7 @@ class Runner:
                     file=StringIO(), stderr=False
                 ),  # progress bars have no place in a log
                 command="run",
-                should_stop=self.stop.is_set,
+                stop=self.stop,
             )
         except ChainwatchError as exc:
             self._failed(config, str(exc), fields)
@@ -99,6 +101,18 @@ class Runner:
             self._failed(config, f"unexpected {type(exc).__name__}: {exc}", fields)
             return None
         fields |= {"scan": summary.scan_id, "status": summary.status, **summary.counts}
+        if summary.status == "interrupted":
+            # Not a failure to retry: the stop asked for it, and the next run (or round) reads
+            # what this one rolled back.
+            self.log.warning(
+                "round interrupted",
+                extra={
+                    "fields": fields
+                    | {"signal": self.stop.name, "inputs": summary.inputs}
+                    | {"seconds": round(summary.seconds, 2)}
+                },
+            )
+            return summary
         if summary.status == "ok":
             self.failures.pop(config.name, None)
             self.log.info(
@@ -164,16 +178,17 @@ class Runner:
 
     # -- the process -------------------------------------------------------------------------
 
-    def once(self) -> ExitStatus:
-        """Every watcher one round, in order (for cron)."""
-        with self._locked(), _signals(self.stop):
+    def once(self) -> int:
+        """Every watcher one round, in order (for cron). A signal ends it as it ends a scan:
+        130 or 143, after the round in hand is rolled back and logged as interrupted."""
+        with self._locked(), stop_on_signals(self.stop):
             for config in self.watchers:
                 self.round(config)
-        return self.worst
+        return self.stop.exit_status if self.stop.is_set() else self.worst
 
     def forever(self) -> ExitStatus:
         """Every watcher on its interval until SIGTERM/SIGINT; 0 on a clean stop."""
-        with self._locked() as store, _signals(self.stop):
+        with self._locked() as store, stop_on_signals(self.stop):
             scheduler = BackgroundScheduler(
                 timezone=dt.UTC,
                 job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
@@ -244,18 +259,3 @@ def _wait_idle(scheduler: BackgroundScheduler, seconds: float) -> bool:
             return True
         time.sleep(0.05)
     return False
-
-
-@contextmanager
-def _signals(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM and SIGINT set ``stop`` instead of raising in the middle of a write."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)

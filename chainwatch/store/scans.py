@@ -8,11 +8,11 @@ import socket
 import threading
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from chainwatch.store.db import Store
-from chainwatch.store.models import Scan, WatcherRun, WatchRange
+from chainwatch.store.models import Input, Scan, WatcherRun, WatchRange
 from chainwatch.store.models import Watchlist as WatchlistRow
 from chainwatch.watchlists import RangeTable, WatchlistSet
 from chainwatch.watchlists.ranges import NO_END, NO_START, from_micros
@@ -162,3 +162,12 @@ def finish_watcher_run(
         run.error = error
         run.counts = counts
         run.finished_at = now
+
+
+def inputs_of_scan(store: Store, scan_id: int) -> int:
+    """How many inputs this scan has stored so far (for the line of an interrupted scan)."""
+    with store.session() as session:
+        return int(
+            session.scalar(select(func.count()).select_from(Input).where(Input.scan_id == scan_id))
+            or 0
+        )
