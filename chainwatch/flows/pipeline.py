@@ -14,6 +14,15 @@ catalogs, then port rules), and produce
   bytes, packets, events, and the distinct local addresses.
 
 The caller writes each input in one transaction and calls ``finish`` at its end.
+
+Whether a record's connection is already stored depends on what other inputs of its source
+stored, so the inputs of one source are paired one at a time: on PostgreSQL the input's
+transaction takes the source's pairing lock before its first write and keeps it to its end
+(SQLite's write lock already does that), and the look-ups then see every earlier input's
+committed events. Concurrent scans thus pair a connection's two directions exactly as one
+scan reading the same files in some order would. The look-ups are planned for their actual
+keys (``plan_cache_mode``): a generic plan, which PostgreSQL may choose after a few runs of
+the same statement, scanned the whole unanalysed ``events`` table for each batch.
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, text
 
 from chainwatch.categories import coin_of
 from chainwatch.classify import Classifier, with_verdicts
@@ -40,6 +49,7 @@ from chainwatch.store.ingest import (
     event_rows,
     insert_event_rows,
 )
+from chainwatch.store.locks import wait_for
 from chainwatch.store.models import Event
 from chainwatch.watchlists.matcher import ParsedIps, RangeMatcher, parse_ips
 
@@ -200,6 +210,7 @@ class InputPipeline:
             "scan_id": scan_id,
         }
         self._seen: set[str] = set()  # connection keys stored from this input
+        self._pairing = False  # whether this transaction pairs the source's records now
         self._sums: list[pa.Table] = []  # per batch: rollup totals
         self._addresses: list[pa.Table] = []  # per batch: distinct local addresses
 
@@ -309,6 +320,8 @@ class InputPipeline:
     def write(self, prepared: Prepared) -> None:
         """Store a prepared batch: the events of connections not stored yet, and the rollups
         (held until ``finish``). Runs in the thread that owns the transaction."""
+        if not self._pairing:
+            self._pair_alone()
         totals = self.totals
         totals.bad += prepared.bad
         totals.bad_examples.extend(prepared.bad_examples)
@@ -324,6 +337,21 @@ class InputPipeline:
             totals.stored += insert_event_rows(self.conn, rows, fixed=self._fixed)
             stored[prepared.chosen[keep]] = True
         self._rollups(prepared.frame, stored)
+
+    def _pair_alone(self) -> None:
+        """Take the source's pairing lock for the rest of the transaction (PostgreSQL),
+        before the first look-up or write, so no row this transaction locks can be one a
+        writer waiting for it holds."""
+        if self.dialect == "postgresql":
+            wait_for(
+                self.conn,
+                "pairing",
+                self.source,
+                f"which is storing records of {self.source!r} (a source's inputs are paired "
+                "one at a time)",
+            )
+            self.conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        self._pairing = True
 
     def _detail(
         self, w: pa.Table, rows: np.ndarray, endpoint: np.ndarray, uid: pa.Array

@@ -5,6 +5,11 @@ events and its rollup increments commit together or not at all. That is what mak
 killed at any point and run again end with exactly the data of one clean run, and what lets a
 re-read of the same file (same SHA-256) store nothing twice.
 
+Concurrent scans of the same input: the transaction first claims the input (``claim_input``).
+The claim is part of the transaction, so it ends with it: committed, the ``inputs`` row says
+the input was read; rolled back, or its process killed, the input is free again. A scan that
+finds an input claimed skips it ("being read by scan N") rather than wait or fail.
+
 Rollups are pre-aggregated by the caller (one row per hour, watchlist and category) and added
 to what is stored with an upsert; distinct local addresses are kept as rows so that distinct
 counts over several inputs stay exact.
@@ -21,6 +26,7 @@ import pyarrow as pa
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from chainwatch.store.locks import name_writer, try_claim
 from chainwatch.store.models import Event, Input, Rollup
 
 #: Event columns a caller provides (everything but the generated id), in table order.
@@ -34,6 +40,22 @@ def input_seen(conn: Connection, sha256: str) -> Input | None:
     """The ``inputs`` row of an input with this SHA-256, if it was already read."""
     row = conn.execute(select(Input).where(Input.sha256 == sha256)).first()
     return None if row is None else Input(**row._mapping)  # detached copy, for reporting
+
+
+def claim_input(conn: Connection, sha256: str, scan_id: int | None) -> str | None:
+    """Claim the input with this SHA-256 for the calling transaction (the input's own): None
+    when it is now this transaction's to read, else why it is not ("already read ... as PATH
+    (scan N)", "being read by scan N"). On PostgreSQL the claim is an advisory lock on the
+    hash, taken without waiting; on SQLite the transaction's write lock already excludes every
+    other writer, so looking is enough."""
+    name_writer(conn, scan_id)
+    holder = try_claim(conn, "input", sha256)
+    if holder is not None:
+        return f"being read by {holder}"
+    seen = input_seen(conn, sha256)  # a claim taken after the reader committed sees its row
+    if seen is not None:
+        return f"already read {seen.read_at:%Y-%m-%d %H:%M}Z as {seen.path} (scan {seen.scan_id})"
+    return None
 
 
 def last_input(conn: Connection, path: str) -> Input | None:
