@@ -13,16 +13,9 @@ catalogs, then port rules), and produce
 - hourly rollups of every watched record, classified or not (category ``other``): records,
   bytes, packets, events, and the distinct local addresses.
 
-The caller writes each input in one transaction and calls ``finish`` at its end.
-
-Whether a record's connection is already stored depends on what other inputs of its source
-stored, so the inputs of one source are paired one at a time: on PostgreSQL the input's
-transaction takes the source's pairing lock before its first write and keeps it to its end
-(SQLite's write lock already does that), and the look-ups then see every earlier input's
-committed events. Concurrent scans thus pair a connection's two directions exactly as one
-scan reading the same files in some order would. The look-ups are planned for their actual
-keys (``plan_cache_mode``): a generic plan, which PostgreSQL may choose after a few runs of
-the same statement, scanned the whole unanalysed ``events`` table for each batch.
+The caller writes each input in one transaction and calls ``finish`` at its end. The look-ups
+of earlier inputs' connections, and the lock that makes a source's inputs pair one at a time
+under concurrent scans, are in ``chainwatch.store.pairing``.
 """
 
 from __future__ import annotations
@@ -38,7 +31,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection
 
 from chainwatch.categories import coin_of
 from chainwatch.classify import Classifier, with_verdicts
@@ -49,13 +42,11 @@ from chainwatch.store.ingest import (
     event_rows,
     insert_event_rows,
 )
-from chainwatch.store.locks import wait_for
-from chainwatch.store.models import Event
+from chainwatch.store.pairing import known_keys, latest_start, pair_alone
 from chainwatch.watchlists.matcher import ParsedIps, RangeMatcher, parse_ips
 
 #: Two records of one connection in opposite directions start within this many seconds.
 PAIR_WINDOW = 60.0
-_KEY_CHUNK = 3000
 
 
 @dataclass
@@ -339,18 +330,10 @@ class InputPipeline:
         self._rollups(prepared.frame, stored)
 
     def _pair_alone(self) -> None:
-        """Take the source's pairing lock for the rest of the transaction (PostgreSQL),
-        before the first look-up or write, so no row this transaction locks can be one a
-        writer waiting for it holds."""
-        if self.dialect == "postgresql":
-            wait_for(
-                self.conn,
-                "pairing",
-                self.source,
-                f"which is storing records of {self.source!r} (a source's inputs are paired "
-                "one at a time)",
-            )
-            self.conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        """Pair this source's records alone until the transaction ends, from before the
+        first look-up or write (so no row it locks can be one that a writer waiting for it
+        holds)."""
+        pair_alone(self.conn, self.source)
         self._pairing = True
 
     def _detail(
@@ -403,30 +386,12 @@ class InputPipeline:
         """Epoch seconds past which no earlier input's event of this source can pair with a
         record (its latest event's start plus two pairing windows), or None if it has none.
         Asked once per input, before its first events are stored."""
-        latest = self.conn.scalar(
-            select(func.max(Event.observed_at)).where(Event.source == self.source)
-        )
-        if latest is None:
-            return None
-        if latest.tzinfo is None:
-            latest = latest.replace(tzinfo=dt.UTC)  # the store keeps UTC
-        return int(latest.timestamp() + 2 * PAIR_WINDOW)
+        latest = latest_start(self.conn, self.source)
+        return None if latest is None else int(latest.timestamp() + 2 * PAIR_WINDOW)
 
     def _known(self, keys: Sequence[str]) -> set[str]:
         """Connection keys already stored by this source in earlier inputs."""
-        found: set[str] = set()
-        for start in range(0, len(keys), _KEY_CHUNK):
-            chunk = keys[start : start + _KEY_CHUNK]
-            found.update(
-                key
-                for key in self.conn.scalars(
-                    select(Event.connection_key).where(
-                        Event.source == self.source, Event.connection_key.in_(chunk)
-                    )
-                ).all()
-                if key is not None
-            )
-        return found
+        return known_keys(self.conn, self.source, keys)
 
     def _rollups(self, frame: pa.Table, stored: np.ndarray) -> None:
         """Add the batch to the input's rollups, kept in memory until ``finish``."""
