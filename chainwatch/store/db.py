@@ -103,7 +103,9 @@ def _configure_sqlite(engine: Engine) -> None:
             connection.exec_driver_sql(mode)
             return
         name = Path(engine.url.database or "").name or "the database"
-        with waiting_notice(f"{name}: another process is writing to it (one writer at a time)"):
+        with waiting_notice(
+            f"{name}: another writer holds its lock (SQLite has one writer at a time)"
+        ):
             while True:  # each try waits SQLITE_BUSY_TIMEOUT_MS; a writer may hold it longer
                 try:
                     connection.exec_driver_sql(mode)

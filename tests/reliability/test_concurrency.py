@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -27,7 +29,9 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
+from chainwatch.store import db
 from chainwatch.store.db import open_store
+from chainwatch.store.scans import start_scan
 from tests.conftest import PgDatabases
 
 T0 = dt.datetime(2019, 5, 6, tzinfo=dt.UTC)
@@ -117,24 +121,32 @@ def environment(db_url: str, watchlists: Path) -> dict[str, str]:
 class Run:
     process: subprocess.Popen[bytes]
     stderr: Path
+    stdout: Path
 
     def errors(self) -> str:
         return self.stderr.read_text()
 
+    def scan_id(self) -> int:
+        """The scan's id, from its summary line (``scan N ok: ...``)."""
+        found = re.search(r"^scan (\d+) ", self.stdout.read_text(), re.MULTILINE)
+        assert found is not None, self.errors()
+        return int(found.group(1))
+
 
 def spawn(db_url: str, watchlists: Path, work: Path, *args: str) -> Run:
-    """``chainwatch ARGS`` as a separate process, its stderr in a file (to watch it live)."""
+    """``chainwatch ARGS`` as a separate process, its output in files (to watch it live)."""
     work.mkdir(parents=True, exist_ok=True)
-    stderr = work / f"stderr-{time.monotonic_ns()}.txt"
-    with stderr.open("wb") as sink:
+    stamp = time.monotonic_ns()
+    stderr, stdout = work / f"stderr-{stamp}.txt", work / f"stdout-{stamp}.txt"
+    with stderr.open("wb") as errors, stdout.open("wb") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "chainwatch", *args],
             cwd=work,
             env=environment(db_url, watchlists),
-            stdout=subprocess.DEVNULL,
-            stderr=sink,
+            stdout=output,
+            stderr=errors,
         )
-    return Run(process, stderr)
+    return Run(process, stderr, stdout)
 
 
 def finish(runs: Sequence[Run], timeout: float = 120) -> list[int]:
@@ -301,7 +313,9 @@ def test_two_directions_in_two_files_read_at_once_pair_to_one_event(
 ) -> None:
     """200 connections, the watched side's records in one file and the replies in another,
     read by two scans at once while another writer holds a lock for seconds: the scans wait
-    (and say so), then pair each connection once, as one scan of both files does."""
+    (and say so), then pair each connection once, as one scan of both files does. A third
+    scan of the first file meanwhile skips it: being read by the first scan (PostgreSQL), or
+    already read once it gets its turn (SQLite)."""
     outbound, inbound = [HEADER], [HEADER]
     for j in range(200):
         start = T0 + dt.timedelta(seconds=j * 90 + 13)
@@ -320,12 +334,22 @@ def test_two_directions_in_two_files_read_at_once_pair_to_one_event(
             for k, name in ((1, "a.csv"), (2, "b.csv"))
         ]
         wait_until_waiting(db_url, runs, timeout=10)
+        again = spawn(
+            db_url, watchlists, tmp_path / "w3", "scan", "--flows", str(tmp_path / "a.csv")
+        )
+        if not db_url.startswith("sqlite"):  # it need not wait for the lock held here
+            assert finish([again], timeout=60) == [0], again.errors()
         time.sleep(0.5)  # held a while past the notices
-    assert_clean(runs, finish(runs))
+    assert_clean([*runs, again], finish([*runs, again]))
     said = [notices(run) for run in runs]
+    skip = f"a.csv: skipped, being read by scan {runs[0].scan_id()}"
+    if db_url.startswith("sqlite"):
+        skip = "skipped, already read "
+    assert skip in again.errors() + runs[0].errors(), again.errors()
+    assert "skipped 1," in again.stdout.read_text() + runs[0].stdout.read_text()
     if db_url.startswith("sqlite"):  # both waited for the held write lock
         assert all(said), [r.errors() for r in runs]
-        assert all("another process is writing to it" in n[0] for n in said), said
+        assert all("another writer holds its lock" in n[0] for n in said), said
     else:  # one waited for the lock held here, the other for the first's pairing lock
         assert sum(map(bool, said)) == 1, [r.errors() for r in runs]
         assert "which is storing records of 'flows'" in "".join(n for ns in said for n in ns)
@@ -335,3 +359,28 @@ def test_two_directions_in_two_files_read_at_once_pair_to_one_event(
     assert len(got["events"]) == 200
     assert sum(r[3] for r in got["rollups"]) == 400  # records: both directions
     assert sum(r[6] for r in got["rollups"]) == 200  # events: one per connection
+
+
+def test_sqlite_writer_waits_past_the_busy_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer holding SQLite's lock longer than the busy timeout (120 s; 0.1 s here) makes
+    the next writer wait on, not fail with "database is locked". SQLite only: PostgreSQL
+    waits for locks without a timeout."""
+    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 100)
+    path = tmp_path / "chainwatch.db"
+    store = open_store(f"sqlite:///{path}")
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(1.0, holder.execute, ["COMMIT"])
+    release.start()
+    try:
+        started = time.monotonic()
+        scan_id = start_scan(store, "scan", dt.datetime.now(dt.UTC))
+        waited = time.monotonic() - started
+    finally:
+        release.join()
+        holder.close()
+        store.close()
+    assert scan_id == 1
+    assert waited >= 0.9  # it did wait for the holder, ten busy timeouts long
