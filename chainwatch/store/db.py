@@ -174,6 +174,10 @@ def _configure_postgresql(engine: Engine) -> None:
         # Outside a transaction, so that the pool's rollback on return does not undo it.
         dbapi_connection.autocommit = True
         dbapi_connection.execute("SET TIME ZONE 'UTC'")
+        if dbapi_connection.info.server_version >= 140000:
+            # A scan killed while its statement waits for a lock: the server notices within a
+            # second and ends its transaction, so its claims do not outlive it by the wait.
+            dbapi_connection.execute("SET client_connection_check_interval = 1000")
         dbapi_connection.autocommit = False
 
 

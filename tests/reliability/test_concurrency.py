@@ -14,6 +14,7 @@ import datetime as dt
 import os
 import re
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -270,10 +271,12 @@ def notices(run: Run) -> list[str]:
     return [line for line in run.errors().splitlines() if "waiting for" in line]
 
 
-def wait_until_waiting(db_url: str, runs: Sequence[Run], timeout: float) -> None:
+def wait_until_waiting(
+    db_url: str, runs: Sequence[Run], timeout: float, *, pg_notice: bool = True
+) -> None:
     """Until every scan waits for the held lock and those that wait long have said so (on
-    SQLite, each; on PostgreSQL, the one waiting for the other's pairing lock), or at most
-    ``timeout`` seconds after all are waiting."""
+    SQLite, each; on PostgreSQL, with ``pg_notice``, the one waiting for another's pairing
+    lock), or at most ``timeout`` seconds after all are waiting."""
     sqlite = db_url.startswith("sqlite")
     engine = None if sqlite else create_engine(db_url)
     deadline = time.monotonic() + 60
@@ -295,7 +298,7 @@ def wait_until_waiting(db_url: str, runs: Sequence[Run], timeout: float) -> None
                 deadline = min(deadline, time.monotonic() + timeout)
             elif deadline > time.monotonic() + timeout:
                 deadline = time.monotonic() + timeout
-            if all(said) if sqlite else any(said):
+            if all(said) if sqlite else (any(said) or not pg_notice):
                 return
             time.sleep(0.1)
     finally:
@@ -384,3 +387,48 @@ def test_sqlite_writer_waits_past_the_busy_timeout(
         store.close()
     assert scan_id == 1
     assert waited >= 0.9  # it did wait for the holder, ten busy timeouts long
+
+
+def test_a_killed_scan_does_not_keep_its_input(
+    db_url: str, tmp_path: Path, watchlists: Path
+) -> None:
+    """A scan killed (SIGKILL) in the middle of its input's transaction, its claim on the input
+    taken: the next scan reads the input in full, it is not "being read" by the dead one."""
+    files = write_files(tmp_path / "all")
+    migrated(db_url)
+    with writer_holding_lock(db_url):
+        victim = spawn(db_url, watchlists, tmp_path / "w1", "scan", "--flows", str(files[0]))
+        wait_until_waiting(db_url, [victim], timeout=10, pg_notice=False)
+        victim.process.kill()
+        assert victim.process.wait(10) == -signal.SIGKILL
+        if not db_url.startswith("sqlite"):  # its server process notices and ends it
+            wait_until_no_waiting(db_url)
+    again = spawn(db_url, watchlists, tmp_path / "w2", "scan", "--flows", str(files[0]))
+    assert_clean([again], finish([again]))
+    assert "skipped" not in again.errors()
+    got = stored(db_url)
+    assert len(got["inputs"]) == 1
+    # Every btc connection of hour 0 (the replies of the last ones are in the next file).
+    assert sum(got["events"].values()) == sum(
+        1 for j in range(CONNECTIONS) if connection(0, j)[0].dport == 8333
+    )
+
+
+def wait_until_no_waiting(db_url: str, timeout: float = 20) -> None:
+    engine = create_engine(db_url)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                waiting = conn.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                    )
+                )
+            if waiting == 0:
+                return
+            time.sleep(0.1)
+    finally:
+        engine.dispose()
+    raise AssertionError("the killed scan's server process still waits")
