@@ -13,7 +13,9 @@ catalogs, then port rules), and produce
 - hourly rollups of every watched record, classified or not (category ``other``): records,
   bytes, packets, events, and the distinct local addresses.
 
-The caller writes each input in one transaction and calls ``finish`` at its end.
+The caller writes each input in one transaction and calls ``finish`` at its end. The look-ups
+of earlier inputs' connections, and the lock that makes a source's inputs pair one at a time
+under concurrent scans, are in ``chainwatch.store.pairing``.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 
 from chainwatch.categories import coin_of
 from chainwatch.classify import Classifier, with_verdicts
@@ -40,12 +42,11 @@ from chainwatch.store.ingest import (
     event_rows,
     insert_event_rows,
 )
-from chainwatch.store.models import Event
+from chainwatch.store.pairing import known_keys, latest_start, pair_alone
 from chainwatch.watchlists.matcher import ParsedIps, RangeMatcher, parse_ips
 
 #: Two records of one connection in opposite directions start within this many seconds.
 PAIR_WINDOW = 60.0
-_KEY_CHUNK = 3000
 
 
 @dataclass
@@ -200,6 +201,7 @@ class InputPipeline:
             "scan_id": scan_id,
         }
         self._seen: set[str] = set()  # connection keys stored from this input
+        self._pairing = False  # whether this transaction pairs the source's records now
         self._sums: list[pa.Table] = []  # per batch: rollup totals
         self._addresses: list[pa.Table] = []  # per batch: distinct local addresses
 
@@ -309,6 +311,8 @@ class InputPipeline:
     def write(self, prepared: Prepared) -> None:
         """Store a prepared batch: the events of connections not stored yet, and the rollups
         (held until ``finish``). Runs in the thread that owns the transaction."""
+        if not self._pairing:
+            self._pair_alone()
         totals = self.totals
         totals.bad += prepared.bad
         totals.bad_examples.extend(prepared.bad_examples)
@@ -324,6 +328,13 @@ class InputPipeline:
             totals.stored += insert_event_rows(self.conn, rows, fixed=self._fixed)
             stored[prepared.chosen[keep]] = True
         self._rollups(prepared.frame, stored)
+
+    def _pair_alone(self) -> None:
+        """Pair this source's records alone until the transaction ends, from before the
+        first look-up or write (so no row it locks can be one that a writer waiting for it
+        holds)."""
+        pair_alone(self.conn, self.source)
+        self._pairing = True
 
     def _detail(
         self, w: pa.Table, rows: np.ndarray, endpoint: np.ndarray, uid: pa.Array
@@ -375,30 +386,12 @@ class InputPipeline:
         """Epoch seconds past which no earlier input's event of this source can pair with a
         record (its latest event's start plus two pairing windows), or None if it has none.
         Asked once per input, before its first events are stored."""
-        latest = self.conn.scalar(
-            select(func.max(Event.observed_at)).where(Event.source == self.source)
-        )
-        if latest is None:
-            return None
-        if latest.tzinfo is None:
-            latest = latest.replace(tzinfo=dt.UTC)  # the store keeps UTC
-        return int(latest.timestamp() + 2 * PAIR_WINDOW)
+        latest = latest_start(self.conn, self.source)
+        return None if latest is None else int(latest.timestamp() + 2 * PAIR_WINDOW)
 
     def _known(self, keys: Sequence[str]) -> set[str]:
         """Connection keys already stored by this source in earlier inputs."""
-        found: set[str] = set()
-        for start in range(0, len(keys), _KEY_CHUNK):
-            chunk = keys[start : start + _KEY_CHUNK]
-            found.update(
-                key
-                for key in self.conn.scalars(
-                    select(Event.connection_key).where(
-                        Event.source == self.source, Event.connection_key.in_(chunk)
-                    )
-                ).all()
-                if key is not None
-            )
-        return found
+        return known_keys(self.conn, self.source, keys)
 
     def _rollups(self, frame: pa.Table, stored: np.ndarray) -> None:
         """Add the batch to the input's rollups, kept in memory until ``finish``."""

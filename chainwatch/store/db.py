@@ -1,7 +1,13 @@
 """Opening the store: engines for SQLite and PostgreSQL, and migration on first use.
 
-SQLite runs in WAL mode with foreign keys on and a generous busy timeout, so a one-shot
-``chainwatch scan`` from cron can write beside a long-running ``chainwatch run``. The schema
+SQLite runs in WAL mode with foreign keys on. It allows one writer at a time, so every write
+transaction (``Store.write()``, ``Store.session()``) takes the write lock up front (BEGIN
+IMMEDIATE) and waits for it as long as another writer holds it, saying so on stderr once it
+has waited ``WAIT_NOTICE_SECONDS``: a one-shot ``chainwatch scan`` from cron waits for a
+``chainwatch run`` reading a large file instead of failing with "database is locked". (A
+transaction that read first and wrote later could not wait: SQLite refuses it the lock at once
+when another writer got in between.) Read-only work (``Store.reading()``, reports) takes no
+lock and never waits in WAL mode. The schema
 is made and changed only by Alembic (``migrations/``); ``open_store`` upgrades to the head
 revision under a lock (an IMMEDIATE transaction on SQLite, an advisory lock on PostgreSQL) so
 two processes starting at once do not both try to create it.
@@ -9,6 +15,9 @@ two processes starting at once do not both try to create it.
 
 from __future__ import annotations
 
+import sqlite3
+import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +39,8 @@ from chainwatch.errors import StoreError
 #: Fixed key for PostgreSQL's advisory lock around migrations ("chainwatch" in ASCII, trimmed).
 _MIGRATION_LOCK = 0x636861696E77
 SQLITE_BUSY_TIMEOUT_MS = 120_000
+#: How long a writer waits for another writer's lock before it says so (once) on stderr.
+WAIT_NOTICE_SECONDS = 3.0
 
 
 def migrations_dir() -> Path:
@@ -88,7 +99,41 @@ def _configure_sqlite(engine: Engine) -> None:
         # Writers ask for IMMEDIATE so they queue on the lock up front instead of failing
         # with SQLITE_BUSY when a read transaction later tries to become a write.
         mode = connection.get_execution_options().get("sqlite_begin", "BEGIN")
-        connection.exec_driver_sql(mode)
+        if mode == "BEGIN":
+            connection.exec_driver_sql(mode)
+            return
+        name = Path(engine.url.database or "").name or "the database"
+        with waiting_notice(
+            f"{name}: another writer holds its lock (SQLite has one writer at a time)"
+        ):
+            while True:  # each try waits SQLITE_BUSY_TIMEOUT_MS; a writer may hold it longer
+                try:
+                    connection.exec_driver_sql(mode)
+                    return
+                except OperationalError as exc:
+                    if not _locked(exc):
+                        raise
+
+
+def _locked(exc: OperationalError) -> bool:
+    return isinstance(exc.orig, sqlite3.OperationalError) and "locked" in str(exc.orig)
+
+
+@contextmanager
+def waiting_notice(what: str, after: float = WAIT_NOTICE_SECONDS) -> Iterator[None]:
+    """Around a wait for another writer's lock: one line on stderr if it lasts ``after``
+    seconds, so that a scan waiting for minutes is not taken for one that hangs."""
+
+    def say() -> None:
+        print(f"chainwatch: waiting for {what}", file=sys.stderr, flush=True)
+
+    timer = threading.Timer(after, say)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 def make_engine(url: str) -> Engine:
@@ -129,18 +174,25 @@ def _configure_postgresql(engine: Engine) -> None:
         # Outside a transaction, so that the pool's rollback on return does not undo it.
         dbapi_connection.autocommit = True
         dbapi_connection.execute("SET TIME ZONE 'UTC'")
+        if dbapi_connection.info.server_version >= 140000:
+            # A scan killed while its statement waits for a lock: the server notices within a
+            # second and ends its transaction, so its claims do not outlive it by the wait.
+            dbapi_connection.execute("SET client_connection_check_interval = 1000")
         dbapi_connection.autocommit = False
 
 
 @dataclass
 class Store:
-    """An open, migrated store. Use ``session()`` for ORM work and ``engine`` for bulk SQL."""
+    """An open, migrated store. Use ``session()`` for ORM writes, ``reading()`` for ORM reads,
+    ``write()`` for bulk SQL and ``engine`` for reads in SQL."""
 
     url: str
     engine: Engine
 
     def __post_init__(self) -> None:
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        writer = self.engine.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+        self._sessions = sessionmaker(writer, expire_on_commit=False)
+        self._readers = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
     def dialect(self) -> str:
@@ -148,8 +200,15 @@ class Store:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session in one transaction: committed on success, rolled back on any error."""
+        """A session in one write transaction (IMMEDIATE on SQLite): committed on success,
+        rolled back on any error."""
         with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session that only reads: it never waits for writers."""
+        with self._readers() as session, session.begin():
             yield session
 
     @contextmanager

@@ -5,9 +5,17 @@ events and its rollup increments commit together or not at all. That is what mak
 killed at any point and run again end with exactly the data of one clean run, and what lets a
 re-read of the same file (same SHA-256) store nothing twice.
 
+Concurrent scans of the same input: the transaction first claims the input (``claim_input``).
+The claim is part of the transaction, so it ends with it: committed, the ``inputs`` row says
+the input was read; rolled back, or its process killed, the input is free again. A scan that
+finds an input claimed skips it ("being read by scan N") rather than wait or fail.
+
 Rollups are pre-aggregated by the caller (one row per hour, watchlist and category) and added
-to what is stored with an upsert; distinct local addresses are kept as rows so that distinct
-counts over several inputs stay exact.
+to what is stored with an upsert that adds (``records = records + excluded.records``), never
+read and written back; distinct local addresses are kept as rows so that distinct counts over
+several inputs stay exact. On PostgreSQL the transactions adding to the rollups take one lock
+first (``ROLLUPS``) and so add one at a time: two inputs' upserts, each holding rows the other
+wants, would otherwise deadlock when an input writes its addresses in more than one go.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import pyarrow as pa
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from chainwatch.store.locks import name_writer, try_claim, wait_for
 from chainwatch.store.models import Event, Input, Rollup
 
 #: Event columns a caller provides (everything but the generated id), in table order.
@@ -28,12 +37,30 @@ EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in Event.__table__.columns i
 ROLLUP_COLUMNS = ("hour", "watchlist", "category", "records", "bytes", "packets", "events")
 ROLLUP_ADDRESS_COLUMNS = ("hour", "watchlist", "category", "local_ip")
 _CHUNK = 50_000
+#: The lock (kind, name) a transaction takes before it adds to the rollups.
+ROLLUPS = ("rollups", "all")
 
 
 def input_seen(conn: Connection, sha256: str) -> Input | None:
     """The ``inputs`` row of an input with this SHA-256, if it was already read."""
     row = conn.execute(select(Input).where(Input.sha256 == sha256)).first()
     return None if row is None else Input(**row._mapping)  # detached copy, for reporting
+
+
+def claim_input(conn: Connection, sha256: str, scan_id: int | None) -> str | None:
+    """Claim the input with this SHA-256 for the calling transaction (the input's own): None
+    when it is now this transaction's to read, else why it is not ("already read ... as PATH
+    (scan N)", "being read by scan N"). On PostgreSQL the claim is an advisory lock on the
+    hash, taken without waiting; on SQLite the transaction's write lock already excludes every
+    other writer, so looking is enough."""
+    name_writer(conn, scan_id)
+    holder = try_claim(conn, "input", sha256)
+    if holder is not None:
+        return f"being read by {holder}"
+    seen = input_seen(conn, sha256)  # a claim taken after the reader committed sees its row
+    if seen is not None:
+        return f"already read {seen.read_at:%Y-%m-%d %H:%M}Z as {seen.path} (scan {seen.scan_id})"
+    return None
 
 
 def last_input(conn: Connection, path: str) -> Input | None:
@@ -203,6 +230,7 @@ def add_rollups(conn: Connection, rollups: pa.Table | Sequence[dict[str, Any]]) 
     rows = _rows(rollups, ROLLUP_COLUMNS)
     if not rows:
         return
+    wait_for(conn, *ROLLUPS, "which is adding to the rollups")
     # A stable order keeps concurrent writers from deadlocking on PostgreSQL row locks.
     rows.sort(key=lambda r: (r["hour"], r["watchlist"], r["category"]))
     statement = _upsert(conn)(Rollup)
@@ -232,16 +260,10 @@ def add_rollup_addresses(conn: Connection, rows: pa.Table | Sequence[dict[str, A
         ]
     if not tuples:
         return
+    wait_for(conn, *ROLLUPS, "which is adding to the rollups")
     columns = ", ".join(ROLLUP_ADDRESS_COLUMNS)
     if dialect == "postgresql":
-        driver = conn.connection.driver_connection
-        assert driver is not None
-        with driver.cursor() as cursor:
-            cursor.executemany(
-                f"INSERT INTO rollup_addresses ({columns}) VALUES (%s, %s, %s, %s) "
-                "ON CONFLICT DO NOTHING",
-                tuples,
-            )
+        _insert_new(conn, "rollup_addresses", ROLLUP_ADDRESS_COLUMNS, _ADDRESS_TYPES, tuples)
     else:
         conn.exec_driver_sql(
             f"INSERT OR IGNORE INTO rollup_addresses ({columns}) VALUES (?, ?, ?, ?)", tuples
@@ -253,14 +275,8 @@ def _add_day_addresses(conn: Connection, hourly: Sequence[tuple[Any, ...]]) -> N
     """Fold hourly address rows (driver values) to UTC days in ``rollup_day_addresses``."""
     if conn.dialect.name == "postgresql":
         days = sorted({(h.astimezone(dt.UTC).date(), w, c, ip) for h, w, c, ip in hourly})
-        driver = conn.connection.driver_connection
-        assert driver is not None
-        with driver.cursor() as cursor:
-            cursor.executemany(
-                "INSERT INTO rollup_day_addresses (day, watchlist, category, local_ip) "
-                "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                days,
-            )
+        columns = ("day", *ROLLUP_ADDRESS_COLUMNS[1:])
+        _insert_new(conn, "rollup_day_addresses", columns, ("date", *_ADDRESS_TYPES[1:]), days)
     else:  # SQLite's hour text starts with the day, as its Date type stores it
         texts = sorted({(h[:10], w, c, ip) for h, w, c, ip in hourly})
         conn.exec_driver_sql(
@@ -268,3 +284,29 @@ def _add_day_addresses(conn: Connection, hourly: Sequence[tuple[Any, ...]]) -> N
             "VALUES (?, ?, ?, ?)",
             texts,
         )
+
+
+_ADDRESS_TYPES = ("timestamptz", "text", "text", "text")
+
+
+def _insert_new(
+    conn: Connection,
+    table: str,
+    columns: Sequence[str],
+    types: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+) -> None:
+    """Insert the rows (in their order) that are not stored yet, on PostgreSQL: one statement
+    per chunk, the columns as arrays (row by row, ``executemany`` took longer than COPYing
+    the events)."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    arrays = ", ".join(f"%s::{kind}[]" for kind in types)
+    statement = (
+        f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) "
+        "ON CONFLICT DO NOTHING"
+    )
+    with driver.cursor() as cursor:
+        for start in range(0, len(rows), _CHUNK):
+            chunk = rows[start : start + _CHUNK]
+            cursor.execute(statement, [list(column) for column in zip(*chunk, strict=True)])

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, and_, bindparam, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from chainwatch.store.ingest import EVENT_COLUMNS, add_rollup_addresses, add_rollups
+from chainwatch.store.locks import wait_for
 from chainwatch.store.models import AddressBookEntry, Event
 
 #: What a later poll refreshes on a live connection's event.
@@ -84,6 +85,10 @@ def upsert_peer_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> Upse
     missing = [c for c in EVENT_COLUMNS if c not in rows[0]]
     if missing:
         raise ValueError(f"event rows lack {missing}")
+    # Which connections are new decides what the rollups count: one writer per source decides
+    # (a scan polling the node beside a `chainwatch run` polling it too).
+    for source in sorted({r["source"] for r in rows}):
+        wait_for(conn, "pairing", source, f"which is storing peers of {source!r}")
     wanted = [(r["source"], r["connection_key"]) for r in rows]
     stored: set[tuple[str, str | None]] = set()
     for chunk in _chunks(wanted):

@@ -28,7 +28,7 @@ class Resolution:
 
 def resolutions_for_scan(store: Store, scan_id: int) -> dict[str, list[str]] | None:
     """The answers stored for this scan (host -> addresses), or None if none were stored yet."""
-    with store.session() as session:
+    with store.reading() as session:
         rows = session.execute(
             select(HostResolution.host, HostResolution.address).where(
                 HostResolution.scan_id == scan_id

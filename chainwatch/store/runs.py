@@ -121,5 +121,5 @@ def set_alert_errors(store: Store, alert_id: int, errors: list[str]) -> None:
 
 
 def list_alerts(store: Store) -> list[Alert]:
-    with store.session() as session:
+    with store.reading() as session:
         return list(session.scalars(select(Alert).order_by(Alert.id)))

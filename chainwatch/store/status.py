@@ -41,7 +41,7 @@ class WatcherStatus:
 
 
 def watcher_status(store: Store) -> list[WatcherStatus]:
-    with store.session() as session:
+    with store.reading() as session:
         totals = session.execute(
             select(
                 WatcherRun.watcher,
@@ -71,5 +71,5 @@ def watcher_status(store: Store) -> list[WatcherStatus]:
 
 
 def lock_holder(store: Store) -> RunLock | None:
-    with store.session() as session:
+    with store.reading() as session:
         return session.scalars(select(RunLock)).first()

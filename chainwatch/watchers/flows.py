@@ -37,7 +37,7 @@ from chainwatch.flows.inputs import (
 from chainwatch.flows.nfdump_filter import FilterFile
 from chainwatch.flows.pipeline import InputPipeline, InputTotals
 from chainwatch.resolve import resolve_catalog_hosts
-from chainwatch.store.ingest import add_input, input_seen, last_input, update_input
+from chainwatch.store.ingest import add_input, claim_input, last_input, update_input
 from chainwatch.watchers.interface import ScanContext, Watcher, WatcherResult
 
 #: Malformed lines shown per input; the rest are counted.
@@ -157,15 +157,10 @@ class FlowWatcher(Watcher):
         fmt = self._format(ctx, flow_input)
         counts = result.counts
         with ctx.store.write() as conn:
-            seen = input_seen(conn, flow_input.sha256)
-            if seen is not None:
+            taken = claim_input(conn, flow_input.sha256, ctx.scan_id)
+            if taken is not None:  # already read, or being read by another scan right now
                 counts["skipped"] += 1
-                ctx.console.print(
-                    f"{name}: skipped, already read {seen.read_at:%Y-%m-%d %H:%M}Z "
-                    f"as {seen.path} (scan {seen.scan_id})",
-                    markup=False,
-                    highlight=False,
-                )
+                ctx.console.print(f"{name}: skipped, {taken}", markup=False, highlight=False)
                 return None
             flow_input = self._resume(ctx, conn, flow_input, fmt)
             input_id = add_input(
