@@ -245,7 +245,7 @@ def reference(
 ) -> dict[str, Any]:
     """What one clean run of ``command`` stores, on the same backend as ``db_url``."""
     backend = "sqlite" if db_url.startswith("sqlite") else "postgresql"
-    key = (backend, *command)
+    key = (backend, str(work), *command)  # inputs are stored by their absolute paths
     if key not in _REFERENCE:
         url = (
             f"sqlite:///{work / f'reference-{len(_REFERENCE)}.db'}"
