@@ -23,7 +23,6 @@ import hashlib
 import shutil
 import sys
 import tempfile
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,10 +32,9 @@ from typing import BinaryIO
 import numpy as np
 
 from chainwatch.errors import InputError
-from chainwatch.flows.limits import guarded_reader
+from chainwatch.flows.limits import GZIP_MAGIC, guarded_reader
 
 _HASH_BLOCK = 1 << 20
-GZIP_MAGIC = b"\x1f\x8b"
 
 
 @dataclass(frozen=True)
@@ -144,13 +142,11 @@ def open_decoded(flow_input: FlowInput) -> Iterator[BinaryIO]:
 
 def head(flow_input: FlowInput, size: int = 65536) -> bytes:
     """The first bytes of the (decompressed) input, for format detection."""
-    with open_decoded(flow_input) as handle:
+    with open_decoded(flow_input) as handle:  # gzip damage is an InputError there already
         try:
             return handle.read(size)
-        except (EOFError, OSError, zlib.error) as exc:
-            raise InputError(
-                flow_input.name, f"cannot be decompressed: {exc}", expected="a valid gzip file"
-            ) from None
+        except OSError as exc:
+            raise unreadable(flow_input.name, exc) from None
 
 
 _SPACE = np.zeros(256, dtype=bool)
