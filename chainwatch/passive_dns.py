@@ -176,8 +176,8 @@ def _line_of(path: Path, key: str) -> int | None:
         header = re.match(r"^\s*\[\s*([^\]\s]+)\s*\]", text)
         if header:
             table = header.group(1)
-        elif table == "catalogs" and re.match(rf"^\s*{re.escape(key)}\s*=", text):
-            return number
-        elif re.match(rf"^\s*catalogs\.{re.escape(key)}\s*=", text):
+        elif re.match(
+            rf"^\s*{'' if table == 'catalogs' else 'catalogs[.]'}{re.escape(key)}\s*=", text
+        ):
             return number
     return None

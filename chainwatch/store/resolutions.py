@@ -16,7 +16,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, insert, or_, select
+from sqlalchemy import Connection, insert, select
 
 from chainwatch.passive_dns import LOOKUP, LOOKUP_SEEN_IN, TRAFFIC, Answer, Cluster, unique
 from chainwatch.store.db import Store
