@@ -25,10 +25,10 @@ from chainwatch.flows.inputs import describe
 from chainwatch.pcap.dns import parse
 from chainwatch.pcap.reader import CaptureReader
 from chainwatch.store.models import Event, HostResolution, Rollup
+from chainwatch.watchlists.matcher import RangeMatcher
 from tests.conftest import require_binary
 from tests.flows.conftest import rows
 from tests.pcap import dnsgen as dg
-from chainwatch.watchlists.matcher import RangeMatcher
 from tests.pcap.capgen import Frame, Talk, client_hello, frames, udp, write_pcap
 
 T0 = 1558000000.0  # 2019-05-16 09:46:40 UTC
