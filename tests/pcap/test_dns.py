@@ -22,6 +22,7 @@ import pytest
 
 from chainwatch.classify import Classifier
 from chainwatch.flows.inputs import describe
+from chainwatch.pcap import reader
 from chainwatch.pcap.dns import parse
 from chainwatch.pcap.reader import CaptureReader
 from chainwatch.store.models import Event, HostResolution, Rollup
@@ -288,3 +289,20 @@ def test_tshark_reads_the_same_answers(tmp_path: Path) -> None:
         theirs[int(number)] = {(n, x) for n in names for x in addresses}
     assert len(theirs) == 2, out
     assert chainwatch_answers(path) == theirs
+
+
+def test_answers_in_batches_of_their_own_still_come_first(
+    cli: Any, db_url: str, lists: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A capture of mostly DNS hands its answers over in batches of their own (memory stays
+    bounded); they still reach the classifier before the connections that follow them."""
+    monkeypatch.setattr(reader, "ANSWERS", 1)
+    monkeypatch.setattr(reader, "CHUNK", 2)
+    path = dns_capture(tmp_path / "with-dns.pcap", T0)
+    result = scan(cli, db_url, lists, "--pcap", path)
+    assert result.exit_code == 0, result.stderr
+    assert {(e.remote_ip, e.category) for e in rows(db_url, Event)} == {
+        (XMR_ADDRESS, "xmr-pool"),
+        (BTC_ADDRESS, "btc-pool"),
+    }
+    assert len(rows(db_url, HostResolution)) == 5
