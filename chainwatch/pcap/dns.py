@@ -1,7 +1,8 @@
 """DNS responses in captures, read into passive DNS answers (``chainwatch.passive_dns.Answer``).
 
 A response (RFC 1035 4.1) from port 53, over UDP or TCP (each message behind its two-byte
-length, RFC 1035 4.2.2, reassembled in order per connection), gives one answer per A/AAAA
+length, RFC 1035 4.2.2, reassembled in order per connection from the server's SYN; a gap or
+a connection the capture joined midway gives nothing), gives one answer per A/AAAA
 record reached from the asked name through the answer section's CNAME chain, for every name
 of the chain (RFC 1034 3.6.2): a connection to the address is then attributed to the name the
 client asked for and to the names it was an alias of. Records not reached from the question
@@ -204,15 +205,14 @@ class Responses:
     ) -> None:
         stream = self.streams.get(key)
         if flags & 0x02:  # SYN: the stream starts after it
+            if key not in self.streams and len(self.streams) >= MAX_STREAMS:
+                self.streams.pop(next(iter(self.streams)))  # the oldest
             stream = self.streams[key] = _Stream()
             stream.next_seq = (seq + 1) & 0xFFFFFFFF
         if stream is None:
-            if not payload:
-                return
-            if len(self.streams) >= MAX_STREAMS:
-                self.streams.pop(next(iter(self.streams)))
-            stream = self.streams[key] = _Stream()
-            stream.next_seq = seq  # joined mid-stream: take it from here
+            # Joined mid-stream (the capture began later): where a message starts is unknown,
+            # and bytes framed at a guess must not pair a name with the wrong address.
+            return
         if payload and stream.next_seq is not None:
             offset = (stream.next_seq - seq) & 0xFFFFFFFF
             if offset < len(payload):  # new bytes (a retransmission of old ones adds none)

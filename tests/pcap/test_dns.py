@@ -22,7 +22,7 @@ import pytest
 
 from chainwatch.classify import Classifier
 from chainwatch.flows.inputs import describe
-from chainwatch.pcap import reader
+from chainwatch.pcap import dns, reader
 from chainwatch.pcap.dns import parse
 from chainwatch.pcap.reader import CaptureReader
 from chainwatch.store.models import Event, HostResolution, Rollup
@@ -306,3 +306,28 @@ def test_answers_in_batches_of_their_own_still_come_first(
         (BTC_ADDRESS, "btc-pool"),
     }
     assert len(rows(db_url, HostResolution)) == 5
+
+
+def test_dns_over_tcp_streams() -> None:
+    """Two pipelined responses in one stream, cut anywhere and retransmitted, give both
+    answers once; a stream with a missing segment, or joined midway, gives none."""
+    one = dg.tcp_framed(dg.response("a.example.org", [dg.address(dg.TO_QUESTION, "192.0.2.1")]))
+    two = dg.tcp_framed(dg.response("b.example.org", [dg.address(dg.TO_QUESTION, "192.0.2.2")]))
+    stream = one + two
+    key = (b"\xc0\x00\x02\x35", b"\xaf\x2d\xb0\x05", 40000)
+
+    def fed(segments: list[tuple[int, bytes]], syn: bool = True) -> set[tuple[str, str]]:
+        responses = dns.Responses("t.pcap")
+        if syn:
+            responses.feed(1, T0, 6, key, 999, 0x12, b"")
+        for number, (offset, data) in enumerate(segments, start=2):
+            responses.feed(number, T0, 6, key, 1000 + offset, 0x18, data)
+        return {(a.host, a.address) for a in responses.take()}
+
+    both = {("a.example.org", "192.0.2.1"), ("b.example.org", "192.0.2.2")}
+    cuts = [(at, stream[at : at + 7]) for at in range(0, len(stream), 7)]
+    assert fed(cuts) == both
+    assert fed([c for cut in cuts for c in (cut, cut)]) == both  # every segment twice
+    assert fed([(0, stream[:20]), (10, stream[10:])]) == both  # overlapping retransmission
+    assert fed([c for i, c in enumerate(cuts) if i != 2]) == set()  # a segment lost
+    assert fed(cuts, syn=False) == set()  # the capture began after the SYN
