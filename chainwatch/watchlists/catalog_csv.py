@@ -50,7 +50,7 @@ COLUMNS = (
 def load_catalog_csv(path: Path) -> Catalog:
     """One CSV catalog: its endpoints (by name, first-seen order) and its rows."""
     raw, text = read_text(path, bom=True)
-    cols, line_of = read_columns(path, text, COLUMNS, ("name", "category"))
+    cols, line_of = read_columns(path, raw, text, COLUMNS, ("name", "category"))
     n = len(line_of)
     if not n:
         raise WatchlistError(

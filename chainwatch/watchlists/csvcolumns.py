@@ -51,14 +51,18 @@ class Column:
 
 
 def read_columns(
-    path: Path, text: str, columns: Sequence[str], required: Sequence[str]
+    path: Path, raw: bytes, text: str, columns: Sequence[str], required: Sequence[str]
 ) -> tuple[dict[str, Column], np.ndarray]:
     """The columns named in the header (among ``columns``; ``required`` must be there) and
-    the line each row starts on. Raises ``WatchlistError`` with file and line."""
+    the line each row starts on, from a file's bytes and its text (BOM dropped). Raises
+    ``WatchlistError`` with file and line."""
     skipped, body = _skip_comments(text)
     names, header_lines = _header(path, body, skipped, columns, required)
-    start = _line_end(body, header_lines)
-    fast = _arrow(body[start:], names, skipped + header_lines + 1)
+    # pyarrow reads the bytes after the header in place: no copy of a big file's text.
+    head = text[: len(text) - len(body) + _line_end(body, header_lines)]
+    offset = len(head.encode()) + (3 if raw.startswith(b"\xef\xbb\xbf") else 0)
+    fast = _arrow(memoryview(raw)[offset:], names, skipped + header_lines + 1)
+    pa.default_memory_pool().release_unused()  # hand the parse's buffers back at once
     if fast is not None:
         return fast
     return _rows(path, body, skipped, names)
@@ -103,14 +107,18 @@ def _line_end(text: str, lines: int) -> int:
     return position
 
 
-def _arrow(body: str, names: list[str], first: int) -> tuple[dict[str, Column], np.ndarray] | None:
+def _arrow(
+    body: memoryview, names: list[str], first: int
+) -> tuple[dict[str, Column], np.ndarray] | None:
     """The columns by pyarrow, or None when the file is not plain (see the docstring)."""
-    lines = body.count("\n") + (0 if body.endswith("\n") or not body else 1)
+    data = pa.py_buffer(body)
+    lines = body.tobytes().count(b"\n") if len(body) < 1 << 16 else _newlines(data)
+    lines += 0 if not len(body) or body[-1] == ord("\n") else 1
     if lines == 0:
         return None
     try:
         table = pacsv.read_csv(
-            pa.py_buffer(body.encode()),
+            data,
             read_options=pacsv.ReadOptions(column_names=names),
             parse_options=pacsv.ParseOptions(newlines_in_values=False, ignore_empty_lines=True),
             convert_options=pacsv.ConvertOptions(
@@ -129,6 +137,11 @@ def _arrow(body: str, names: list[str], first: int) -> tuple[dict[str, Column], 
         codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
         columns[name] = Column(codes, encoded.dictionary.to_pylist())
     return columns, np.arange(first, first + lines, dtype=np.int64)
+
+
+def _newlines(data: pa.Buffer) -> int:
+    """Line breaks in a buffer, counted without copying it."""
+    return int(np.count_nonzero(np.frombuffer(data, np.uint8) == ord("\n")))
 
 
 def _rows(
