@@ -130,7 +130,9 @@ def main() -> None:
         loaded = load_watchlists(work)
         load = time.perf_counter() - started
     endpoints = loaded.endpoints
-    print(f"load_watchlists: {load:6.2f} s  ({len(endpoints):,} endpoints, {len(endpoints.rows):,} rows)")
+    print(
+        f"load_watchlists: {load:6.2f} s  ({len(endpoints):,} endpoints, {len(endpoints.rows):,} rows)"
+    )
     started = time.perf_counter()
     classifier = Classifier(endpoints, DEFAULT_PORT_RULES)
     compile_s = time.perf_counter() - started
@@ -142,7 +144,9 @@ def main() -> None:
     picked = rng.integers(0, len(rows), m)
     v4 = rows.version[picked] == 4
     ours = (rng.random(m) < 0.5) & v4
-    values = np.where(ours, rows.lo[picked].astype(np.int64), (192 << 24) | (2 << 8) | rng.integers(0, 256, m))
+    values = np.where(
+        ours, rows.lo[picked].astype(np.int64), (192 << 24) | (2 << 8) | rng.integers(0, 256, m)
+    )
     text = pa.array(_v4(values.astype(np.int64)))
     ports = np.array([443, 9001, 3333, 8333, 51820])[rng.integers(0, 5, m)]
     times = (1451606400 + rng.integers(0, 5 * 365 * DAY, m)).astype("datetime64[s]")
@@ -163,13 +167,20 @@ def main() -> None:
     hosts = [h for h in rows.hosts if not h.startswith("*.")]
     when = dt.datetime(2018, 1, 1, tzinfo=dt.UTC)
     answers = [
-        Answer(hosts[i % len(hosts)], f"198.51.100.{i % 256}", when + dt.timedelta(hours=i % 9000), "bench:1")
+        Answer(
+            hosts[i % len(hosts)],
+            f"198.51.100.{i % 256}",
+            when + dt.timedelta(hours=i % 9000),
+            "bench:1",
+        )
         for i in range(100_000)
     ]
     started = time.perf_counter()
     classifier.add_answers(answers)
     near = np.full(m, np.datetime64("2018-03-01T00:00:00", "us"))
-    answered = pa.array(_v4(((198 << 24) | (51 << 16) | (100 << 8) | (values & 255)).astype(np.int64)))
+    answered = pa.array(
+        _v4(((198 << 24) | (51 << 16) | (100 << 8) | (values & 255)).astype(np.int64))
+    )
     through = classifier.classify(answered, np.full(m, 443), near)
     hosts_s = time.perf_counter() - started
     print(
