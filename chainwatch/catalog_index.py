@@ -169,7 +169,8 @@ class HostIndex:
 
     def add(self, answers: list[Answer]) -> None:
         for answer in answers:
-            rows = self.rows_for(answer.host.strip().lower().rstrip("."))
+            name = answer.host.strip().lower().rstrip(".")
+            rows = self.rows_for(name) if not name.startswith("*") else []
             if not rows:
                 continue
             try:

@@ -81,6 +81,9 @@ def test_wildcard_patterns_match_names_strictly_below() -> None:
     later = Classifier([exact, wild], {})
     assert later.match_host("eu.mine.example.org") == HostMatch(exact, "eu.mine.example.org")
     # An answer for a name under the pattern ties its address to the endpoint.
+    # A literal "*." name is no name: its answer (a wildcard record) ties nothing.
+    later.add_answers([Answer("*.mine.example.org", "2001:db8::6", T0, "odd:1")])
+    assert later.classify_one("2001:db8::6", 443, T0) is None
     later.add_answers([Answer("x.mine.example.org", "2001:db8::5", T0, "cap.pcap:3")])
     found = later.classify(["2001:db8::5"], [443], stamps(T0))
     assert (found.endpoint[0], found.answer[0].seen_in) == ("wild", "cap.pcap:3")
