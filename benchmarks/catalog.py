@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from chainwatch.categories import DEFAULT_PORT_RULES
 from chainwatch.classify import Classifier
@@ -51,6 +52,12 @@ def _v4(values: np.ndarray) -> np.ndarray:
     for part in parts[1:]:
         out = np.char.add(np.char.add(out, "."), part)
     return out
+
+
+def _v4_text(values: np.ndarray) -> pa.Array:
+    """Dotted quads as a pyarrow array, built in Arrow (no numpy unicode temporaries)."""
+    octets = [pa.array((values >> s) & 255).cast(pa.string()) for s in (24, 16, 8, 0)]
+    return pc.binary_join_element_wise(*octets, ".")
 
 
 def _v6(values: np.ndarray) -> np.ndarray:
@@ -105,6 +112,11 @@ def generate(path: Path, n: int, seed: int = 5) -> None:
             out.write("\n".join(",".join(row) for row in zip(*cols, strict=True)) + "\n")
 
 
+def peak() -> str:
+    """This process's peak RSS so far."""
+    return f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=1_000_000, help="catalog rows (1,000,000)")
@@ -132,12 +144,13 @@ def main() -> None:
         load, load_cpu = time.perf_counter() - started, time.process_time() - cpu
     endpoints = loaded.endpoints
     print(
-        f"load_watchlists: {load:6.2f} s (cpu {load_cpu:.2f} s)  ({len(endpoints):,} endpoints, {len(endpoints.rows):,} rows)"
+        f"load_watchlists: {load:6.2f} s (cpu {load_cpu:.2f} s)  ({len(endpoints):,} endpoints, "
+        f"{len(endpoints.rows):,} rows; {peak()})"
     )
     started, cpu = time.perf_counter(), time.process_time()
     classifier = Classifier(endpoints, DEFAULT_PORT_RULES)
     compile_s, compile_cpu = time.perf_counter() - started, time.process_time() - cpu
-    print(f"Classifier():    {compile_s:6.2f} s (cpu {compile_cpu:.2f} s)")
+    print(f"Classifier():    {compile_s:6.2f} s (cpu {compile_cpu:.2f} s)  ({peak()})")
 
     rng = np.random.default_rng(11)
     m = args.records
@@ -148,7 +161,7 @@ def main() -> None:
     values = np.where(
         ours, rows.lo[picked].astype(np.int64), (192 << 24) | (2 << 8) | rng.integers(0, 256, m)
     )
-    text = pa.array(_v4(values.astype(np.int64)))
+    text = _v4_text(values.astype(np.int64))
     ports = np.array([443, 9001, 3333, 8333, 51820])[rng.integers(0, 5, m)]
     times = (1451606400 + rng.integers(0, 5 * 365 * DAY, m)).astype("datetime64[s]")
     times = times.astype("datetime64[us]")
@@ -164,7 +177,7 @@ def main() -> None:
         f"classify {m:,} records: {from_text:6.2f} s (cpu {text_cpu:.2f} s) from text "
         f"({m / from_text:,.0f} rec/s), "
         f"{from_parsed:.2f} s parsed ({m / from_parsed:,.0f} rec/s); "
-        f"{by_endpoint:,} by endpoint"
+        f"{by_endpoint:,} by endpoint ({peak()}, with the records' own arrays)"
     )
     # 20,000 catalog hosts, each answered 5 times (a day apart) with an address of its own.
     hosts = [h for h in dict.fromkeys(rows.hosts) if h and not h.startswith("*.")][:20_000]
@@ -175,7 +188,7 @@ def main() -> None:
         for k in range(5)
     ]
     pick = rng.integers(0, len(hosts), m)
-    answered = pa.array(_v4((10 << 24) | (200 << 16) | pick))
+    answered = _v4_text((10 << 24) | (200 << 16) | pick)
     near = np.datetime64("2018-01-01T00:00:00", "us") + rng.integers(0, 20, m) * 86_400_000_000
     started, cpu = time.perf_counter(), time.process_time()
     classifier.add_answers(answers)
@@ -186,8 +199,7 @@ def main() -> None:
         f"add_answers({len(answers):,}) + classify {m:,} through them: {hosts_s:6.2f} s "
         f"(cpu {hosts_cpu:.2f} s); {matched:,} matched through an answer"
     )
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(f"peak RSS: {peak / 2**20:,.0f} MiB (this process: load, compile, classify)")
+    print(f"end: {peak()} (this process: load, compile, records, classify)")
 
 
 if __name__ == "__main__":

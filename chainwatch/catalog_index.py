@@ -177,6 +177,8 @@ class HostIndex:
                 address = ipaddress.ip_address(answer.address)
             except ValueError:
                 continue  # not an address: it cannot match a record
+            if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+                address = address.ipv4_mapped  # as records are matched (addresses.py)
             seen = micros(answer.seen_at)
             for row in rows:
                 key = (row, address.version, int(address))

@@ -60,6 +60,9 @@ def test_host_matches_only_within_the_horizon_of_an_answer() -> None:
 
 def test_answers_added_later_and_a_custom_horizon() -> None:
     classifier = Classifier([POOL], {}, horizon=dt.timedelta(hours=1))
+    mapped = Classifier([endpoint("m", hosts=("Pool.Example.ORG",))], {})
+    mapped.add_answers([Answer("pool.example.org", "::ffff:203.0.113.10", T0, "x:2")])
+    assert mapped.classify_one("203.0.113.10", 80, T0) is not None  # IPv4-mapped is IPv4
     late = T0 + dt.timedelta(minutes=90)
     assert classifier.classify_one("203.0.113.10", 3333, T0) is None
     classifier.add_answers([SEEN, Answer("other.example.net", "203.0.113.11", T0, "x:1")])
