@@ -240,3 +240,28 @@ def test_windows_inclusive_and_priority_by_file_order(tmp_path: Path) -> None:
     got = classifier.classify(["198.51.100.7"] * 6, [443] * 6, times)
     assert list(got.endpoint) == ["day", "day", "wide", "instant", "wide", "wide"]
     assert list(got.category) == ["tor", "tor", "xmr-pool", "vpn", "xmr-pool", "xmr-pool"]
+
+
+def test_host_rows_hold_through_answers_inside_their_window(tmp_path: Path) -> None:
+    from chainwatch.passive_dns import Answer
+
+    write(
+        tmp_path,
+        "pools.csv",
+        HEADER
+        + "early,xmr-pool,,,pool.example.org,3333,2018-01-01,2018-12-31,\n"
+        + "late,btc-pool,,,pool.example.org,3333,2019-01-01,,\n"
+        + "wild,eth-pool,,,*.example.org,,,,\n",
+    )
+    seen = dt.datetime(2018, 12, 31, 12, tzinfo=UTC)
+    answer = Answer("pool.example.org", "2001:db8::10", seen, "dns.log:4")
+    classifier = Classifier(load_watchlists(tmp_path).endpoints, {}, [answer])
+    times = np.array(
+        [stamp(2018, 12, 31, 23), stamp(2019, 1, 2), stamp(2019, 1, 8), stamp(2018, 12, 20)]
+    )
+    got = classifier.classify(["2001:db8::10"] * 4, [3333, 3333, 3333, 80], times)
+    # Each row by its own window; beyond the horizon of the answer, no host row holds.
+    assert list(got.endpoint) == ["early", "late", None, None]
+    assert list(got.answer) == [answer, answer, None, None]
+    near = classifier.classify(["2001:db8::10"], [80], np.array([stamp(2019, 1, 2)]))
+    assert (near.endpoint[0], near.category[0]) == ("wild", "eth-pool")
