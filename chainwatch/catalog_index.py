@@ -7,21 +7,23 @@ Two indexes answer "which rows could this (address, port, time) be":
   of rows covering it (CSR). Built once per scan; a million rows compile in about a second.
 - ``HostIndex``: the addresses DNS answers gave the catalog's host rows. One rule per (host
   row, address, run of answers whose horizons overlap), valid from the first answer's time
-  minus the horizon to the last one's plus it, within the row's own window. Rebuilt, cheaply,
-  whenever answers are added; the runs keep their answers so the one nearest a record's time
-  can be named.
+  minus the horizon to the last one's plus it, within the row's own window. Rebuilt with
+  numpy alone (one sort of the sightings) before the first batch after answers were added;
+  the runs keep their sightings so the answer nearest a record's time can be named.
 
 ``best_rules`` expands each record into its (record, rule) pairs, tests port and time on all
 pairs at once, and keeps the passing rule of lowest priority (row index: catalogs in load
 order, rows in file order) per record. Pairs are expanded in chunks, so a batch in which
-every record hits a much-repeated address keeps memory bounded.
+every record hits a much-repeated address keeps memory bounded; the time stays proportional
+to the pairs, so an address with thousands of rows (a relay listed per consensus instead of
+per interval) makes every record to it test thousands of rules.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,12 +31,19 @@ from chainwatch.passive_dns import Answer
 from chainwatch.watchlists.endpoint_rows import ANY_PORT, EndpointRows
 from chainwatch.watchlists.matcher import NO_TIME
 from chainwatch.watchlists.ranges import NO_END, NO_START, micros
-from chainwatch.watchlists.segments import Segments
+from chainwatch.watchlists.segments import Segments, v6_keys
 
 #: Priority of "no rule": above every row index.
 NONE = np.iinfo(np.int64).max
 #: (record, rule) pairs tested at once.
 CHUNK = 1 << 21
+_LOW64 = (1 << 64) - 1
+
+
+def _objects(items: list[Answer]) -> np.ndarray:
+    array = np.empty(len(items), dtype=object)
+    array[:] = items
+    return array
 
 
 @dataclass
@@ -135,17 +144,14 @@ class AddressIndex:
         best_rules(self.rules, pairs, segments.cover, ports, times, best)
 
 
-@dataclass
-class _Run:
-    """Answers for one (host row, address) whose horizons overlap: one host rule."""
-
-    start: int
-    end: int
-    answers: list[tuple[int, Answer]] = field(default_factory=list)
-
-
 class HostIndex:
-    """Addresses that answers gave the catalog's host rows (see the module docstring)."""
+    """Addresses that answers gave the catalog's host rows (see the module docstring).
+
+    Sightings (host row, address, time, answer) are kept as columns and the rules are rebuilt
+    from them with numpy alone: one sort, runs where a sighting's horizon does not reach the
+    previous one's. Adding answers costs a dictionary look-up per answer; rebuilding is
+    O(sightings log sightings) in numpy, milliseconds for the answers of a capture.
+    """
 
     def __init__(self, rows: EndpointRows, horizon_us: int) -> None:
         self.rows = rows
@@ -154,10 +160,11 @@ class HostIndex:
         self.patterns: dict[str, list[int]] = {}
         for row in np.flatnonzero(rows.host >= 0).tolist():
             self.patterns.setdefault(rows.hosts[int(rows.host[row])], []).append(row)
-        self._seen: dict[tuple[int, int, int], dict[Answer, int]] = {}
+        self._known: set[Answer] = set()
+        self._pending: list[tuple[int, int, int, int, int, Answer]] = []  # row, v, hi, lo, t
+        self._columns: dict[str, np.ndarray] = {}
         self._families: dict[int, tuple[np.ndarray, Rules]] = {}
         self._sightings: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        self._dirty = False
 
     def rows_for(self, name: str) -> list[int]:
         """The host rows whose pattern covers ``name``, exact names and ``*.`` suffixes."""
@@ -169,6 +176,8 @@ class HostIndex:
 
     def add(self, answers: list[Answer]) -> None:
         for answer in answers:
+            if answer in self._known:
+                continue
             name = answer.host.strip().lower().rstrip(".")
             rows = self.rows_for(name) if not name.startswith("*") else []
             if not rows:
@@ -179,55 +188,65 @@ class HostIndex:
                 continue  # not an address: it cannot match a record
             if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
                 address = address.ipv4_mapped  # as records are matched (addresses.py)
-            seen = micros(answer.seen_at)
+            self._known.add(answer)
+            value, seen = int(address), micros(answer.seen_at)
             for row in rows:
-                key = (row, address.version, int(address))
-                self._seen.setdefault(key, {})[answer] = seen
-                self._dirty = True
+                self._pending.append(
+                    (row, address.version, value >> 64, value & _LOW64, seen, answer)
+                )
 
     def _compile(self) -> None:
-        built: dict[int, list[tuple[int, int, int, int, int, _Run]]] = {4: [], 6: []}
-        for (row, version, value), sightings in self._seen.items():
-            low, high = int(self.rows.valid_from[row]), int(self.rows.valid_to[row])
-            runs: list[_Run] = []
-            for answer, seen in sorted(sightings.items(), key=lambda item: item[1]):
-                start, end = seen - self.horizon, seen + self.horizon
-                if runs and start <= runs[-1].end + 1:
-                    runs[-1].end = end
-                else:
-                    runs.append(_Run(start, end))
-                runs[-1].answers.append((seen, answer))
-            for run in runs:
-                start, end = max(run.start, low), min(run.end, high)
-                if start <= end:
-                    port = int(self.rows.port[row])
-                    built[version].append((value, row, port, start, end, run))
-        self._families = {}
-        for version, items in built.items():
-            items.sort(key=lambda item: item[:2])
-            keys: np.ndarray
-            if version == 4:
-                keys = np.array([item[0] for item in items], np.uint64)
-            else:
-                keys = np.array([item[0].to_bytes(16, "big") for item in items], "S16")
+        pending, self._pending = self._pending, []
+        new: dict[str, np.ndarray] = {
+            "row": np.array([p[0] for p in pending], np.int64),
+            "version": np.array([p[1] for p in pending], np.uint8),
+            "hi": np.array([p[2] for p in pending], np.uint64),
+            "lo": np.array([p[3] for p in pending], np.uint64),
+            "seen": np.array([p[4] for p in pending], np.int64),
+            "answer": _objects([p[5] for p in pending]),
+        }
+        held = self._columns
+        self._columns = held = (
+            {k: np.concatenate([held[k], v]) for k, v in new.items()} if held else new
+        )
+        for version in (4, 6):
+            at = np.flatnonzero(held["version"] == version)
+            if not len(at):
+                self._families.pop(version, None)
+                continue
+            row, hi, lo = held["row"][at], held["hi"][at], held["lo"][at]
+            seen, answer = held["seen"][at], held["answer"][at]
+            # Sightings by (address, row, time); a run starts at each new (address, row) and
+            # wherever a sighting's horizon starts after the previous one's ends.
+            order = np.lexsort((seen, row, lo, hi))
+            row, hi, lo, seen, answer = row[order], hi[order], lo[order], seen[order], answer[order]
+            start, end = seen - self.horizon, seen + self.horizon
+            fresh = np.ones(len(order), bool)
+            fresh[1:] = (
+                (row[1:] != row[:-1])
+                | (hi[1:] != hi[:-1])
+                | (lo[1:] != lo[:-1])
+                | (start[1:] > end[:-1] + 1)
+            )
+            run = np.cumsum(fresh) - 1
+            first = np.flatnonzero(fresh)
+            last = np.append(first[1:], len(order)) - 1
+            run_row = row[first]
+            # Within the row's own window only; runs wholly outside it are dropped.
+            run_start = np.maximum(start[first], self.rows.valid_from[run_row])
+            run_end = np.minimum(end[last], self.rows.valid_to[run_row])
+            kept = run_start <= run_end
+            renumber = np.cumsum(kept) - 1
+            keys = lo[first][kept] if version == 4 else v6_keys(hi[first][kept], lo[first][kept])
             rules = Rules(
-                np.array([item[1] for item in items], np.int64),
-                np.array([item[2] for item in items], np.int32),
-                np.array([item[3] for item in items], np.int64),
-                np.array([item[4] for item in items], np.int64),
+                run_row[kept],
+                self.rows.port[run_row[kept]].astype(np.int32),
+                run_start[kept],
+                run_end[kept],
             )
-            runs = [item[5] for item in items]
             self._families[version] = (keys, rules)
-            # Every run's sightings, in (rule, time) order, for naming the nearest answer.
-            counts = [len(run.answers) for run in runs]
-            answers = np.empty(sum(counts), dtype=object)
-            answers[:] = [answer for run in runs for _, answer in run.answers]
-            self._sightings[version] = (
-                np.repeat(np.arange(len(runs), dtype=np.int64), counts),
-                np.array([seen for run in runs for seen, _ in run.answers], np.int64),
-                answers,
-            )
-        self._dirty = False
+            alive = kept[run]
+            self._sightings[version] = (renumber[run[alive]], seen[alive], answer[alive])
 
     def lower(
         self,
@@ -240,7 +259,7 @@ class HostIndex:
         chosen: np.ndarray,
     ) -> None:
         """Like ``AddressIndex.lower``, also noting each record's rule in ``chosen``."""
-        if self._dirty:
+        if self._pending:
             self._compile()
         if family not in self._families or not len(records):
             return

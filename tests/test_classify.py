@@ -179,3 +179,15 @@ def test_catalog_coin_wins_over_the_payload_coin() -> None:
     result, facts = with_verdicts(found, records)
     assert list(result.category) == ["xmr-pool", "btc-pool"]
     assert json.loads(facts[0].as_py()) == {"coin_from": "endpoint", "payload_coin": "btc"}
+
+
+def test_answers_added_batch_by_batch_extend_what_was_compiled() -> None:
+    classifier = Classifier([POOL], {})
+    later = Answer("pool.example.org", "203.0.113.10", T0 + dt.timedelta(days=10), "f:2")
+    when = stamps(T0 + dt.timedelta(days=9))
+    assert classifier.classify(["203.0.113.10"], [3333], when).answer[0] is None
+    classifier.add_answers([SEEN])
+    assert classifier.classify(["203.0.113.10"], [3333], when).answer[0] is None  # 9 days off
+    classifier.add_answers([later, later, SEEN])  # repeats change nothing
+    assert classifier.classify(["203.0.113.10"], [3333], when).answer[0] == later
+    assert classifier.classify(["203.0.113.10"], [3333], stamps(T0)).answer[0] == SEEN
