@@ -129,8 +129,7 @@ def resolve_catalog_hosts(
     stored = resolutions_for_scan(store, scan_id)
     if stored is not None:
         return stored
-    # "*." patterns stand for the names below them and are never looked up.
-    hosts = sorted({h.lower() for e in endpoints for h in e.hosts if not h.startswith("*.")})
+    hosts = sorted({host.lower() for endpoint in endpoints for host in endpoint.hosts})
     if not hosts:
         return {}
     results = lookup_hosts(hosts, lookup=lookup)
