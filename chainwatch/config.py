@@ -8,6 +8,7 @@ Secrets never live in the file itself: a watcher names an environment variable
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 from collections.abc import Mapping
@@ -18,8 +19,10 @@ from typing import Any
 import tomli
 
 from chainwatch.categories import DEFAULT_PORT_RULES, EVENT_CATEGORIES
+from chainwatch.classify import DNS_HORIZON
 from chainwatch.errors import ConfigError
 from chainwatch.flows.limits import Limits, load_limits
+from chainwatch.passive_dns import load_horizon
 
 DEFAULT_DB = "sqlite:///chainwatch.db"
 DEFAULT_CONFIG = "chainwatch.toml"
@@ -55,6 +58,7 @@ _TOP_KEYS = {
     "report",
     "alerts",
     "limits",
+    "catalogs",
 }
 _PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "password", "secret", "xxx"}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -167,6 +171,8 @@ class Settings:
         report: the file's ``[report]`` table, validated by the report package.
         alerts: the file's ``[alerts]`` table, validated by the scheduler.
         limits: what flow readers accept (``[limits]``, see ``chainwatch.flows.limits``).
+        dns_horizon: how far from a DNS answer it attributes records to a catalog host
+            (``[catalogs] dns_horizon``, see ``chainwatch.passive_dns``).
     """
 
     db: str = DEFAULT_DB
@@ -178,6 +184,7 @@ class Settings:
     report: Mapping[str, Any] = field(default_factory=dict)
     alerts: Mapping[str, Any] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
+    dns_horizon: dt.timedelta = DNS_HORIZON
 
     def watcher(self, name: str) -> WatcherConfig:
         for watcher in self.watchers:
@@ -238,7 +245,7 @@ def load_settings(
     if env_resolve is not None:
         resolve = env_resolve
 
-    for key in ("report", "alerts", "limits"):
+    for key in ("report", "alerts", "limits", "catalogs"):
         if key in data and not isinstance(data[key], dict):
             raise ConfigError(path, f"{key} is not a table", expected=f"a [{key}] table")
 
@@ -257,6 +264,7 @@ def load_settings(
         report=data.get("report", {}),
         alerts=data.get("alerts", {}),
         limits=load_limits(data.get("limits"), os.environ, path),
+        dns_horizon=load_horizon(data.get("catalogs"), os.environ, path, DNS_HORIZON),
     )
 
 

@@ -1,6 +1,10 @@
 """Resolving endpoint-catalog host names, once per scan, with every answer stored.
 
-Pool addresses move, so catalogs name hosts and a scan looks them up when it runs. Each name is
+Pool addresses move, so catalogs name hosts and a scan looks them up when it runs. An answer
+looked up now says nothing of where a name pointed years ago: look-ups are stored as answers
+seen at the scan's time (``seen_in`` "look-up at scan time") and, like answers seen in the
+traffic, attribute only records within ``[catalogs] dns_horizon`` of it (``catalog_answers``
+hands both kinds, from this scan and every earlier one, to the classifier). Each name is
 resolved once per scan (the first watcher that asks does it; the others reuse the stored
 answers), all names in parallel within a short total budget (``BUDGET``), and every answer or
 failure is stored in ``host_resolutions`` with the time, so the evidence says which address a
@@ -8,7 +12,9 @@ name had when. When no resolver answers at all (offline), the look-ups are given
 ``PROBE`` seconds rather than each waiting out the resolver's own timeout: a scan never stalls
 for seconds.
 With ``resolve_hosts = false`` (``CHAINWATCH_RESOLVE_HOSTS=0``, air-gapped sites, the tests)
-nothing is looked up and only catalog ``ips``/``cidrs`` identify endpoints.
+nothing is looked up, and catalog ``ips``/``cidrs`` and the answers seen in traffic identify
+endpoints. ``*.suffix`` catalog patterns are never looked up. ``system_lookup`` is the one
+place a name is resolved (tests replace it to answer without a network).
 """
 
 from __future__ import annotations
@@ -20,11 +26,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from chainwatch.passive_dns import Answer, exact_hosts, host_name
 from chainwatch.store.db import Store
 from chainwatch.store.resolutions import (
     Resolution,
     add_resolutions,
     as_mapping,
+    load_answers,
     resolutions_for_scan,
 )
 from chainwatch.watchlists import Endpoint
@@ -57,7 +65,7 @@ def lookup_hosts(
     *,
     budget: float = BUDGET,
     probe: float = PROBE,
-    lookup: Lookup = system_lookup,
+    lookup: Lookup | None = None,
 ) -> list[Resolution]:
     """Resolve the hosts in parallel within ``budget`` seconds in all; one ``Resolution`` per
     answer or failure, in the hosts' order.
@@ -66,7 +74,8 @@ def lookup_hosts(
     stopped, when the budget ends (a stuck one must not keep the process alive). When not one
     look-up has finished after ``probe`` seconds, no resolver is answering (offline, a
     firewalled resolver: each look-up would wait out the resolver timeout, 5 s or more), and
-    the others are not waited for."""
+    the others are not waited for. ``lookup`` defaults to ``system_lookup``."""
+    resolve = lookup or system_lookup
     pending: queue.Queue[str] = queue.Queue()
     for host in hosts:
         pending.put(host)
@@ -80,7 +89,7 @@ def lookup_hosts(
             except queue.Empty:
                 return
             try:
-                result = [Resolution(host, address) for address in lookup(host)]
+                result = [Resolution(host, address) for address in resolve(host)]
                 if not result:
                     result = [Resolution(host, None, "no addresses")]
             except (OSError, UnicodeError) as exc:
@@ -118,9 +127,10 @@ def resolve_catalog_hosts(
     *,
     enabled: bool,
     now: dt.datetime,
-    lookup: Lookup = system_lookup,
+    lookup: Lookup | None = None,
 ) -> dict[str, list[str]]:
-    """Host name -> addresses for every catalog host, resolved once per scan and stored.
+    """Host name -> addresses for every catalog host name (not ``*.`` patterns), resolved
+    once per scan and stored as answers seen at ``now``.
 
     Returns {} when ``enabled`` is False (nothing looked up, nothing stored).
     """
@@ -129,9 +139,26 @@ def resolve_catalog_hosts(
     stored = resolutions_for_scan(store, scan_id)
     if stored is not None:
         return stored
-    hosts = sorted({host.lower() for endpoint in endpoints for host in endpoint.hosts})
+    hosts = exact_hosts(host for endpoint in endpoints for host in endpoint.hosts)
     if not hosts:
         return {}
     results = lookup_hosts(hosts, lookup=lookup)
     add_resolutions(store, scan_id, results, now=now)
     return dict(as_mapping(results))
+
+
+def catalog_answers(
+    endpoints: Sequence[Endpoint],
+    store: Store,
+    scan_id: int,
+    *,
+    enabled: bool,
+    now: dt.datetime,
+    lookup: Lookup | None = None,
+) -> list[Answer]:
+    """The answers the classifier starts a scan with: this scan's look-ups (made here when
+    ``enabled`` and not made yet) and every stored answer for the catalog's hosts, from
+    earlier inputs' traffic and earlier scans' look-ups."""
+    resolve_catalog_hosts(endpoints, store, scan_id, enabled=enabled, now=now, lookup=lookup)
+    hosts = {host_name(host) for endpoint in endpoints for host in endpoint.hosts}
+    return load_answers(store, hosts) if hosts else []

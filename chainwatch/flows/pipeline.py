@@ -11,7 +11,10 @@ catalogs, then port rules), and produce
   ``confidence``, ``endpoint`` and ``facts`` columns), that verdict before catalogs and ports,
   but a catalog endpoint's coin before the payload's (``classify.with_verdicts``);
 - hourly rollups of every watched record, classified or not (category ``other``): records,
-  bytes, packets, events, and the distinct local addresses.
+  bytes, packets, events, and the distinct local addresses;
+- the DNS answers a reader found (``Batch.answers``) given to the classifier before the
+  batch's records are classified, stored in the passive DNS store with the input, and cited in
+  the ``detail`` (``resolution``) of every event whose endpoint matched through one.
 
 The caller writes each input in one transaction and calls ``finish`` at its end. The look-ups
 of earlier inputs' connections, and the lock that makes a source's inputs pair one at a time
@@ -36,6 +39,7 @@ from sqlalchemy import Connection
 from chainwatch.categories import coin_of
 from chainwatch.classify import Classifier, with_verdicts
 from chainwatch.flows.readers import Batch
+from chainwatch.passive_dns import Answer, Sightings
 from chainwatch.store.ingest import (
     add_rollup_addresses,
     add_rollups,
@@ -43,6 +47,7 @@ from chainwatch.store.ingest import (
     insert_event_rows,
 )
 from chainwatch.store.pairing import known_keys, latest_start, pair_alone
+from chainwatch.store.resolutions import add_answers
 from chainwatch.watchlists.matcher import ParsedIps, RangeMatcher, parse_ips
 
 #: Two records of one connection in opposite directions start within this many seconds.
@@ -107,6 +112,29 @@ def _mapped(values: np.ndarray, function: Callable[[str], str | None]) -> pa.Arr
     return pa.array([function(str(v)) for v in distinct], pa.string()).take(pa.array(index))
 
 
+def _resolutions(
+    answered: tuple[np.ndarray, np.ndarray], result: Any, rows: np.ndarray
+) -> pa.Array:
+    """``, "resolution": {...}`` for the ``rows`` whose endpoint the catalog matched through
+    a DNS answer (and that kept that endpoint past the records' own verdicts), else null."""
+    answers, endpoints = answered
+    members: list[str | None] = []
+    for row in rows.tolist():
+        answer = answers[row]
+        if answer is None or result.endpoint[row] != endpoints[row]:
+            members.append(None)
+            continue
+        seen_at = answer.seen_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+        cited = {
+            "host": answer.host,
+            "address": answer.address,
+            "seen_at": seen_at,
+            "seen_in": answer.seen_in,
+        }
+        members.append(f', "resolution": {json.dumps(cited, ensure_ascii=False)}')
+    return pa.array(members, pa.string())
+
+
 @dataclass
 class _Connections:
     """What identifies the connection of each record. NetFlow exports the two directions of a
@@ -163,6 +191,7 @@ class Prepared:
     chosen: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     connections: _Connections | None = None
     events: list[tuple[Any, ...]] = field(default_factory=list)
+    answers: list[Answer] = field(default_factory=list)
 
 
 class InputPipeline:
@@ -204,6 +233,7 @@ class InputPipeline:
         self._pairing = False  # whether this transaction pairs the source's records now
         self._sums: list[pa.Table] = []  # per batch: rollup totals
         self._addresses: list[pa.Table] = []  # per batch: distinct local addresses
+        self._sightings = Sightings()  # the input's DNS answers, folded for the store
 
     def prepare(self, batch: Batch) -> Prepared:
         """Everything about a batch that needs no database: match, classify, and build the
@@ -214,6 +244,9 @@ class InputPipeline:
         prepared = Prepared(
             bad=batch.bad, bad_examples=list(batch.bad_examples), bytes_read=batch.bytes_read
         )
+        if batch.answers:  # before the records: a capture's answer precedes its connection
+            self.classifier.add_answers(batch.answers)
+            prepared.answers = batch.answers
         if n == 0:
             return prepared
         src = parse_ips(table.column("src_ip"))
@@ -246,6 +279,8 @@ class InputPipeline:
         remote_port = pc.if_else(mask, w.column("dst_port"), w.column("src_port"))
         remote = _subset(_pick(local_is_src, dst, src), rows)
         result = self.classifier.classify(remote, remote_port, w.column("ts"))
+        # The answer through which the catalog matched, where the event keeps that endpoint.
+        answered = result.answer, result.endpoint
         if "category" in w.column_names:
             result, facts = with_verdicts(result, w)
             w = w.set_column(w.schema.get_field_index("facts"), "facts", facts)
@@ -300,7 +335,9 @@ class InputPipeline:
                 ),
                 "bytes": w.column("bytes").take(pick),
                 "packets": w.column("packets").take(pick),
-                "detail": self._detail(w, chosen, result.endpoint[chosen], uid),
+                "detail": self._detail(
+                    w, chosen, result.endpoint[chosen], uid, _resolutions(answered, result, chosen)
+                ),
                 "evidence_sha256": pa.array(batch.digests_for(row_of)),
                 "connection_key": prepared.connections.key,
             }
@@ -317,6 +354,8 @@ class InputPipeline:
         totals.bad += prepared.bad
         totals.bad_examples.extend(prepared.bad_examples)
         totals.records += prepared.records
+        if prepared.answers:
+            self._add_answers(self._sightings.add(prepared.answers))
         if prepared.frame is None:
             return
         totals.watched += prepared.frame.num_rows
@@ -336,13 +375,23 @@ class InputPipeline:
         pair_alone(self.conn, self.source)
         self._pairing = True
 
+    def _add_answers(self, clusters: Sequence[Any]) -> None:
+        add_answers(self.conn, clusters, input_id=self.input_id, scan_id=self.scan_id)
+
     def _detail(
-        self, w: pa.Table, rows: np.ndarray, endpoint: np.ndarray, uid: pa.Array
+        self,
+        w: pa.Table,
+        rows: np.ndarray,
+        endpoint: np.ndarray,
+        uid: pa.Array,
+        resolution: pa.Array,
     ) -> pa.Array:
-        """Each event's ``detail`` as JSON text: the format, the catalog endpoint, Zeek's uid,
-        and the facts a reader found in the record itself (pcap payloads, a JSON object)."""
+        """Each event's ``detail`` as JSON text: the format, the catalog endpoint, the DNS
+        answer it matched through, Zeek's uid, and the facts a reader found in the record
+        itself (pcap payloads, a JSON object)."""
         parts = [
             _json_member("endpoint", pa.array(endpoint, pa.string())),
+            resolution,
             _json_member("uid", uid),
         ]
         if "facts" in w.column_names:
@@ -414,7 +463,9 @@ class InputPipeline:
                 self._addresses = []
 
     def finish(self) -> None:
-        """Write the input's rollups (its transaction is still open)."""
+        """Write the input's rollups and its last DNS answers (its transaction is still
+        open)."""
+        self._add_answers(self._sightings.close())
         if self._sums:
             sums = (
                 pa.concat_tables(self._sums)

@@ -9,7 +9,10 @@ into their connection, and their TCP payload reassembled and recognised (``conne
 after a FIN or RST, when the table is full (oldest first), or at the end of the capture. Frames
 of a link type ``links`` cannot read are counted, and their reason given once. Records carry
 their verdict in extra columns (``category``, ``detector``, ``confidence``, ``endpoint``,
-``facts``), which the pipeline puts before catalogs and ports.
+``facts``), which the pipeline puts before catalogs and ports. DNS responses from port 53,
+whoever they are for, become passive DNS answers (``dns``) in the batch of the packets they
+came with (``Batch.answers``), so the pipeline knows them before it classifies connections
+that follow them.
 
 Memory is bounded whatever the capture: at most ``MAX_CONNECTIONS`` open connections, at most
 ``connections.BUFFER`` bytes per direction, and at most ``BUDGET`` buffered bytes in all.
@@ -32,10 +35,10 @@ from chainwatch.errors import InputError
 from chainwatch.flows.columns import PROTOCOLS, UTC_US
 from chainwatch.flows.inputs import FlowInput, open_decoded
 from chainwatch.flows.readers import SCHEMA, Batch
-from chainwatch.pcap import capture
+from chainwatch.pcap import capture, dns
 from chainwatch.pcap.checksums import Gate
 from chainwatch.pcap.connections import Connection, Reassembler, initiator_is_dst
-from chainwatch.pcap.decode import ACK, SYN, Packet, decode
+from chainwatch.pcap.decode import ACK, SYN, TCP, UDP, Packet, decode
 from chainwatch.pcap.links import SUPPORTED
 from chainwatch.watchlists.matcher import RangeMatcher
 
@@ -64,6 +67,12 @@ VERDICT_SCHEMA = pa.schema(
         ("facts", pa.string()),
     ]
 )
+
+
+def _from_port_53(data: bytes) -> bool:
+    """Whether an Ethernet + IPv4 frame is TCP or UDP from port 53 (read at fixed offsets)."""
+    at = 14 + (data[14] & 0x0F) * 4
+    return data[23] in (TCP, UDP) and data[at : at + 2] == b"\x00\x35"
 
 
 def _address(raw: bytes) -> str:
@@ -95,6 +104,7 @@ class CaptureReader:
         self.gate = Gate(checksums, self.skip)
         #: Link types met that cannot be read: their packets count, their reason shows once.
         self.unsupported: set[int] = set()
+        self.dns = dns.Responses(flow_input.name)
 
     def skip(self, number: int, reason: str) -> None:
         self.bad += 1
@@ -152,6 +162,10 @@ class CaptureReader:
         self._remember({p[2] for p in pending} | {p[3] for p in pending})
         memo = self.memo
         for frame, decoded, src, dst in pending:
+            if decoded is None and _from_port_53(frame.data):
+                decoded = self._dns(frame, decode(frame.linktype, frame.data))
+            elif decoded is not None and decoded.sport == dns.PORT:
+                self._dns(frame, decoded)
             if not (memo[src] or memo[dst]):
                 continue
             packet = decoded or decode(frame.linktype, frame.data)
@@ -165,6 +179,18 @@ class CaptureReader:
                 yield self._batch()
         if frames and not self.gate.holding:  # held packets still belong to open connections
             self._sweep(frames[-1].ts)
+
+    def _dns(self, frame: capture.Frame, packet: Packet | str | None) -> Packet | None:
+        """Read the answers of a packet from port 53 (checksums unchecked: a damaged
+        message fails to parse, and offloaded checksums would lose good ones)."""
+        if not isinstance(packet, Packet):
+            return None  # the packet is looked at again, and its problem counted, if watched
+        if packet.proto in (TCP, UDP) and packet.sport == dns.PORT:
+            key = (packet.src, packet.dst, packet.dport)
+            self.dns.feed(
+                frame.number, frame.ts, packet.proto, key, packet.seq, packet.flags, packet.payload
+            )
+        return packet
 
     def _remember(self, addresses: set[bytes]) -> None:
         """Match the addresses not yet known, all at once."""
@@ -286,6 +312,7 @@ class CaptureReader:
             digests=list(columns[9]),
             # Unwatched traffic is usable too: a capture of it is not "nothing could be used".
             usable=max(self.frames - self.bad, len(rows)),
+            answers=self.dns.take(),
         )
         self.bad, self.examples, self.bytes_read, self.frames = 0, [], 0, 0
         return batch

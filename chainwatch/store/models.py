@@ -14,7 +14,7 @@ Tables:
     rollups                    per hour, watchlist and category: records, bytes, packets, events.
     rollup_addresses           per hour, watchlist and category: the distinct local addresses.
     rollup_day_addresses       the same per UTC day: what reports count distinct sources from.
-    host_resolutions           catalog host names resolved during scans, with when.
+    host_resolutions           passive DNS: host -> address answers, when and where seen.
     run_locks                  the one ``chainwatch run`` allowed per database: who holds it.
     alerts                     shifts and onsets already announced, so each is sent once.
 """
@@ -40,7 +40,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, synonym
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -283,16 +283,42 @@ class RollupDayAddress(Base):
 
 
 class HostResolution(Base):
+    """One DNS answer (or failed look-up) as the passive DNS store keeps it.
+
+    ``kind`` says where it came from: ``traffic`` (a DNS response in a capture or a sensor
+    log: ``input_id`` names the input, ``seen_in`` the file and packet or line) or ``lookup``
+    (a look-up made by scan ``scan_id`` at ``seen_at``, the scan's time). Answers of one
+    (host, address) in one input are folded into rows of sightings less than an hour apart
+    (``chainwatch.passive_dns.Sightings``): ``seen_at``/``seen_in`` is the first sighting,
+    ``last_seen_at``/``last_seen_in`` the last (the same when seen once).
+    """
+
     __tablename__ = "host_resolutions"
-    __table_args__ = (Index(None, "host", "resolved_at"),)
+    __table_args__ = (Index(None, "host", "seen_at"), Index(None, "input_id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     host: Mapped[str] = mapped_column(String(255))
     #: None when the name did not resolve (the error says why)
     address: Mapped[str | None] = mapped_column(String(45))
-    resolved_at: Mapped[dt.datetime]
+    seen_at: Mapped[dt.datetime]
+    seen_in: Mapped[str] = mapped_column(Text)
+    last_seen_at: Mapped[dt.datetime]
+    last_seen_in: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(10))
+    input_id: Mapped[int | None] = mapped_column(ForeignKey("inputs.id", ondelete="SET NULL"))
     scan_id: Mapped[int | None] = mapped_column(ForeignKey("scans.id", ondelete="SET NULL"))
     error: Mapped[str | None] = mapped_column(Text)
+    #: The name the column had before passive DNS (look-ups only: when it was resolved).
+    resolved_at = synonym("seen_at")
+
+    def __init__(self, **kwargs: Any) -> None:
+        # A look-up's row, as before passive DNS, needs only host, address and its time.
+        kwargs.setdefault("kind", "lookup")
+        kwargs.setdefault("seen_in", "look-up at scan time")
+        when = kwargs.get("seen_at", kwargs.get("resolved_at"))
+        kwargs.setdefault("last_seen_at", when)
+        kwargs.setdefault("last_seen_in", kwargs["seen_in"])
+        super().__init__(**kwargs)
 
 
 class RunLock(Base):

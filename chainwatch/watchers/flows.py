@@ -36,7 +36,7 @@ from chainwatch.flows.inputs import (
 )
 from chainwatch.flows.nfdump_filter import FilterFile
 from chainwatch.flows.pipeline import InputPipeline, InputTotals
-from chainwatch.resolve import resolve_catalog_hosts
+from chainwatch.resolve import catalog_answers
 from chainwatch.store.ingest import add_input, claim_input, last_input, update_input
 from chainwatch.watchers.interface import ScanContext, Watcher, WatcherResult
 
@@ -70,14 +70,21 @@ class FlowWatcher(Watcher):
 
     def _read_all(self, ctx: ScanContext, inputs: list[tuple[Path, str]]) -> WatcherResult:
         result = WatcherResult()
-        resolved = resolve_catalog_hosts(
+        # Answers stored by earlier inputs and scans, and this scan's look-ups; each input's
+        # own answers join them as it is read (``InputPipeline``).
+        answers = catalog_answers(
             ctx.watchlists.endpoints,
             ctx.store,
             ctx.scan_id,
             enabled=ctx.settings.resolve_hosts,
             now=ctx.now(),
         )
-        classifier = Classifier(ctx.watchlists.endpoints, ctx.settings.port_rules, resolved)
+        classifier = Classifier(
+            ctx.watchlists.endpoints,
+            ctx.settings.port_rules,
+            answers=answers,
+            horizon=ctx.settings.dns_horizon,
+        )
         failures: list[str] = []
         progress = self._progress(ctx)
         with progress:

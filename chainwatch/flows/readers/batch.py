@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from chainwatch.flows import columns as cols
 from chainwatch.flows.limits import Limits
+from chainwatch.passive_dns import Answer
 
 SCHEMA = pa.schema(
     [
@@ -31,7 +32,8 @@ class Batch:
     """Records in the normalised schema, with each row's line (or packet) number and raw
     record: ``spans`` (start and end of each row's record in ``block``) for text, ``raw`` for
     records given one by one. A reader that hashes its records itself (pcap: the frame that is
-    the evidence) gives ``digests`` instead."""
+    the evidence) gives ``digests`` instead. A reader of a log holding only DNS yields batches
+    with an empty table and ``answers``."""
 
     table: pa.Table
     lines: np.ndarray
@@ -45,6 +47,10 @@ class Batch:
     #: Records the reader could use, watched or not, where the table holds only some of them
     #: (a capture's table holds only watched connections); None: the table's rows are all.
     usable: int | None = None
+    #: The DNS answers the reader found in this batch's part of the input (a capture's DNS
+    #: responses, a dns.log's lines); the pipeline gives them to the classifier before it
+    #: classifies the batch's records, and stores them with the input.
+    answers: list[Answer] = field(default_factory=list)
 
     def digests_for(self, rows: np.ndarray) -> list[str]:
         """SHA-256 (hex) of the raw records at ``rows``: the evidence hash events cite."""
