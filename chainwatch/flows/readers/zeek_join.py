@@ -180,7 +180,9 @@ def read_verdicts(
     return log
 
 
-def _verdict_columns(verdicts: Sequence[Verdict | None], extra: Sequence[dict[str, Any]]) -> list[pa.Array]:
+def _verdict_columns(
+    verdicts: Sequence[Verdict | None], extra: Sequence[dict[str, Any]]
+) -> list[pa.Array]:
     """The pcap reader's verdict columns (``VERDICT_SCHEMA``) for rows with these verdicts
     (None: no verdict), ``extra`` facts added to each row's own."""
     facts = [
@@ -302,7 +304,9 @@ class Join:
         for row, key in zip(rows.tolist(), uids, strict=True):
             verdicts[row] = self.by_uid[key]
             extra[row] = {"joined": self.by_uid[key].where}
-        for name, array in zip(VERDICT_SCHEMA.names, _verdict_columns(verdicts, extra), strict=True):
+        for name, array in zip(
+            VERDICT_SCHEMA.names, _verdict_columns(verdicts, extra), strict=True
+        ):
             table = table.append_column(name, array)
         batch.table = table
         return batch

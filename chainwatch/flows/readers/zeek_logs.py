@@ -151,7 +151,9 @@ class _Header:
         elif word == "#types":
             types = rest.split(self.sep)
             self.containers = {
-                n for n, t in zip(self.names, types, strict=False) if t.startswith(("vector[", "set["))
+                n
+                for n, t in zip(self.names, types, strict=False)
+                if t.startswith(("vector[", "set["))
             }
 
     def record(self, text: str) -> dict[str, Any] | str:
@@ -180,7 +182,9 @@ def parse_ts(value: Any) -> dt.datetime | str:
         seconds = float(value)
     elif isinstance(value, str) and _ISO.match(value.strip()):
         try:
-            return dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00")).astimezone(dt.UTC)
+            return dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00")).astimezone(
+                dt.UTC
+            )
         except ValueError:
             return "ts is not a valid date and time"
     else:
@@ -226,7 +230,9 @@ def read_records(
             yield out
 
 
-def _one(line: bytes, number: int, header: _Header, json_lines: bool, limits: Limits) -> Record | Bad:
+def _one(
+    line: bytes, number: int, header: _Header, json_lines: bool, limits: Limits
+) -> Record | Bad:
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
