@@ -19,8 +19,7 @@ from typing import Any
 import tomli
 
 from chainwatch.categories import DEFAULT_PORT_RULES, EVENT_CATEGORIES
-
-DNS_HORIZON = dt.timedelta(days=7)  # TEMP until h-catcore merge
+from chainwatch.classify import DNS_HORIZON
 from chainwatch.errors import ConfigError
 from chainwatch.flows.limits import Limits, load_limits
 from chainwatch.passive_dns import load_horizon
@@ -131,6 +130,9 @@ class WatcherConfig:
     interval: float = 300.0
     timeout: float = 10.0
     path: Path | None = None
+    #: More files or directories read with ``path`` as one source (several ``--flows``), so
+    #: that inputs of one scan can be joined (Zeek logs by uid).
+    paths: tuple[Path, ...] = ()
     format: str = "auto"
     retries: int = 3
     checksums: str = "auto"

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
@@ -38,11 +38,9 @@ from chainwatch.flows.inputs import (
     spooled_stdin,
     unreadable,
 )
-from chainwatch.flows.limits import Limits
 from chainwatch.flows.nfdump_filter import FilterFile
 from chainwatch.flows.pipeline import InputPipeline, InputTotals
 from chainwatch.flows.readers import zeek_join
-from chainwatch.flows.readers.zeek_logs import log_kind
 from chainwatch.resolve import catalog_answers
 from chainwatch.store.ingest import add_input, claim_input, input_seen, last_input, update_input
 from chainwatch.store.pairing import known_keys, pair_alone
@@ -70,11 +68,21 @@ class FlowWatcher(Watcher):
 
     @contextlib.contextmanager
     def _inputs(self, ctx: ScanContext, path: Path) -> Iterator[list[tuple[Path, str]]]:
+        self._unlisted: dict[str, InputError] = {}
         if str(path) == "-":
             with spooled_stdin() as spool:
                 yield [(spool, "-")]
-        else:
-            yield [(p, str(p)) for p in list_inputs(path, *self.files)]
+            return
+        found: list[tuple[Path, str]] = []
+        for each in (path, *self.config.paths):
+            try:
+                found += [(p, str(p)) for p in list_inputs(each, *self.files)]
+            except InputError as exc:
+                if not self.config.paths:
+                    raise
+                self._unlisted[str(each)] = exc  # one path of several: it fails alone
+                found.append((each, str(each)))
+        yield found
 
     def _read_all(self, ctx: ScanContext, inputs: list[tuple[Path, str]]) -> WatcherResult:
         result = WatcherResult()
@@ -133,6 +141,8 @@ class FlowWatcher(Watcher):
         result: WatcherResult,
         progress: Progress,
     ) -> None:
+        if name in self._unlisted:
+            raise self._unlisted[name]
         try:
             stored = self._store_one(ctx, classifier, path, name, result, progress)
         except OSError as exc:  # the file vanished or went unreadable while it was read
@@ -200,8 +210,10 @@ class FlowWatcher(Watcher):
                 now=ctx.now(),
             )
             task = progress.add_task(Path(name).name, total=flow_input.size)
-            if fmt.startswith(("zeek-dns", "zeek-ssl", "zeek-http")):
-                batches = self._zeek_log(flow_input, fmt, classifier, conn, ctx.settings.limits)
+            if zeek_join.is_sensor_log(fmt):  # known stored uids: in this transaction
+                batches = self._join.batches(
+                    flow_input, fmt, classifier, ctx.settings.limits, self._stored(conn)
+                )
             else:
                 batches = self._batches(ctx, flow_input, fmt, classifier)
             usable = _Usable(batches)
@@ -274,7 +286,7 @@ class FlowWatcher(Watcher):
         self._join = zeek_join.Join()
         if self.kind != "flows" or self.config.format not in ("auto", "zeek") or len(inputs) < 2:
             return inputs
-        kinds = [_peek_kind(path, name) for path, name in inputs]
+        kinds = [zeek_join.peek_kind(path, name) for path, name in inputs]
         inputs = [inputs[i] for i in zeek_join.order(kinds)]
         kinds = [kinds[i] for i in zeek_join.order(kinds)]
         if "conn" not in kinds:
@@ -284,7 +296,7 @@ class FlowWatcher(Watcher):
                 continue
             try:
                 flow_input = describe(path, name)
-                fmt = self._format(ctx, flow_input)
+                fmt = detect.detect(head(flow_input)) or ""  # said when it is stored
                 with ctx.store.reading() as session:
                     if input_seen(session.connection(), flow_input.sha256) is not None:
                         continue
@@ -317,27 +329,15 @@ class FlowWatcher(Watcher):
             expected="auto, nfdump, nfcapd, zeek, csv",
         )
 
-    def _zeek_log(
-        self,
-        flow_input: FlowInput,
-        fmt: str,
-        classifier: Classifier,
-        conn: Connection,
-        limits: Limits,
-    ) -> Iterator[readers.Batch]:
-        """A Zeek dns log's answers; an ssl/http log's verdicts, but those of connections the
-        source has stored already (joined to conn.log, or from another log of the same uid)."""
-        kind = fmt.split("-")[1]
-        json_lines = fmt.endswith("-json")
-        if kind == "dns":
-            return zeek_join.read_dns(flow_input, json_lines, limits)
-        log = self._join.known(flow_input) or zeek_join.read_verdicts(
-            flow_input, kind, json_lines, classifier, limits
-        )
-        keys = sorted({f"zeek:{v.uid}" for v in log.verdicts if v.uid is not None})
-        pair_alone(conn, self.name)  # the look-up sees what concurrent scans stored
-        stored = {key.removeprefix("zeek:") for key in known_keys(conn, self.name, keys)}
-        return zeek_join.verdict_batches(log, stored)
+    def _stored(self, conn: Connection) -> Callable[[Sequence[str]], set[str]]:
+        """Which of some connection keys the source has stored (seen by this transaction,
+        after concurrent scans of the source stored theirs)."""
+
+        def stored(keys: Sequence[str]) -> set[str]:
+            pair_alone(conn, self.name)
+            return known_keys(conn, self.name, keys)
+
+        return stored
 
 
 #: The file layouts nfdump reads (LAYOUT_VERSION_1 and _2 of its nffileV2.h).
@@ -374,15 +374,6 @@ def _resumed(conn: Connection, flow_input: FlowInput, fmt: str) -> FlowInput:
     if sha256_of(flow_input.path, previous.size) != previous.sha256:
         return flow_input
     return dataclasses.replace(flow_input, start=previous.size)
-
-
-def _peek_kind(path: Path, name: str) -> str | None:
-    """The Zeek log kind of a file, from its first bytes (None: not a Zeek log, or unreadable
-    now, which its reading will say)."""
-    try:
-        return log_kind(head(FlowInput(path, name, path.stat().st_size, ""), 8192))
-    except (ChainwatchError, OSError):
-        return None
 
 
 class _Usable:

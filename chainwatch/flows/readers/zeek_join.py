@@ -37,8 +37,9 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -48,10 +49,11 @@ import pyarrow.compute as pc
 from chainwatch import coins
 from chainwatch.categories import CONFIDENCE, Detector
 from chainwatch.classify import Classifier
-from chainwatch.flows.inputs import FlowInput
+from chainwatch.errors import ChainwatchError
+from chainwatch.flows.inputs import FlowInput, head
 from chainwatch.flows.limits import Limits
 from chainwatch.flows.readers.batch import SCHEMA, Batch, empty
-from chainwatch.flows.readers.zeek_logs import Bad, Record, read_records
+from chainwatch.flows.readers.zeek_logs import Bad, Record, log_kind, read_records
 from chainwatch.passive_dns import Answer
 from chainwatch.pcap.reader import VERDICT_SCHEMA
 from chainwatch.watchlists import Endpoint
@@ -63,6 +65,20 @@ ROWS = 50_000
 #: Order in which a watcher reads the logs: dns first (its answers attribute what follows),
 #: ssl/http last (their verdicts go to conn.log's records first).
 _RANK = {"dns": 0, "ssl": 2, "http": 2}
+
+
+def is_sensor_log(fmt: str) -> bool:
+    """Whether a format name (``detect``) is a Zeek dns, ssl or http log."""
+    return fmt.startswith(("zeek-dns", "zeek-ssl", "zeek-http"))
+
+
+def peek_kind(path: Path, name: str) -> str | None:
+    """The Zeek log kind of a file from its first bytes (None: not a Zeek log, or unreadable
+    now, which reading it will say)."""
+    try:
+        return log_kind(head(FlowInput(path, name, path.stat().st_size, ""), 8192))
+    except (ChainwatchError, OSError):
+        return None
 
 
 def order(kinds: Sequence[str | None]) -> list[int]:
@@ -117,14 +133,10 @@ def _valid_at(endpoint: Endpoint, when: dt.datetime) -> bool:
 
 
 def _match(classifier: Classifier, name: str) -> tuple[Endpoint, str] | None:
-    """The catalog endpoint a host name belongs to, and the catalog name or pattern that
-    matched (``Classifier.match_host``; exact look-up where it is not there yet)."""
-    match_host = getattr(classifier, "match_host", None)
-    if match_host is not None:
-        found = match_host(name)
-        return None if found is None else (found.endpoint, found.pattern)
-    endpoint = classifier.endpoint_for_host(name)
-    return None if endpoint is None else (endpoint, name.strip().lower().rstrip("."))
+    """The catalog endpoint a host name belongs to, and the catalog host or ``*.`` pattern
+    that matched."""
+    found = classifier.match_host(name)
+    return None if found is None else (found.endpoint, found.pattern)
 
 
 def verdict_of(record: Record, kind: str, classifier: Classifier, name: str) -> Verdict | None:
@@ -281,8 +293,25 @@ class Join:
             if verdict.uid is not None:
                 self.by_uid.setdefault(verdict.uid, verdict)
 
-    def known(self, flow_input: FlowInput) -> VerdictLog | None:
-        return self.logs.get((flow_input.sha256, flow_input.start))
+    def batches(
+        self,
+        flow_input: FlowInput,
+        fmt: str,
+        classifier: Classifier,
+        limits: Limits,
+        stored: Callable[[Sequence[str]], set[str]],
+    ) -> Iterator[Batch]:
+        """A dns log's answers; an ssl/http log's verdicts but those of connections whose key
+        (``zeek:<uid>``) the source has ``stored`` already (joined to conn.log, or from
+        another log of the same uid)."""
+        kind, json_lines = fmt.split("-")[1], fmt.endswith("-json")
+        if kind == "dns":
+            return read_dns(flow_input, json_lines, limits)
+        log = self.logs.get((flow_input.sha256, flow_input.start)) or read_verdicts(
+            flow_input, kind, json_lines, classifier, limits
+        )
+        keys = sorted({f"zeek:{v.uid}" for v in log.verdicts if v.uid is not None})
+        return verdict_batches(log, {key.removeprefix("zeek:") for key in stored(keys)})
 
     def annotate(self, batches: Iterable[Batch]) -> Iterator[Batch]:
         """conn.log batches, each record whose uid has a verdict given it (verdict columns)."""
