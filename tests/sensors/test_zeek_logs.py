@@ -204,3 +204,33 @@ def test_escaped_and_empty_values(cli: Any, db_url: str, tmp_path: Path) -> None
     keys = {e.connection_key: e.detail for e in rows(db_url, Event)}
     assert "zeek:C3answered" in keys  # the answer still read with "|" between elements
     assert keys["zeek:Cesc"]["sni"] == POOL_HOST + "\t"  # unescaped; the catalog still matches
+
+
+def test_growing_and_concatenated_logs(cli: Any, db_url: str, tmp_path: Path) -> None:
+    """An http.log that grows between scans is read from where the last scan stopped, its
+    header kept and its line numbers going on; a second log appended with ``cat`` (its own
+    header after the first's ``#close``) is read with its own layout."""
+    wl = watchlists(tmp_path / "watchlists")
+    logs = write_scene(tmp_path / "logs", "tsv")
+    path = logs["http"]
+    first_part = path.read_text()
+    path.write_text(first_part)
+    one = scan(cli, db_url, wl, path)
+    assert one.exit_code == 0, one.stderr
+    assert {e.connection_key for e in rows(db_url, Event)} == {"zeek:C2httpxmrig"}
+    # Zeek's next log, other columns in another order, appended as `cat` would.
+    more = [("ts", "time"), ("host", "string"), ("user_agent", "string"), ("method", "string"),
+            ("uri", "string"), ("uid", "string"), ("id.orig_h", "addr"), ("id.orig_p", "port"),
+            ("id.resp_h", "addr"), ("id.resp_p", "port")]  # fmt: skip
+    record = [T0 + 900.0, POOL_HOST, "-", "POST", "/", "C10later", "175.45.176.10", 40010,
+              "203.0.113.30", 80]  # fmt: skip
+    with path.open("a") as handle:
+        handle.write(tsv("http", more, [record]))
+    two = scan(cli, db_url, wl, path)
+    assert two.exit_code == 0, two.stderr
+    assert "grew since it was read" in two.stderr
+    assert "stored 1," in two.stdout
+    later = [e for e in rows(db_url, Event) if e.connection_key == "zeek:C10later"]
+    assert [(e.source_ref, e.detail["host"], e.detail["matched"]) for e in later] == [
+        (f"{path}:{len(first_part.splitlines()) + 9}", POOL_HOST, POOL_HOST)
+    ]
