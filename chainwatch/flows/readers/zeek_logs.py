@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import json
 import re
 from collections.abc import Iterator
@@ -160,7 +161,7 @@ class _Header:
         """The fields of a data line, or why it is bad."""
         values = text.split(self.sep)
         if len(values) != len(self.names):
-            return f"has {len(values)} fields, the #fields line names {len(self.names)}"
+            return f"expected {len(self.names)} fields separated by {self.sep!r}"
         out: dict[str, Any] = {}
         for name, value in zip(self.names, values, strict=True):
             if value == self.unset:
@@ -215,7 +216,7 @@ def read_records(
                 number += 1
                 continue
             out: list[Record | Bad] = []
-            for raw in chunk.splitlines(keepends=True):
+            for raw in io.BytesIO(chunk):  # lines end at LF only (a CR is data)
                 end = offset + len(raw)
                 line = raw.rstrip(b"\r\n")
                 here, offset, number = number, end, number + 1
