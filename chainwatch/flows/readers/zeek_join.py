@@ -35,8 +35,10 @@ events exist already).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +60,7 @@ from chainwatch.passive_dns import Answer
 from chainwatch.pcap.reader import VERDICT_SCHEMA
 from chainwatch.watchlists import Endpoint
 
+_MAYBE_ADDRESS = re.compile(r"^[0-9a-fA-F:.]+$")
 #: Problems kept with their line number per input (the rest are counted).
 EXAMPLES = 20
 #: Verdict rows per batch of an ssl/http log.
@@ -139,7 +142,12 @@ def _match(classifier: Classifier, name: str) -> tuple[Endpoint, str] | None:
     return None if found is None else (found.endpoint, found.pattern)
 
 
-def verdict_of(record: Record, kind: str, classifier: Classifier, name: str) -> Verdict | None:
+def verdict_of(
+    record: Record,
+    kind: str,
+    match: Callable[[str], tuple[Endpoint, str] | None],
+    name: str,
+) -> Verdict | None:
     """The verdict an ssl (``server_name``) or http (``host``, ``user_agent``) record gives."""
     key = "sni" if kind == "ssl" else "host"
     host = record.text("server_name" if kind == "ssl" else "host")
@@ -147,7 +155,7 @@ def verdict_of(record: Record, kind: str, classifier: Classifier, name: str) -> 
         host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host  # "pool:8080"
     where = f"{name}:{record.line}"
     uid = record.text("uid")
-    found = _match(classifier, host) if host else None
+    found = match(host) if host else None
     if found is not None and _valid_at(found[0], record.ts):
         endpoint, pattern = found
         return Verdict(
@@ -172,17 +180,34 @@ def verdict_of(record: Record, kind: str, classifier: Classifier, name: str) -> 
     return Verdict(uid, category, Detector.PAYLOAD.value, confidence, None, facts, where, record)
 
 
+#: The fields read from each log (TSV lines convert only these).
+_IDS = ("uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto")
+WANTED = {
+    "ssl": (*_IDS, "server_name"),
+    "http": (*_IDS, "host", "user_agent"),
+    "dns": ("query", "answers", "rcode_name"),
+}
+
+
 def read_verdicts(
     flow_input: FlowInput, kind: str, json_lines: bool, classifier: Classifier, limits: Limits
 ) -> VerdictLog:
-    """The verdicts of a whole ssl/http log (few: only records with one are kept)."""
+    """The verdicts of a whole ssl/http log (few: only records with one are kept). A name or
+    agent seen again is looked up once."""
     log = VerdictLog()
-    for block in read_records(flow_input, json_lines, limits):
+    matches: dict[str, tuple[Endpoint, str] | None] = {}
+
+    def match(name: str) -> tuple[Endpoint, str] | None:
+        if name not in matches:
+            matches[name] = _match(classifier, name)
+        return matches[name]
+
+    for block in read_records(flow_input, json_lines, limits, WANTED[kind]):
         for item in block:
             if isinstance(item, Bad):
                 log.add_bad(item)
                 continue
-            found = verdict_of(item, kind, classifier, flow_input.name)
+            found = verdict_of(item, kind, match, flow_input.name)
             if found is not None and not (item.text("id.orig_h") and item.text("id.resp_h")):
                 log.add_bad(Bad(item.line, "id.orig_h or id.resp_h is missing"))
                 continue
@@ -243,6 +268,18 @@ def verdict_batches(log: VerdictLog, stored: set[str]) -> Iterator[Batch]:
         yield batch
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _address(text: str) -> str | None:
+    """An answer's address in canonical text, or None when it is a name (answers repeat:
+    each distinct text is parsed once)."""
+    if not _MAYBE_ADDRESS.match(text):
+        return None
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
 def dns_answers(record: Record, name: str) -> list[Answer]:
     """The passive DNS answers of one dns.log record (see the module docstring)."""
     rcode = record.text("rcode_name")
@@ -255,11 +292,11 @@ def dns_answers(record: Record, name: str) -> list[Answer]:
     names, addresses = [query], []
     for value in answers:
         text = str(value).strip()
-        try:
-            addresses.append(str(ipaddress.ip_address(text)))
-        except ValueError:
-            if text and " " not in text:  # a CNAME's name (TXT and the like hold spaces)
-                names.append(text)
+        address = _address(text)
+        if address is not None:
+            addresses.append(address)
+        elif text and " " not in text:  # a CNAME's name (TXT and the like hold spaces)
+            names.append(text)
     chain = dict.fromkeys(n.lower().rstrip(".") for n in names)
     where = f"{name}:{record.line}"
     return [Answer(host, a, record.ts, where) for a in dict.fromkeys(addresses) for host in chain]
@@ -267,7 +304,7 @@ def dns_answers(record: Record, name: str) -> list[Answer]:
 
 def read_dns(flow_input: FlowInput, json_lines: bool, limits: Limits) -> Iterator[Batch]:
     """A dns.log's answers, a block at a time, in batches without flow records."""
-    for block in read_records(flow_input, json_lines, limits):
+    for block in read_records(flow_input, json_lines, limits, WANTED["dns"]):
         batch = empty()
         good = [item for item in block if isinstance(item, Record)]
         bad = [item for item in block if isinstance(item, Bad)]

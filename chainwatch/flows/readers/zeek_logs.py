@@ -27,7 +27,7 @@ import hashlib
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,9 +103,14 @@ class Record:
     containers as lists)."""
 
     line: int
-    sha256: str
+    raw: bytes
     ts: dt.datetime
     fields: dict[str, Any]
+
+    @property
+    def sha256(self) -> str:
+        """The evidence hash of the line as read (computed only for lines an event cites)."""
+        return hashlib.sha256(self.raw).hexdigest()
 
     def text(self, name: str) -> str | None:
         """A field as text, None when unset or empty."""
@@ -133,6 +138,9 @@ class _Header:
     unset: str = "-"
     names: list[str] = field(default_factory=list)
     containers: set[str] = field(default_factory=set)
+    #: The fields the caller uses (None: all); only those are converted.
+    wanted: frozenset[str] | None = None
+    _taken: list[tuple[int, str]] = field(default_factory=list)
 
     def take(self, text: str) -> None:
         if text.startswith("#separator"):
@@ -149,6 +157,9 @@ class _Header:
         elif word == "#fields":
             self.names = rest.split(self.sep)
             self.containers = {n for n in self.names if n in ("answers", "TTLs")}
+            self._taken = [
+                (i, n) for i, n in enumerate(self.names) if self.wanted is None or n in self.wanted
+            ]
         elif word == "#types":
             types = rest.split(self.sep)
             self.containers = {
@@ -163,7 +174,8 @@ class _Header:
         if len(values) != len(self.names):
             return f"expected {len(self.names)} fields separated by {self.sep!r}"
         out: dict[str, Any] = {}
-        for name, value in zip(self.names, values, strict=True):
+        for at, name in self._taken:
+            value = values[at]
             if value == self.unset:
                 continue
             if name in self.containers:
@@ -199,13 +211,16 @@ def parse_ts(value: Any) -> dt.datetime | str:
 
 
 def read_records(
-    flow_input: FlowInput, json_lines: bool, limits: Limits | None = None
+    flow_input: FlowInput,
+    json_lines: bool,
+    limits: Limits | None = None,
+    wanted: Iterable[str] | None = None,
 ) -> Iterator[list[Record | Bad]]:
-    """The records of a Zeek log (TSV or JSON lines), a block of lines at a time. A file that
-    has grown since a round read it (``flow_input.start``) is read from there, its header
-    lines taken from the start."""
+    """The records of a Zeek log (TSV or JSON lines), a block of lines at a time, with the
+    ``wanted`` fields (and ``ts``; all when None). A file that has grown since a round read it
+    (``flow_input.start``) is read from there, its header lines taken from the start."""
     limits = limits or default_limits()
-    header = _Header()
+    header = _Header(wanted=None if wanted is None else frozenset({"ts", *wanted}))
     number, offset = 1, 0
     with _open(flow_input.path, flow_input.name, flow_input.size) as handle:
         for chunk in blocks(handle, BLOCK, limits.max_record_bytes):
@@ -260,4 +275,4 @@ def _one(
         return Bad(number, limits.too_early())
     if ts > limits.latest:
         return Bad(number, limits.too_late())
-    return Record(number, hashlib.sha256(line).hexdigest(), ts, fields)
+    return Record(number, line, ts, fields)
