@@ -7,22 +7,23 @@ Two indexes answer "which rows could this (address, port, time) be":
   of rows covering it (CSR). Built once per scan; a million rows compile in about a second.
 - ``HostIndex``: the addresses DNS answers gave the catalog's host rows. One rule per (host
   row, address, run of answers whose horizons overlap), valid from the first answer's time
-  minus the horizon to the last one's plus it, within the row's own window. Rebuilt, cheaply,
-  whenever answers are added; the runs keep their answers so the one nearest a record's time
-  can be named.
+  minus the horizon to the last one's plus it, within the row's own window. Rebuilt with
+  numpy alone (one sort of the sightings) before the first batch after answers were added;
+  the runs keep their sightings so the answer nearest a record's time can be named.
 
 ``best_rules`` expands each record into its (record, rule) pairs, tests port and time on all
 pairs at once, and keeps the passing rule of lowest priority (row index: catalogs in load
 order, rows in file order) per record. Pairs are expanded in chunks, so a batch in which
-every record hits a much-repeated address keeps memory bounded.
+every record hits a much-repeated address keeps memory bounded; the time stays proportional
+to the pairs, so an address with thousands of rows (a relay listed per consensus instead of
+per interval) makes every record to it test thousands of rules.
 """
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,12 +31,19 @@ from chainwatch.passive_dns import Answer
 from chainwatch.watchlists.endpoint_rows import ANY_PORT, EndpointRows
 from chainwatch.watchlists.matcher import NO_TIME
 from chainwatch.watchlists.ranges import NO_END, NO_START, micros
-from chainwatch.watchlists.segments import Segments
+from chainwatch.watchlists.segments import Segments, v6_keys
 
 #: Priority of "no rule": above every row index.
 NONE = np.iinfo(np.int64).max
 #: (record, rule) pairs tested at once.
 CHUNK = 1 << 21
+_LOW64 = (1 << 64) - 1
+
+
+def _objects(items: list[Answer]) -> np.ndarray:
+    array = np.empty(len(items), dtype=object)
+    array[:] = items
+    return array
 
 
 @dataclass
@@ -136,21 +144,14 @@ class AddressIndex:
         best_rules(self.rules, pairs, segments.cover, ports, times, best)
 
 
-@dataclass
-class _Run:
-    """Answers for one (host row, address) whose horizons overlap: one host rule."""
-
-    start: int
-    end: int
-    answers: list[tuple[int, Answer]] = field(default_factory=list)
-
-    @functools.cached_property
-    def seen(self) -> np.ndarray:
-        return np.array([seen for seen, _ in self.answers], np.int64)
-
-
 class HostIndex:
-    """Addresses that answers gave the catalog's host rows (see the module docstring)."""
+    """Addresses that answers gave the catalog's host rows (see the module docstring).
+
+    Sightings (host row, address, time, answer) are kept as columns and the rules are rebuilt
+    from them with numpy alone: one sort, runs where a sighting's horizon does not reach the
+    previous one's. Adding answers costs a dictionary look-up per answer; rebuilding is
+    O(sightings log sightings) in numpy, milliseconds for the answers of a capture.
+    """
 
     def __init__(self, rows: EndpointRows, horizon_us: int) -> None:
         self.rows = rows
@@ -159,9 +160,11 @@ class HostIndex:
         self.patterns: dict[str, list[int]] = {}
         for row in np.flatnonzero(rows.host >= 0).tolist():
             self.patterns.setdefault(rows.hosts[int(rows.host[row])], []).append(row)
-        self._seen: dict[tuple[int, int, int], dict[Answer, int]] = {}
-        self._families: dict[int, tuple[np.ndarray, Rules, list[_Run]]] = {}
-        self._dirty = False
+        self._known: set[Answer] = set()
+        self._pending: list[tuple[int, int, int, int, int, Answer]] = []  # row, v, hi, lo, t
+        self._columns: dict[str, np.ndarray] = {}
+        self._families: dict[int, tuple[np.ndarray, Rules]] = {}
+        self._sightings: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def rows_for(self, name: str) -> list[int]:
         """The host rows whose pattern covers ``name``, exact names and ``*.`` suffixes."""
@@ -173,52 +176,77 @@ class HostIndex:
 
     def add(self, answers: list[Answer]) -> None:
         for answer in answers:
-            rows = self.rows_for(answer.host.strip().lower().rstrip("."))
+            if answer in self._known:
+                continue
+            name = answer.host.strip().lower().rstrip(".")
+            rows = self.rows_for(name) if not name.startswith("*") else []
             if not rows:
                 continue
             try:
                 address = ipaddress.ip_address(answer.address)
             except ValueError:
                 continue  # not an address: it cannot match a record
-            seen = micros(answer.seen_at)
+            if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+                address = address.ipv4_mapped  # as records are matched (addresses.py)
+            self._known.add(answer)
+            value, seen = int(address), micros(answer.seen_at)
             for row in rows:
-                key = (row, address.version, int(address))
-                self._seen.setdefault(key, {})[answer] = seen
-                self._dirty = True
+                self._pending.append(
+                    (row, address.version, value >> 64, value & _LOW64, seen, answer)
+                )
 
     def _compile(self) -> None:
-        built: dict[int, list[tuple[int, int, int, int, int, _Run]]] = {4: [], 6: []}
-        for (row, version, value), sightings in self._seen.items():
-            low, high = int(self.rows.valid_from[row]), int(self.rows.valid_to[row])
-            runs: list[_Run] = []
-            for answer, seen in sorted(sightings.items(), key=lambda item: item[1]):
-                start, end = seen - self.horizon, seen + self.horizon
-                if runs and start <= runs[-1].end + 1:
-                    runs[-1].end = end
-                else:
-                    runs.append(_Run(start, end))
-                runs[-1].answers.append((seen, answer))
-            for run in runs:
-                start, end = max(run.start, low), min(run.end, high)
-                if start <= end:
-                    port = int(self.rows.port[row])
-                    built[version].append((value, row, port, start, end, run))
-        self._families = {}
-        for version, items in built.items():
-            items.sort(key=lambda item: item[:2])
-            keys: np.ndarray
-            if version == 4:
-                keys = np.array([item[0] for item in items], np.uint64)
-            else:
-                keys = np.array([item[0].to_bytes(16, "big") for item in items], "S16")
-            rules = Rules(
-                np.array([item[1] for item in items], np.int64),
-                np.array([item[2] for item in items], np.int32),
-                np.array([item[3] for item in items], np.int64),
-                np.array([item[4] for item in items], np.int64),
+        pending, self._pending = self._pending, []
+        new: dict[str, np.ndarray] = {
+            "row": np.array([p[0] for p in pending], np.int64),
+            "version": np.array([p[1] for p in pending], np.uint8),
+            "hi": np.array([p[2] for p in pending], np.uint64),
+            "lo": np.array([p[3] for p in pending], np.uint64),
+            "seen": np.array([p[4] for p in pending], np.int64),
+            "answer": _objects([p[5] for p in pending]),
+        }
+        held = self._columns
+        self._columns = held = (
+            {k: np.concatenate([held[k], v]) for k, v in new.items()} if held else new
+        )
+        for version in (4, 6):
+            at = np.flatnonzero(held["version"] == version)
+            if not len(at):
+                self._families.pop(version, None)
+                continue
+            row, hi, lo = held["row"][at], held["hi"][at], held["lo"][at]
+            seen, answer = held["seen"][at], held["answer"][at]
+            # Sightings by (address, row, time); a run starts at each new (address, row) and
+            # wherever a sighting's horizon starts after the previous one's ends.
+            order = np.lexsort((seen, row, lo, hi))
+            row, hi, lo, seen, answer = row[order], hi[order], lo[order], seen[order], answer[order]
+            start, end = seen - self.horizon, seen + self.horizon
+            fresh = np.ones(len(order), bool)
+            fresh[1:] = (
+                (row[1:] != row[:-1])
+                | (hi[1:] != hi[:-1])
+                | (lo[1:] != lo[:-1])
+                | (start[1:] > end[:-1] + 1)
             )
-            self._families[version] = (keys, rules, [item[5] for item in items])
-        self._dirty = False
+            run = np.cumsum(fresh) - 1
+            first = np.flatnonzero(fresh)
+            last = np.append(first[1:], len(order)) - 1
+            run_row = row[first]
+            # Within the row's own window only; runs wholly outside it are dropped.
+            run_start = np.maximum(start[first], self.rows.valid_from[run_row])
+            run_end = np.minimum(end[last], self.rows.valid_to[run_row])
+            kept = run_start <= run_end
+            renumber = np.cumsum(kept) - 1
+            keys = lo[first][kept] if version == 4 else v6_keys(hi[first][kept], lo[first][kept])
+            rules = Rules(
+                run_row[kept],
+                self.rows.port[run_row[kept]].astype(np.int32),
+                run_start[kept],
+                run_end[kept],
+            )
+            self._families[version] = (keys, rules)
+            alive = kept[run]
+            self._sightings[version] = (renumber[run[alive]], seen[alive], answer[alive])
 
     def lower(
         self,
@@ -231,11 +259,11 @@ class HostIndex:
         chosen: np.ndarray,
     ) -> None:
         """Like ``AddressIndex.lower``, also noting each record's rule in ``chosen``."""
-        if self._dirty:
+        if self._pending:
             self._compile()
         if family not in self._families or not len(records):
             return
-        table, rules, _ = self._families[family]
+        table, rules = self._families[family]
         first = np.searchsorted(table, keys, side="left")
         count = np.searchsorted(table, keys, side="right") - first
         order = np.arange(len(table))
@@ -243,17 +271,28 @@ class HostIndex:
 
     def answers(self, family: int, rule: np.ndarray, times: np.ndarray) -> np.ndarray:
         """The answer through which each record matched host rule ``rule``: of the rule's
-        run, the one seen nearest the record's time."""
-        _, _, runs = self._families[family]
+        run, the one seen nearest the record's time. Vectorised: answers and records sorted
+        together by (rule, time), each record takes the nearest answer before and after it
+        within its rule (running max/min of answer positions)."""
+        seen_rule, seen_time, seen_answer = self._sightings[family]
+        a = len(seen_rule)
+        is_record = np.concatenate([np.zeros(a, bool), np.ones(len(rule), bool)])
+        order = np.lexsort(
+            (is_record, np.concatenate([seen_time, times]), np.concatenate([seen_rule, rule]))
+        )
+        record_at = is_record[order]
+        before = np.maximum.accumulate(np.where(record_at, -1, order))[record_at]
+        after = np.minimum.accumulate(np.where(record_at, a, order)[::-1])[::-1][record_at]
+        record = order[record_at] - a
+        mine = rule[record]
+        t = times[record]
+        safe_before, safe_after = np.maximum(before, 0), np.minimum(after, a - 1)
+        has_before = (before >= 0) & (seen_rule[safe_before] == mine)
+        has_after = (after < a) & (seen_rule[safe_after] == mine)
+        gap_before = np.where(has_before, t - seen_time[safe_before], NONE)
+        gap_after = np.where(has_after, seen_time[safe_after] - t, NONE)
         found = np.full(len(rule), None, dtype=object)
-        for one in np.unique(rule).tolist():
-            at = np.flatnonzero(rule == one)
-            seen = runs[one].seen
-            position = np.clip(np.searchsorted(seen, times[at]), 1, max(len(seen) - 1, 1))
-            before = np.maximum(position - 1, 0)
-            after = np.minimum(position, len(seen) - 1)
-            nearer = np.where(
-                np.abs(seen[after] - times[at]) < np.abs(seen[before] - times[at]), after, before
-            )
-            found[at] = [runs[one].answers[i][1] for i in nearer.tolist()]
+        found[record] = np.where(
+            gap_after < gap_before, seen_answer[safe_after], seen_answer[safe_before]
+        )
         return found
