@@ -130,6 +130,9 @@ class WatcherConfig:
     interval: float = 300.0
     timeout: float = 10.0
     path: Path | None = None
+    #: More files or directories read with ``path`` as one source (several ``--flows``), so
+    #: that inputs of one scan can be joined (Zeek logs by uid).
+    paths: tuple[Path, ...] = ()
     format: str = "auto"
     retries: int = 3
     checksums: str = "auto"

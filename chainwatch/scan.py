@@ -81,7 +81,21 @@ class ScanSummary:
 
 def adhoc_watchers(flows: Sequence[str], fmt: str, pcaps: Sequence[str]) -> list[WatcherConfig]:
     """Watchers for the inputs named on the command line (``--flows``, ``--pcap``)."""
-    configs = [WatcherConfig(name="flows", kind="flows", path=Path(p), format=fmt) for p in flows]
+    # Several --flows paths are one source, read as one watcher (Zeek logs join across them);
+    # standard input stays a watcher of its own.
+    files = [Path(p) for p in flows if p != "-"]
+    configs = [
+        WatcherConfig(name="flows", kind="flows", path=Path(p), format=fmt)
+        for p in flows
+        if p == "-"
+    ]
+    if files:
+        configs.insert(
+            0,
+            WatcherConfig(
+                name="flows", kind="flows", path=files[0], paths=tuple(files[1:]), format=fmt
+            ),
+        )
     configs += [WatcherConfig(name="pcap", kind="pcap", path=Path(p)) for p in pcaps]
     return configs
 

@@ -6,6 +6,7 @@ import json
 import re
 
 from chainwatch.flows.dialect import split_record
+from chainwatch.flows.readers.zeek_logs import kind_of_fields, log_kind
 
 #: nfcapd files start with the little-endian magic 0xA50C.
 NFCAPD_MAGIC = b"\x0c\xa5"
@@ -16,25 +17,32 @@ NAMES = {
     "nfdump": "nfdump CSV",
     "zeek": "Zeek conn.log (TSV)",
     "zeek-json": "Zeek conn.log (JSON lines)",
+    **{f"zeek-{k}": f"Zeek {k}.log (TSV)" for k in ("dns", "ssl", "http")},
+    **{f"zeek-{k}-json": f"Zeek {k}.log (JSON lines)" for k in ("dns", "ssl", "http")},
     "csv": "generic CSV",
 }
 
 
 def detect(head: bytes) -> str | None:
-    """``nfcapd``, ``nfdump``, ``zeek``, ``zeek-json``, ``csv``, or None when unknown."""
+    """``nfcapd``, ``nfdump``, ``zeek``, ``zeek-json`` (conn.log), ``zeek-dns``, ``zeek-ssl``,
+    ``zeek-http`` (and their ``-json`` forms), ``csv``, or None when unknown."""
     if head.startswith(NFCAPD_MAGIC):
         return "nfcapd"
     text = head.lstrip(b"\xef\xbb\xbf").lstrip()
     ending = b"\n" if b"\n" in text or b"\r" not in text else b"\r"  # CR alone: old Mac
     first = text.split(ending, 1)[0].rstrip(b"\r")
-    if first.startswith(b"#separator") or first.startswith(b"#fields"):
-        return "zeek"
+    if first.startswith((b"#separator", b"#fields", b"#path")):
+        kind = log_kind(text)
+        return "zeek" if kind in (None, "conn") else f"zeek-{kind}"
     if first.startswith(b"{"):
         try:
             record = json.loads(first)
         except ValueError:
             return None
-        return "zeek-json" if isinstance(record, dict) and "id.orig_h" in record else None
+        kind = kind_of_fields(set(record)) if isinstance(record, dict) else None
+        if kind is None:
+            return None
+        return "zeek-json" if kind == "conn" else f"zeek-{kind}-json"
     names = [
         c.decode("utf-8", "replace").strip().strip('"').lower() for c in split_record(first, b",")
     ]

@@ -1,4 +1,5 @@
-"""Flow files: nfcapd (through nfdump), nfdump CSV, Zeek conn.log (TSV or JSON), generic CSV.
+"""Flow files: nfcapd (through nfdump), nfdump CSV, Zeek logs (conn, dns, ssl, http; TSV or
+JSON), generic CSV.
 
 Reads a file, a directory (every flow file in it, in name order; nfcapd's in-progress
 ``nfcapd.current.*`` skipped), gzip, or ``-`` (stdin). Each input is one transaction: it is
@@ -7,13 +8,16 @@ a ``.gz`` copy is the same input) is skipped, so a scan killed at any point and 
 stores exactly what one clean run does. An input that cannot be read (vanished, unreadable,
 not in the format given) fails alone: it is named, not recorded as read, and the others are
 read (the scan is partial, exit 3).
+
+Zeek's dns, ssl and http logs among the inputs are read in the order and joined to conn.log
+by uid as ``chainwatch.flows.readers.zeek_join`` describes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
@@ -36,8 +40,10 @@ from chainwatch.flows.inputs import (
 )
 from chainwatch.flows.nfdump_filter import FilterFile
 from chainwatch.flows.pipeline import InputPipeline, InputTotals
+from chainwatch.flows.readers import zeek_join
 from chainwatch.resolve import catalog_answers
-from chainwatch.store.ingest import add_input, claim_input, last_input, update_input
+from chainwatch.store.ingest import add_input, claim_input, input_seen, last_input, update_input
+from chainwatch.store.pairing import known_keys, pair_alone
 from chainwatch.watchers.interface import ScanContext, Watcher, WatcherResult
 
 #: Malformed lines shown per input; the rest are counted.
@@ -45,7 +51,7 @@ SHOWN_BAD = 3
 
 
 class FlowWatcher(Watcher):
-    """Flow files: nfcapd (via nfdump), nfdump CSV, Zeek conn.log, generic CSV."""
+    """Flow files: nfcapd (via nfdump), nfdump CSV, Zeek conn/dns/ssl/http logs, generic CSV."""
 
     kind = "flows"
     #: What a record that cannot be used is called in the summary.
@@ -62,11 +68,21 @@ class FlowWatcher(Watcher):
 
     @contextlib.contextmanager
     def _inputs(self, ctx: ScanContext, path: Path) -> Iterator[list[tuple[Path, str]]]:
+        self._unlisted: dict[str, InputError] = {}
         if str(path) == "-":
             with spooled_stdin() as spool:
                 yield [(spool, "-")]
-        else:
-            yield [(p, str(p)) for p in list_inputs(path, *self.files)]
+            return
+        found: list[tuple[Path, str]] = []
+        for each in (path, *self.config.paths):
+            try:
+                found += [(p, str(p)) for p in list_inputs(each, *self.files)]
+            except InputError as exc:
+                if not self.config.paths:
+                    raise
+                self._unlisted[str(each)] = exc  # one path of several: it fails alone
+                found.append((each, str(each)))
+        yield found
 
     def _read_all(self, ctx: ScanContext, inputs: list[tuple[Path, str]]) -> WatcherResult:
         result = WatcherResult()
@@ -86,6 +102,7 @@ class FlowWatcher(Watcher):
             horizon=ctx.settings.dns_horizon,
         )
         failures: list[str] = []
+        inputs = self._zeek_join(ctx, classifier, inputs)
         progress = self._progress(ctx)
         with progress:
             for path, name in inputs:
@@ -124,6 +141,8 @@ class FlowWatcher(Watcher):
         result: WatcherResult,
         progress: Progress,
     ) -> None:
+        if name in self._unlisted:
+            raise self._unlisted[name]
         try:
             stored = self._store_one(ctx, classifier, path, name, result, progress)
         except OSError as exc:  # the file vanished or went unreadable while it was read
@@ -191,7 +210,13 @@ class FlowWatcher(Watcher):
                 now=ctx.now(),
             )
             task = progress.add_task(Path(name).name, total=flow_input.size)
-            usable = _Usable(self._batches(ctx, flow_input, fmt, classifier))
+            if zeek_join.is_sensor_log(fmt):  # known stored uids: in this transaction
+                batches = self._join.batches(
+                    flow_input, fmt, classifier, ctx.settings.limits, self._stored(conn)
+                )
+            else:
+                batches = self._batches(ctx, flow_input, fmt, classifier)
+            usable = _Usable(batches)
             # Closed at once when this input fails or stops: the reading thread (and nfdump
             # with it) ends here, not whenever the error's traceback is let go.
             with contextlib.closing(ahead(iter(usable), pipeline.prepare)) as prepared_batches:
@@ -231,8 +256,9 @@ class FlowWatcher(Watcher):
                 f"{flow_input.name}: detected {detect.NAMES[found]}", markup=False, highlight=False
             )
             return found
-        if fmt == "zeek" and detect.detect(head(flow_input)) == "zeek-json":
-            return "zeek-json"
+        if fmt == "zeek":
+            found = detect.detect(head(flow_input))
+            return found if found is not None and found.startswith("zeek") else "zeek"
         if fmt == "nfcapd":
             _check_nfcapd(flow_input)
         return fmt
@@ -242,19 +268,46 @@ class FlowWatcher(Watcher):
     ) -> FlowInput:
         """A text file that only grew since a round read it (its first bytes hash as they did
         then) is read from where that round stopped: a growing Zeek log is not read twice."""
-        if flow_input.name == "-" or fmt == "nfcapd" or is_gzip(flow_input.path):
-            return flow_input
-        previous = last_input(conn, identity(flow_input.path))
-        if previous is None or previous.size >= flow_input.size:
-            return flow_input
-        if sha256_of(flow_input.path, previous.size) != previous.sha256:
-            return flow_input
-        ctx.console.print(
-            f"{flow_input.name}: grew since it was read; reading from byte {previous.size:,}",
-            markup=False,
-            highlight=False,
-        )
-        return dataclasses.replace(flow_input, start=previous.size)
+        resumed = _resumed(conn, flow_input, fmt)
+        if resumed.start:
+            ctx.console.print(
+                f"{flow_input.name}: grew since it was read; reading from byte {resumed.start:,}",
+                markup=False,
+                highlight=False,
+            )
+        return resumed
+
+    def _zeek_join(
+        self, ctx: ScanContext, classifier: Classifier, inputs: list[tuple[Path, str]]
+    ) -> list[tuple[Path, str]]:
+        """The inputs in reading order (Zeek dns logs first, ssl/http logs last), and, when
+        conn.log comes with ssl/http logs, the verdicts of those not read yet learnt for the
+        join (``zeek_join``). An input that cannot be looked at here fails when it is read."""
+        self._join = zeek_join.Join()
+        if self.kind != "flows" or self.config.format not in ("auto", "zeek") or len(inputs) < 2:
+            return inputs
+        kinds = [zeek_join.peek_kind(path, name) for path, name in inputs]
+        inputs = [inputs[i] for i in zeek_join.order(kinds)]
+        kinds = [kinds[i] for i in zeek_join.order(kinds)]
+        if "conn" not in kinds:
+            return inputs
+        for (path, name), kind in zip(inputs, kinds, strict=True):
+            if kind not in ("ssl", "http"):
+                continue
+            try:
+                flow_input = describe(path, name)
+                fmt = detect.detect(head(flow_input)) or ""  # said when it is stored
+                with ctx.store.reading() as session:
+                    if input_seen(session.connection(), flow_input.sha256) is not None:
+                        continue
+                    flow_input = _resumed(session.connection(), flow_input, fmt)
+                log = zeek_join.read_verdicts(
+                    flow_input, kind, fmt.endswith("-json"), classifier, ctx.settings.limits
+                )
+            except (ChainwatchError, OSError):
+                continue
+            self._join.learn(flow_input, log)
+        return inputs
 
     def _batches(
         self, ctx: ScanContext, flow_input: FlowInput, fmt: str, classifier: Classifier
@@ -265,9 +318,9 @@ class FlowWatcher(Watcher):
         if fmt == "nfdump":
             return readers.read_nfdump_csv(flow_input, limits)
         if fmt == "zeek":
-            return readers.read_zeek(flow_input, limits)
+            return self._join.annotate(readers.read_zeek(flow_input, limits))
         if fmt == "zeek-json":
-            return readers.read_zeek_json(flow_input, limits)
+            return self._join.annotate(readers.read_zeek_json(flow_input, limits))
         if fmt == "nfcapd":
             return readers.read_nfcapd(flow_input, self._nfdump_filter.path, limits)
         raise InputError(
@@ -275,6 +328,16 @@ class FlowWatcher(Watcher):
             f"format {fmt!r} is not known",
             expected="auto, nfdump, nfcapd, zeek, csv",
         )
+
+    def _stored(self, conn: Connection) -> Callable[[Sequence[str]], set[str]]:
+        """Which of some connection keys the source has stored (seen by this transaction,
+        after concurrent scans of the source stored theirs)."""
+
+        def stored(keys: Sequence[str]) -> set[str]:
+            pair_alone(conn, self.name)
+            return known_keys(conn, self.name, keys)
+
+        return stored
 
 
 #: The file layouts nfdump reads (LAYOUT_VERSION_1 and _2 of its nffileV2.h).
@@ -299,6 +362,18 @@ def _check_nfcapd(flow_input: FlowInput) -> None:
         f"is not an nfcapd file ({looks})",
         expected="a file written by nfcapd or nfpcapd, or the right --format",
     )
+
+
+def _resumed(conn: Connection, flow_input: FlowInput, fmt: str) -> FlowInput:
+    """The input, to be read from where an earlier round stopped when it only grew since."""
+    if flow_input.name == "-" or fmt == "nfcapd" or is_gzip(flow_input.path):
+        return flow_input
+    previous = last_input(conn, identity(flow_input.path))
+    if previous is None or previous.size >= flow_input.size:
+        return flow_input
+    if sha256_of(flow_input.path, previous.size) != previous.sha256:
+        return flow_input
+    return dataclasses.replace(flow_input, start=previous.size)
 
 
 class _Usable:
