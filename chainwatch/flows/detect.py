@@ -17,11 +17,12 @@ NAMES = {
     "zeek": "Zeek conn.log (TSV)",
     "zeek-json": "Zeek conn.log (JSON lines)",
     "csv": "generic CSV",
+    "eve": "Suricata eve.json",
 }
 
 
 def detect(head: bytes) -> str | None:
-    """``nfcapd``, ``nfdump``, ``zeek``, ``zeek-json``, ``csv``, or None when unknown."""
+    """``nfcapd``, ``nfdump``, ``zeek``, ``zeek-json``, ``csv``, ``eve``, or None when unknown."""
     if head.startswith(NFCAPD_MAGIC):
         return "nfcapd"
     text = head.lstrip(b"\xef\xbb\xbf").lstrip()
@@ -34,7 +35,12 @@ def detect(head: bytes) -> str | None:
             record = json.loads(first)
         except ValueError:
             return None
-        return "zeek-json" if isinstance(record, dict) and "id.orig_h" in record else None
+        if not isinstance(record, dict):
+            return None
+        if "id.orig_h" in record:
+            return "zeek-json"
+        # Suricata's EVE: every event names its type and time
+        return "eve" if {"event_type", "timestamp"} <= set(record) else None
     names = [
         c.decode("utf-8", "replace").strip().strip('"').lower() for c in split_record(first, b",")
     ]

@@ -37,6 +37,8 @@ from chainwatch.flows.inputs import (
 from chainwatch.flows.nfdump_filter import FilterFile
 from chainwatch.flows.pipeline import InputPipeline, InputTotals
 from chainwatch.resolve import catalog_answers
+from chainwatch.sensors.eve import EveReader
+from chainwatch.sensors.signatures import signature_map
 from chainwatch.store.ingest import add_input, claim_input, last_input, update_input
 from chainwatch.watchers.interface import ScanContext, Watcher, WatcherResult
 
@@ -222,8 +224,8 @@ class FlowWatcher(Watcher):
                     flow_input.name,
                     "is not a flow format chainwatch knows",
                     line=1,
-                    expected="nfcapd, nfdump CSV, Zeek conn.log or CSV with a header "
-                    "(or give --format)",
+                    expected="nfcapd, nfdump CSV, Zeek conn.log, Suricata eve.json or CSV with "
+                    "a header (or give --format)",
                 )
             if found == "nfcapd":
                 _check_nfcapd(flow_input)
@@ -270,10 +272,18 @@ class FlowWatcher(Watcher):
             return readers.read_zeek_json(flow_input, limits)
         if fmt == "nfcapd":
             return readers.read_nfcapd(flow_input, self._nfdump_filter.path, limits)
+        if fmt == "eve":
+            return EveReader(
+                flow_input,
+                classifier,
+                signature_map(ctx.settings.suricata),
+                limits,
+                note=lambda text: ctx.console.print(text, markup=False, highlight=False),
+            ).batches()
         raise InputError(
             flow_input.name,
             f"format {fmt!r} is not known",
-            expected="auto, nfdump, nfcapd, zeek, csv",
+            expected="auto, nfdump, nfcapd, zeek, csv, eve",
         )
 
 

@@ -1,0 +1,400 @@
+"""Suricata's eve.json: flow records, coin-miner alerts, DNS answers, TLS server names, HTTP
+hosts and user agents, into batches of the flow schema.
+
+One JSON object a line (Suricata's EVE format), read a block of lines at a time like the other
+text formats (gzip, directories, growing files, file:line on every bad line). By
+``event_type``:
+
+- ``flow``: a flow record, both directions in one (like Zeek's conn.log): ``flow.start``,
+  ``bytes_toserver + bytes_toclient``, ``pkts_*``; ``flow_id`` is the record's ``uid``, so
+  the pipeline counts a connection once.
+- ``alert``: counted when the signature mapping (``signatures``) says so, as a record carrying
+  its verdict (the pcap reader's ``VERDICT_SCHEMA``): the mapped category, detector and
+  confidence, and the rule's ``signature_id``, ``signature``, ``rev``, ``gid`` and
+  ``category`` in ``facts`` (the event's ``detail``). Other alerts are counted, not stored.
+- ``dns``: answers become passive DNS ``Answer``s (``Batch.answers``; ``eve_dns``).
+- ``tls`` (``sni``) and ``http`` (``hostname``): a name the catalogs list
+  (``Classifier.match_host``: exact or ``*.suffix``) gives an ``endpoint`` verdict saying which
+  name matched; a miner's ``http_user_agent`` (``coins.agent_coins``) a ``payload`` pool
+  verdict with the agent's coin.
+- anything else (``stats``, ``fileinfo``, ``anomaly``, ...) is skipped and counted by type.
+
+A sensor record (alert, tls, http) carries no bytes: the flow record of its connection does,
+and rollups would count them twice. The reader remembers the verdicts it gave per ``flow_id``
+and gives the same verdict to the connection's flow record, which Suricata writes when the
+flow ends: whichever of the two the pipeline keeps (the earliest), the event has the sensor's
+facts, and with the flow record its bytes and start.
+
+Lines are parsed with ``json`` one by one: an EVE line is a nested object whose fields differ by
+event type, which Arrow's JSON reader would need one schema per type for.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from chainwatch import coins
+from chainwatch.categories import CONFIDENCE, POOLS, Detector, coin_of
+from chainwatch.classify import Classifier
+from chainwatch.flows.columns import PROTOCOLS, UTC_US
+from chainwatch.flows.inputs import FlowInput, split_lines
+from chainwatch.flows.limits import Limits, Overlong, blocks, default_limits, open_stream
+from chainwatch.flows.readers import SCHEMA, Batch
+from chainwatch.flows.readers.text import BLOCK, overlong, resume
+from chainwatch.passive_dns import Answer
+from chainwatch.pcap.reader import VERDICT_SCHEMA
+from chainwatch.sensors.eve_dns import CnameMemo, dns_answers
+from chainwatch.sensors.signatures import SignatureMap
+
+#: Verdicts remembered per flow_id for the connection's flow record (the oldest forgotten).
+REMEMBERED = 100_000
+#: Problems kept per batch with their line (the rest are counted).
+EXAMPLES = 20
+_SCHEMA = pa.schema([*SCHEMA, *VERDICT_SCHEMA])
+_Verdict = tuple[str, str, float, str | None, str]
+
+
+class Malformed(Exception):
+    """A line that is not a usable EVE record: the reason."""
+
+
+def _time(value: Any, what: str) -> dt.datetime:
+    if not isinstance(value, str):
+        raise Malformed(f"{what} is missing" if value is None else f"{what} is not text")
+    try:
+        when = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise Malformed(f"{what} {value!r} is not an ISO 8601 time") from None
+    if when.tzinfo is None:
+        raise Malformed(f"{what} {value!r} has no time zone")
+    return when.astimezone(dt.UTC)
+
+
+def _port(record: dict[str, Any], key: str) -> int | None:
+    value = record.get(key)
+    if value is None:
+        return None  # ICMP has none
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+        raise Malformed(f"{key} {value!r} is not a port number")
+    return value
+
+
+def _count(flow: dict[str, Any], one: str, other: str) -> int | None:
+    """``one + other``, or None when either is missing (never a made-up part)."""
+    a, b = flow.get(one), flow.get(other)
+    if type(a) is not int or type(b) is not int:  # bool is an int, and not a count
+        return None
+    return a + b
+
+
+def _facts(**values: Any) -> str:
+    return json.dumps(
+        {k: v for k, v in values.items() if v is not None}, ensure_ascii=False, sort_keys=True
+    )
+
+
+class EveReader:
+    """One eve.json input, read into ``Batch`` objects (see the module docstring). ``note``
+    receives the summary lines (skipped event types, alerts ignored) once it is read."""
+
+    def __init__(
+        self,
+        flow_input: FlowInput,
+        classifier: Classifier,
+        mapping: SignatureMap,
+        limits: Limits | None = None,
+        note: Callable[[str], None] | None = None,
+    ) -> None:
+        self.input = flow_input
+        self.classifier = classifier
+        self.mapping = mapping
+        self.limits = limits or default_limits()
+        self.note = note
+        self.skipped: Counter[str] = Counter()
+        self.ignored_alerts = 0
+        self.verdicts: OrderedDict[str, _Verdict] = OrderedDict()
+        self.cnames = CnameMemo()
+
+    def batches(self) -> Iterator[Batch]:
+        limits = self.limits
+        with open_stream(self.input.path, self.input.name, self.input.size) as handle:
+            number = resume(handle, self.input.start, 1)
+            for block in blocks(handle, BLOCK, limits.max_record_bytes):
+                if isinstance(block, Overlong):
+                    yield overlong(block, number, limits)
+                    number += 1
+                    continue
+                lines, number = split_lines(block, number)
+                batch = self._batch(block, lines.raw(), lines.numbers, lines.start, lines.end)
+                batch.bytes_read = len(block)
+                yield batch
+        if self.note is not None:
+            for line in self.summary():
+                self.note(line)
+
+    def summary(self) -> list[str]:
+        """What was read but not stored, for the scan's output."""
+        name, out = self.input.name, []
+        if self.ignored_alerts:
+            s = "s" if self.ignored_alerts > 1 else ""
+            out.append(
+                f"{name}: {self.ignored_alerts:,} alert{s} of other signatures ignored "
+                "(not in the Suricata signature mapping)"
+            )
+        if self.skipped:
+            kinds = ", ".join(f"{kind} {count:,}" for kind, count in sorted(self.skipped.items()))
+            out.append(f"{name}: event types not read, skipped: {kinds}")
+        return out
+
+    def _batch(
+        self,
+        block: bytes,
+        raw: list[bytes],
+        numbers: np.ndarray,
+        starts: np.ndarray,
+        ends: np.ndarray,
+    ) -> Batch:
+        rows: list[tuple[Any, ...]] = []
+        keep: list[int] = []
+        answers: list[Answer] = []
+        bad, examples = 0, []
+        earliest, latest = self.limits.earliest, self.limits.latest
+        for i, line in enumerate(raw):
+            number = int(numbers[i])
+            try:
+                record = json.loads(line)
+                if not isinstance(record, dict):
+                    raise Malformed("is not a JSON object")
+                kind = record.get("event_type")
+                if not isinstance(kind, str):
+                    raise Malformed("has no event_type")
+                when = _time(record.get("timestamp"), "timestamp")
+                row = self._record(kind, record, when, number, answers)
+                if row is not None:
+                    if row[0] < earliest:
+                        raise Malformed(self.limits.too_early())
+                    if row[0] > latest:
+                        raise Malformed(self.limits.too_late())
+                    rows.append(row)
+                    keep.append(i)
+            except ValueError:  # json's errors, bad UTF-8 among them
+                bad += 1
+                if len(examples) < EXAMPLES:
+                    examples.append((number, "is not a JSON object"))
+            except Malformed as exc:
+                bad += 1
+                if len(examples) < EXAMPLES:
+                    examples.append((number, str(exc)))
+        picked = np.asarray(keep, dtype=np.int64)
+        return Batch(
+            _table(rows),
+            numbers[picked],
+            bad=bad,
+            bad_examples=examples,
+            block=block,
+            spans=np.stack([starts[picked], ends[picked]], axis=1),
+            usable=len(raw) - bad,
+            answers=answers,
+        )
+
+    def _record(
+        self,
+        kind: str,
+        record: dict[str, Any],
+        when: dt.datetime,
+        number: int,
+        answers: list[Answer],
+    ) -> tuple[Any, ...] | None:
+        """The row of one record, or None when it makes none (answers are added to
+        ``answers``)."""
+        if kind == "dns":
+            found, problem = dns_answers(
+                record.get("dns"), when, f"{self.input.name}:{number}", self.cnames
+            )
+            if problem is not None:
+                raise Malformed(problem)
+            answers.extend(found)
+            return None
+        if kind == "flow":
+            flow = record.get("flow")
+            if not isinstance(flow, dict):
+                raise Malformed("flow event has no flow object")
+            start = _time(flow["start"], "flow.start") if "start" in flow else when
+            uid = self._uid(record)
+            verdict = self.verdicts.get(uid) if uid is not None else None
+            return self._row(
+                record,
+                start,
+                _count(flow, "bytes_toserver", "bytes_toclient"),
+                _count(flow, "pkts_toserver", "pkts_toclient"),
+                verdict,
+            )
+        if kind == "alert":
+            verdict = self._alert(record)
+        elif kind == "tls":
+            verdict = self._tls(record, when)
+        elif kind == "http":
+            verdict = self._http(record, when)
+        else:
+            self.skipped[kind] += 1
+            return None
+        if verdict is None:
+            return None
+        flow = record.get("flow")
+        start = when
+        if isinstance(flow, dict) and "start" in flow:  # alerts carry their flow's start
+            start = _time(flow["start"], "flow.start")
+        row = self._row(record, start, None, None, verdict)
+        self._remember(self._uid(record), verdict)
+        return row
+
+    def _row(
+        self,
+        record: dict[str, Any],
+        start: dt.datetime,
+        size: int | None,
+        packets: int | None,
+        verdict: _Verdict | None,
+    ) -> tuple[Any, ...]:
+        src, dst = record.get("src_ip"), record.get("dest_ip")
+        if not isinstance(src, str) or not isinstance(dst, str):
+            raise Malformed("src_ip or dest_ip is missing")
+        proto = str(record.get("proto", "")).lower()
+        return (
+            start,
+            src,
+            dst,
+            _port(record, "src_port"),
+            _port(record, "dest_port"),
+            PROTOCOLS.get(proto, proto) or None,
+            size,
+            packets,
+            self._uid(record),
+            *(verdict or (None, None, None, None, None)),
+        )
+
+    @staticmethod
+    def _uid(record: dict[str, Any]) -> str | None:
+        flow_id = record.get("flow_id")
+        return None if flow_id is None else str(flow_id)
+
+    def _remember(self, uid: str | None, verdict: _Verdict) -> None:
+        if uid is None:
+            return
+        held = self.verdicts.get(uid)
+        if held is not None and held[1] == Detector.PAYLOAD and verdict[1] != Detector.PAYLOAD:
+            return  # the stronger verdict stays
+        self.verdicts[uid] = verdict
+        self.verdicts.move_to_end(uid)
+        while len(self.verdicts) > REMEMBERED:
+            self.verdicts.popitem(last=False)
+
+    def _alert(self, record: dict[str, Any]) -> _Verdict | None:
+        alert = record.get("alert")
+        if not isinstance(alert, dict) or not isinstance(alert.get("signature"), str):
+            raise Malformed("alert event has no alert.signature")
+        sid = alert.get("signature_id")
+        if sid is not None and (isinstance(sid, bool) or not isinstance(sid, int)):
+            raise Malformed(f"alert.signature_id {sid!r} is not a number")
+        verdict = self.mapping.judge(sid, alert["signature"])
+        if verdict is None:
+            self.ignored_alerts += 1
+            return None
+        facts = _facts(
+            event_type="alert",
+            signature_id=sid,
+            signature=alert["signature"],
+            rev=alert.get("rev"),
+            gid=alert.get("gid"),
+            category=alert.get("category"),
+            rule=verdict.rule,
+            coin_from=verdict.coin_from
+            if coin_of(verdict.category) or verdict.category in POOLS
+            else None,
+        )
+        return (verdict.category, verdict.detector, verdict.confidence, None, facts)
+
+    def _host(self, name: Any, when: dt.datetime) -> tuple[str, str, str] | None:
+        """(category, endpoint name, matched pattern) of a catalog host name, within the
+        endpoint's dates."""
+        if not isinstance(name, str) or not name.strip():
+            return None
+        found = self.classifier.match_host(name)
+        if found is None:
+            return None
+        endpoint, day = found.endpoint, when.date()
+        if (endpoint.valid_from and day < endpoint.valid_from) or (
+            endpoint.valid_to and day > endpoint.valid_to
+        ):
+            return None
+        category = endpoint.category
+        coin = getattr(endpoint, "coin", None)
+        if category == "pool" and coin:
+            category = f"{coin}-pool"
+        return category, endpoint.name, found.pattern
+
+    def _tls(self, record: dict[str, Any], when: dt.datetime) -> _Verdict | None:
+        tls = record.get("tls")
+        if not isinstance(tls, dict):
+            raise Malformed("tls event has no tls object")
+        sni = tls.get("sni")
+        matched = self._host(sni, when)
+        if matched is None:
+            return None
+        category, endpoint, pattern = matched
+        facts = _facts(event_type="tls", sni=sni, matched_host=pattern)
+        return (category, Detector.ENDPOINT.value, CONFIDENCE[Detector.ENDPOINT], endpoint, facts)
+
+    def _http(self, record: dict[str, Any], when: dt.datetime) -> _Verdict | None:
+        http = record.get("http")
+        if not isinstance(http, dict):
+            raise Malformed("http event has no http object")
+        host, agent = http.get("hostname"), http.get("http_user_agent")
+        matched = self._host(host, when)
+        if coins.agent_coins(agent):
+            facts: dict[str, Any] = {"agent": agent}
+            category, confidence = coins.attribute(facts)
+            if matched is not None and coin_of(matched[0]) and matched[0] in POOLS:
+                category, facts["coin_from"] = matched[0], "endpoint"
+                confidence = coins.CONFIDENCE["endpoint"]
+            text = _facts(
+                event_type="http",
+                http_host=host,
+                user_agent=agent,
+                matched_host=matched[2] if matched else None,
+                coin_from=facts["coin_from"],
+            )
+            return (
+                category,
+                Detector.PAYLOAD.value,
+                confidence,
+                matched[1] if matched else None,
+                text,
+            )
+        if matched is None:
+            return None
+        category, endpoint, pattern = matched
+        facts_text = _facts(event_type="http", http_host=host, matched_host=pattern)
+        return (
+            category,
+            Detector.ENDPOINT.value,
+            CONFIDENCE[Detector.ENDPOINT],
+            endpoint,
+            facts_text,
+        )
+
+
+def _table(rows: list[tuple[Any, ...]]) -> pa.Table:
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(_SCHEMA)
+    arrays = [
+        pa.array(columns[0], pa.timestamp("us", tz="UTC")).cast(UTC_US),
+        *(pa.array(columns[i], _SCHEMA.field(i).type) for i in range(1, len(_SCHEMA))),
+    ]
+    return pa.Table.from_arrays(arrays, schema=_SCHEMA)
