@@ -31,10 +31,22 @@ import pyarrow as pa
 
 from chainwatch import coins
 from chainwatch.categories import CONFIDENCE, POOLS, Detector, coin_of, pool_category
+from chainwatch.passive_dns import Answer
 from chainwatch.watchlists import Endpoint
 from chainwatch.watchlists.matcher import ParsedIps, parse_ips
 
 _NO_PORT = -1
+#: How far from a DNS answer's time the answer speaks for a record (``[catalogs] dns_horizon``).
+DNS_HORIZON = dt.timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class HostMatch:
+    """A name (TLS SNI, HTTP Host) found in a catalog: the endpoint, and the catalog's host
+    pattern that matched (the exact name, or ``*.suffix`` for names below suffix)."""
+
+    endpoint: Endpoint
+    pattern: str
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,8 @@ class ClassifiedBatch:
     detector: np.ndarray
     confidence: np.ndarray
     endpoint: np.ndarray
+    #: object: the ``Answer`` through which the row's endpoint matched (by a host), else None
+    answer: np.ndarray
 
     def __len__(self) -> int:
         return len(self.category)
@@ -118,22 +132,27 @@ def _day_start(day: dt.date) -> np.datetime64:
     return np.datetime64(dt.datetime(day.year, day.month, day.day), "us")
 
 
+def _stamp(moment: dt.datetime) -> np.datetime64:
+    return np.datetime64(moment.astimezone(dt.UTC).replace(tzinfo=None), "us")
+
+
+def pattern_matches(pattern: str, name: str) -> bool:
+    """Whether a catalog host pattern (a name, or ``*.suffix``) covers ``name``."""
+    if pattern.startswith("*."):
+        return name.endswith(pattern[1:]) and len(name) > len(pattern) - 1
+    return name == pattern
+
+
 class _Compiled:
     """One endpoint, ready for vectorised tests."""
 
-    def __init__(self, endpoint: Endpoint, addresses: Sequence[str]) -> None:
+    def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
         pairs: dict[int, list[tuple[int, int]]] = {4: [], 6: []}
         for network in endpoint.networks:
             pairs[network.version].append(
                 (int(network.network_address), int(network.broadcast_address))
             )
-        for text in addresses:
-            try:
-                address = ipaddress.ip_address(text)
-            except ValueError:
-                continue  # a resolver answer we cannot use; resolve.py stored it as given
-            pairs[address.version].append((int(address), int(address)))
         self.pairs = pairs
         self.v4 = _Intervals(pairs[4], 4)
         self.v6 = _Intervals(pairs[6], 6)
@@ -143,11 +162,46 @@ class _Compiled:
         self.end = (
             _day_start(endpoint.valid_to + dt.timedelta(days=1)) if endpoint.valid_to else None
         )
+        #: (version, key, first, last instant, answer) per answer for one of its hosts
+        self.answers: list[tuple[int, Any, np.datetime64, np.datetime64, Answer]] = []
+
+    def add_answer(self, answer: Answer, horizon: dt.timedelta) -> tuple[int, int] | None:
+        try:
+            address = ipaddress.ip_address(answer.address)
+        except ValueError:
+            return None  # not an address: nothing to match
+        key: Any = np.uint64(int(address)) if address.version == 4 else np.bytes_(address.packed)
+        self.answers.append(
+            (
+                address.version,
+                key,
+                _stamp(answer.seen_at - horizon),
+                _stamp(answer.seen_at + horizon),
+                answer,
+            )
+        )
+        return address.version, int(address)
+
+    def _fits(self, rows: np.ndarray, ports: np.ndarray, times: np.ndarray) -> np.ndarray:
+        fits = np.ones(len(rows), dtype=bool)
+        if len(self.ports):
+            fits &= np.isin(ports[rows], self.ports)
+        if self.start is not None or self.end is not None:
+            when = times[rows]
+            # An unknown time cannot be shown to fall inside the window: no match.
+            known = ~np.isnat(when)
+            fits &= known
+            if self.start is not None:
+                fits &= ~known | (when >= self.start)
+            if self.end is not None:
+                fits &= ~known | (when < self.end)
+        return fits
 
     def matches(
         self, parsed: ParsedIps, rows: np.ndarray, ports: np.ndarray, times: np.ndarray
-    ) -> np.ndarray:
-        """Which of ``rows`` (indices into the batch) belong to this endpoint."""
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Which of ``rows`` (indices into the batch) belong to this endpoint, and the answer
+        through which each did (None: by the endpoint's own addresses)."""
         version = parsed.version[rows]
         hit = np.zeros(len(rows), dtype=bool)
         is4 = version == 4
@@ -156,18 +210,17 @@ class _Compiled:
         is6 = version == 6
         if is6.any():
             hit[is6] = self.v6.contains(parsed.v6[rows[is6]])
-        if len(self.ports):
-            hit &= np.isin(ports[rows], self.ports)
-        if self.start is not None or self.end is not None:
-            when = times[rows]
-            # An unknown time cannot be shown to fall inside the window: no match.
-            known = ~np.isnat(when)
-            hit &= known
-            if self.start is not None:
-                hit &= ~known | (when >= self.start)
-            if self.end is not None:
-                hit &= ~known | (when < self.end)
-        return hit
+        via = np.full(len(rows), None, dtype=object)
+        when = times[rows]
+        for family, key, first, last, answer in self.answers:
+            keys = parsed.v4[rows] if family == 4 else parsed.v6[rows]
+            # An unknown time (NaT) compares false: never matched through an answer.
+            near = ~hit & (version == family) & (keys == key) & (when >= first) & (when <= last)
+            via[near & np.equal(via, None)] = answer  # type: ignore[call-overload]
+        hit |= np.not_equal(via, None)  # type: ignore[call-overload]
+        hit &= self._fits(rows, ports, times)
+        via[~hit] = None
+        return hit, via
 
 
 def _ports(values: Any, n: int) -> np.ndarray:
@@ -203,30 +256,28 @@ class Classifier:
         endpoints: catalog endpoints, in priority order (the first that fits wins).
         port_rules: remote port -> category (``Settings.port_rules``). Rules naming a pool
             category are ignored: a pool needs a catalog endpoint or a payload.
-        resolved: catalog host name -> the addresses it resolved to in this scan
-            (``chainwatch.resolve.resolve_catalog_hosts``).
+        answers: DNS answers for catalog hosts (``chainwatch.passive_dns.Answer``); more come
+            with ``add_answers``.
+        horizon: how far from an answer's ``seen_at`` it ties its address to the host.
     """
 
     def __init__(
         self,
         endpoints: Sequence[Endpoint],
         port_rules: Mapping[int, str],
-        resolved: Mapping[str, Sequence[str]] | None = None,
+        answers: Sequence[Answer] = (),
+        horizon: dt.timedelta = DNS_HORIZON,
     ) -> None:
-        resolved = {
-            host.lower().rstrip("."): list(addrs) for host, addrs in (resolved or {}).items()
-        }
         self.endpoints = tuple(endpoints)
-        self._compiled = [
-            _Compiled(e, [a for host in e.hosts for a in resolved.get(host.lower(), [])])
-            for e in self.endpoints
-        ]
-        self._any_v4 = _Intervals([p for c in self._compiled for p in c.pairs[4]], 4)
-        self._any_v6 = _Intervals([p for c in self._compiled for p in c.pairs[6]], 6)
-        self._hosts: dict[str, Endpoint] = {}
-        for endpoint in self.endpoints:
+        self.horizon = horizon
+        self._compiled = [_Compiled(e) for e in self.endpoints]
+        self._answered: dict[int, list[tuple[int, int]]] = {4: [], 6: []}
+        self._hosts: dict[str, tuple[int, str]] = {}
+        for rank, endpoint in enumerate(self.endpoints):
             for host in endpoint.hosts:
-                self._hosts.setdefault(host.lower(), endpoint)
+                self._hosts.setdefault(host.lower(), (rank, host.lower()))
+        self._compile_candidates()
+        self.add_answers(answers)
         categories = sorted({c for c in port_rules.values() if c not in POOLS})
         self._rule_categories = np.array([*categories, None], dtype=object)
         # A 65,536-entry table turns the port-rule lookup into one fancy index.
@@ -234,6 +285,28 @@ class Classifier:
         for port, category in port_rules.items():
             if category in categories and 0 <= int(port) < 65536:
                 self._rule_table[int(port)] = categories.index(category)
+
+    def _compile_candidates(self) -> None:
+        self._any_v4 = _Intervals(
+            [p for c in self._compiled for p in c.pairs[4]] + self._answered[4], 4
+        )
+        self._any_v6 = _Intervals(
+            [p for c in self._compiled for p in c.pairs[6]] + self._answered[6], 6
+        )
+
+    def add_answers(self, answers: Sequence[Answer]) -> None:
+        """More DNS answers (a batch's, the stored ones); only those for catalog hosts count."""
+        added = False
+        for answer in answers:
+            name = answer.host.lower().rstrip(".")
+            for compiled in self._compiled:
+                if any(pattern_matches(h, name) for h in compiled.endpoint.hosts):
+                    found = compiled.add_answer(answer, self.horizon)
+                    if found is not None:
+                        self._answered[found[0]].append((found[1], found[1]))
+                        added = True
+        if added:
+            self._compile_candidates()
 
     def classify(self, remote_ips: Any, remote_ports: Any, times: Any) -> ClassifiedBatch:
         """Classify a batch.
@@ -254,6 +327,7 @@ class Classifier:
         category = np.full(n, None, dtype=object)
         detector = np.full(n, None, dtype=object)
         endpoint = np.full(n, None, dtype=object)
+        answer = np.full(n, None, dtype=object)
         confidence = np.full(n, np.nan, dtype=np.float64)
 
         candidates = np.zeros(n, dtype=bool)
@@ -269,8 +343,9 @@ class Classifier:
             for compiled in self._compiled:
                 if len(rows) == 0:
                     break
-                hit = compiled.matches(parsed, rows, ports, when)
+                hit, via = compiled.matches(parsed, rows, ports, when)
                 chosen = rows[hit]
+                answer[chosen] = via[hit]
                 category[chosen] = compiled.endpoint.category
                 detector[chosen] = Detector.ENDPOINT.value
                 endpoint[chosen] = compiled.endpoint.name
@@ -287,7 +362,11 @@ class Classifier:
             detector[chosen] = Detector.PORT.value
             confidence[chosen] = CONFIDENCE[Detector.PORT]
         return ClassifiedBatch(
-            category=category, detector=detector, confidence=confidence, endpoint=endpoint
+            category=category,
+            detector=detector,
+            confidence=confidence,
+            endpoint=endpoint,
+            answer=answer,
         )
 
     def classify_one(
@@ -308,9 +387,28 @@ class Classifier:
         )
         return batch.row(0)
 
+    def match_host(self, name: str) -> HostMatch | None:
+        """The catalog endpoint of a server name (TLS SNI, HTTP Host), case-insensitive: a
+        host listed exactly or under a ``*.suffix`` pattern; the first endpoint wins."""
+        name = name.strip().lower().rstrip(".")
+        if not name:
+            return None
+        found = [self._hosts[name]] if name in self._hosts else []
+        labels = name.split(".")
+        found += [
+            self._hosts[p]
+            for p in ("*." + ".".join(labels[i:]) for i in range(1, len(labels)))
+            if p in self._hosts
+        ]
+        if not found:
+            return None
+        rank, pattern = min(found)
+        return HostMatch(self.endpoints[rank], pattern)
+
     def endpoint_for_host(self, host: str) -> Endpoint | None:
-        """The catalog endpoint naming this host exactly (TLS SNI, HTTP Host), case-insensitive."""
-        return self._hosts.get(host.strip().lower().rstrip("."))
+        """``match_host``'s endpoint (the pcap reader's TLS server names)."""
+        found = self.match_host(host)
+        return None if found is None else found.endpoint
 
 
 def with_verdicts(result: ClassifiedBatch, records: pa.Table) -> tuple[ClassifiedBatch, pa.Array]:
@@ -329,6 +427,8 @@ def with_verdicts(result: ClassifiedBatch, records: pa.Table) -> tuple[Classifie
     take = pa.array(rows)
     category, detector = result.category.copy(), result.detector.copy()
     confidence, endpoint = result.confidence.copy(), result.endpoint.copy()
+    answer = result.answer.copy()
+    answer[rows] = None  # the record's own verdict, not an endpoint's
     category[rows] = records.column("category").take(take).to_pylist()
     detector[rows] = records.column("detector").take(take).to_pylist()
     confidence[rows] = records.column("confidence").take(take).to_numpy()
@@ -349,6 +449,7 @@ def with_verdicts(result: ClassifiedBatch, records: pa.Table) -> tuple[Classifie
         category[row] = pool_category(coin)
         confidence[row] = coins.CONFIDENCE["endpoint"]
         endpoint[row] = result.endpoint[row]
+        answer[row] = result.answer[row]
     if texts is not None:
         facts = pa.array(texts, pa.string())
-    return ClassifiedBatch(category, detector, confidence, endpoint), facts
+    return ClassifiedBatch(category, detector, confidence, endpoint, answer), facts
