@@ -19,7 +19,8 @@ from typing import Any
 import tomli
 
 from chainwatch.categories import DEFAULT_PORT_RULES, EVENT_CATEGORIES
-from chainwatch.classify import DNS_HORIZON
+
+DNS_HORIZON = dt.timedelta(days=7)  # TEMP until h-catcore merge
 from chainwatch.errors import ConfigError
 from chainwatch.flows.limits import Limits, load_limits
 from chainwatch.passive_dns import load_horizon

@@ -20,8 +20,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import create_engine, select
 
+from chainwatch import resolve
 from chainwatch.resolve import BUDGET, PROBE, lookup_hosts, resolve_catalog_hosts
 from chainwatch.store.db import open_store
 from chainwatch.store.models import Event, HostResolution
@@ -181,3 +183,50 @@ def test_lookups_run_in_parallel() -> None:
     results = lookup_hosts(hosts, lookup=lookup)
     assert time.monotonic() - start < 1.5
     assert [r.host for r in results] == hosts and all(r.address for r in results)
+
+
+def test_scan_time_answers_attribute_only_records_near_the_scan(
+    cli: Any, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The "2017 records attributed with 2026 DNS answers" bug: an address a catalog host
+    resolves to when the scan runs says nothing of 2017. A 2017 flow to it is not a pool
+    connection; a flow dated at the scan's time is, citing the look-up."""
+    asked: list[str] = []
+
+    def lookup(host: str) -> list[str]:
+        asked.append(host)
+        return ["203.0.113.77"] if host == "pool.example.org" else []
+
+    monkeypatch.setattr(resolve, "system_lookup", lookup)
+    monkeypatch.setenv("CHAINWATCH_RESOLVE_HOSTS", "1")
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    flows = tmp_path / "flows.csv"
+    flows.write_text(
+        "ts,src_ip,dst_ip,src_port,dst_port,proto\n"
+        "2017-05-17T10:00:00+00:00,175.45.176.5,203.0.113.77,40001,3333,tcp\n"
+        f"{now.isoformat()},175.45.176.5,203.0.113.77,40002,3333,tcp\n"
+    )
+    lists = _watchlists(tmp_path / "lists")
+    result = cli("--db", db_url, "--watchlists", lists, "scan", "--flows", flows)
+    assert result.exit_code == 0, result.stderr
+    assert sorted(asked) == ["other.example.org", "pool.example.org"]
+    assert "read 2, watched 2, classified 1, stored 1" in result.stdout, result.stdout
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        events = list(conn.execute(select(Event)))
+        stored = list(conn.execute(select(HostResolution)))
+    engine.dispose()
+    (event,) = events
+    assert (event.local_port, event.category, event.detector) == (40002, "xmr-pool", "endpoint")
+    resolution = event.detail["resolution"]
+    assert (resolution["host"], resolution["address"], resolution["seen_in"]) == (
+        "pool.example.org",
+        "203.0.113.77",
+        "look-up at scan time",
+    )
+    seen_at = dt.datetime.fromisoformat(resolution["seen_at"].replace("Z", "+00:00"))
+    assert abs(seen_at - now) < dt.timedelta(minutes=5)
+    assert {(r.host, r.address, r.kind) for r in stored} == {
+        ("pool.example.org", "203.0.113.77", "lookup"),
+        ("other.example.org", None, "lookup"),
+    }
