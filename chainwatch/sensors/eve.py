@@ -40,8 +40,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from chainwatch import coins
-from chainwatch.categories import CONFIDENCE, POOLS, Detector, coin_of
+from chainwatch.categories import POOLS, Detector, coin_of
 from chainwatch.classify import Classifier
 from chainwatch.flows.columns import PROTOCOLS, UTC_US
 from chainwatch.flows.inputs import FlowInput, split_lines
@@ -51,6 +50,13 @@ from chainwatch.flows.readers.text import BLOCK, overlong, resume
 from chainwatch.passive_dns import Answer
 from chainwatch.pcap.reader import VERDICT_SCHEMA
 from chainwatch.sensors.eve_dns import CnameMemo, dns_answers
+from chainwatch.sensors.eve_names import (
+    Malformed,
+    Verdict,
+    facts_text,
+    http_verdict,
+    tls_verdict,
+)
 from chainwatch.sensors.signatures import SignatureMap
 
 #: Verdicts remembered per flow_id for the connection's flow record (the oldest forgotten).
@@ -58,11 +64,6 @@ REMEMBERED = 100_000
 #: Problems kept per batch with their line (the rest are counted).
 EXAMPLES = 20
 _SCHEMA = pa.schema([*SCHEMA, *VERDICT_SCHEMA])
-_Verdict = tuple[str, str, float, str | None, str]
-
-
-class Malformed(Exception):
-    """A line that is not a usable EVE record: the reason."""
 
 
 def _time(value: Any, what: str) -> dt.datetime:
@@ -94,12 +95,6 @@ def _count(flow: dict[str, Any], one: str, other: str) -> int | None:
     return a + b
 
 
-def _facts(**values: Any) -> str:
-    return json.dumps(
-        {k: v for k, v in values.items() if v is not None}, ensure_ascii=False, sort_keys=True
-    )
-
-
 class EveReader:
     """One eve.json input, read into ``Batch`` objects (see the module docstring). ``note``
     receives the summary lines (skipped event types, alerts ignored) once it is read."""
@@ -119,7 +114,7 @@ class EveReader:
         self.note = note
         self.skipped: Counter[str] = Counter()
         self.ignored_alerts = 0
-        self.verdicts: OrderedDict[str, _Verdict] = OrderedDict()
+        self.verdicts: OrderedDict[str, Verdict] = OrderedDict()
         self.cnames = CnameMemo()
 
     def batches(self) -> Iterator[Batch]:
@@ -164,7 +159,7 @@ class EveReader:
         rows: list[tuple[Any, ...]] = []
         keep: list[int] = []
         answers: list[Answer] = []
-        bad, examples = 0, []
+        bad, examples = 0, list[tuple[int, str]]()
         earliest, latest = self.limits.earliest, self.limits.latest
         for i, line in enumerate(raw):
             number = int(numbers[i])
@@ -239,9 +234,9 @@ class EveReader:
         if kind == "alert":
             verdict = self._alert(record)
         elif kind == "tls":
-            verdict = self._tls(record, when)
+            verdict = tls_verdict(self.classifier, record, when)
         elif kind == "http":
-            verdict = self._http(record, when)
+            verdict = http_verdict(self.classifier, record, when)
         else:
             self.skipped[kind] += 1
             return None
@@ -252,7 +247,7 @@ class EveReader:
         if isinstance(flow, dict) and "start" in flow:  # alerts carry their flow's start
             start = _time(flow["start"], "flow.start")
         row = self._row(record, start, None, None, verdict)
-        self._remember(self._uid(record), verdict)
+        self._remember(self._uid(record), verdict, f"{self.input.name}:{number}")
         return row
 
     def _row(
@@ -261,7 +256,7 @@ class EveReader:
         start: dt.datetime,
         size: int | None,
         packets: int | None,
-        verdict: _Verdict | None,
+        verdict: Verdict | None,
     ) -> tuple[Any, ...]:
         src, dst = record.get("src_ip"), record.get("dest_ip")
         if not isinstance(src, str) or not isinstance(dst, str):
@@ -285,18 +280,22 @@ class EveReader:
         flow_id = record.get("flow_id")
         return None if flow_id is None else str(flow_id)
 
-    def _remember(self, uid: str | None, verdict: _Verdict) -> None:
+    def _remember(self, uid: str | None, verdict: Verdict, where: str) -> None:
+        """Keep a sensor record's verdict for its connection's flow record, saying where it
+        was seen (the flow record, cited by the event, does not show it)."""
         if uid is None:
             return
         held = self.verdicts.get(uid)
         if held is not None and held[1] == Detector.PAYLOAD and verdict[1] != Detector.PAYLOAD:
             return  # the stronger verdict stays
-        self.verdicts[uid] = verdict
+        facts = json.loads(verdict[4])
+        facts["verdict_ref"] = where
+        self.verdicts[uid] = (*verdict[:4], json.dumps(facts, ensure_ascii=False, sort_keys=True))
         self.verdicts.move_to_end(uid)
         while len(self.verdicts) > REMEMBERED:
             self.verdicts.popitem(last=False)
 
-    def _alert(self, record: dict[str, Any]) -> _Verdict | None:
+    def _alert(self, record: dict[str, Any]) -> Verdict | None:
         alert = record.get("alert")
         if not isinstance(alert, dict) or not isinstance(alert.get("signature"), str):
             raise Malformed("alert event has no alert.signature")
@@ -307,7 +306,7 @@ class EveReader:
         if verdict is None:
             self.ignored_alerts += 1
             return None
-        facts = _facts(
+        facts = facts_text(
             event_type="alert",
             signature_id=sid,
             signature=alert["signature"],
@@ -320,75 +319,6 @@ class EveReader:
             else None,
         )
         return (verdict.category, verdict.detector, verdict.confidence, None, facts)
-
-    def _host(self, name: Any, when: dt.datetime) -> tuple[str, str, str] | None:
-        """(category, endpoint name, matched pattern) of a catalog host name, within the
-        endpoint's dates."""
-        if not isinstance(name, str) or not name.strip():
-            return None
-        found = self.classifier.match_host(name)
-        if found is None:
-            return None
-        endpoint, day = found.endpoint, when.date()
-        if (endpoint.valid_from and day < endpoint.valid_from) or (
-            endpoint.valid_to and day > endpoint.valid_to
-        ):
-            return None
-        category = endpoint.category
-        coin = getattr(endpoint, "coin", None)
-        if category == "pool" and coin:
-            category = f"{coin}-pool"
-        return category, endpoint.name, found.pattern
-
-    def _tls(self, record: dict[str, Any], when: dt.datetime) -> _Verdict | None:
-        tls = record.get("tls")
-        if not isinstance(tls, dict):
-            raise Malformed("tls event has no tls object")
-        sni = tls.get("sni")
-        matched = self._host(sni, when)
-        if matched is None:
-            return None
-        category, endpoint, pattern = matched
-        facts = _facts(event_type="tls", sni=sni, matched_host=pattern)
-        return (category, Detector.ENDPOINT.value, CONFIDENCE[Detector.ENDPOINT], endpoint, facts)
-
-    def _http(self, record: dict[str, Any], when: dt.datetime) -> _Verdict | None:
-        http = record.get("http")
-        if not isinstance(http, dict):
-            raise Malformed("http event has no http object")
-        host, agent = http.get("hostname"), http.get("http_user_agent")
-        matched = self._host(host, when)
-        if coins.agent_coins(agent):
-            facts: dict[str, Any] = {"agent": agent}
-            category, confidence = coins.attribute(facts)
-            if matched is not None and coin_of(matched[0]) and matched[0] in POOLS:
-                category, facts["coin_from"] = matched[0], "endpoint"
-                confidence = coins.CONFIDENCE["endpoint"]
-            text = _facts(
-                event_type="http",
-                http_host=host,
-                user_agent=agent,
-                matched_host=matched[2] if matched else None,
-                coin_from=facts["coin_from"],
-            )
-            return (
-                category,
-                Detector.PAYLOAD.value,
-                confidence,
-                matched[1] if matched else None,
-                text,
-            )
-        if matched is None:
-            return None
-        category, endpoint, pattern = matched
-        facts_text = _facts(event_type="http", http_host=host, matched_host=pattern)
-        return (
-            category,
-            Detector.ENDPOINT.value,
-            CONFIDENCE[Detector.ENDPOINT],
-            endpoint,
-            facts_text,
-        )
 
 
 def _table(rows: list[tuple[Any, ...]]) -> pa.Table:

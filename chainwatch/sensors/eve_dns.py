@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import itertools
 from collections import OrderedDict
 from typing import Any
 
@@ -128,7 +129,7 @@ def _response(
     if isinstance(grouped, dict):
         # Grouped answers name no owners: the chain is the CNAMEs in the order given.
         chain = [asked, *(host_name(str(c)) for c in grouped.get("CNAME", []) or [])]
-        for previous, following in zip(chain, chain[1:], strict=False):
+        for previous, following in itertools.pairwise(chain):
             cnames.setdefault(previous, following)
         for rrtype in _ADDRESS_TYPES:
             for rdata in grouped.get(rrtype, []) or []:
@@ -137,12 +138,15 @@ def _response(
                     return [], f"dns rdata {rdata!r} is not an address"
                 addresses.setdefault(chain[-1], []).append(address)
     out: list[Answer] = []
-    names, name = [asked], asked
-    while True:  # the chain from the asked name: every name on it gets the addresses found
+    names: list[str] = [asked]
+    name: str | None = asked
+    # Along the chain from the asked name: each name on it so far gets the addresses found.
+    while name is not None:
         for address in addresses.get(name, []):
             out.extend(Answer(n, address, when, seen_in) for n in names)
-        following = cnames.get(name)
-        if following is None or following in names:
-            return out, None
-        names.append(following)
-        name = following
+        name = cnames.get(name)
+        if name in names:
+            break
+        if name is not None:
+            names.append(name)
+    return out, None

@@ -247,7 +247,8 @@ def _rule(entry: Any, where: str, line: int | None, number: int) -> SignatureRul
         try:
             pattern = re.compile(entry["match"], re.IGNORECASE)
         except re.error as exc:
-            raise fail(f"match is not a valid regular expression ({exc})", "Python re syntax")
+            problem = f"match is not a valid regular expression ({exc})"
+            raise fail(problem, "Python re syntax") from None
     sids = _sids(entry.get("sids", []), fail)
     if pattern is None and not sids:
         raise fail("has neither match nor sids", "a signature pattern, SIDs, or both")
