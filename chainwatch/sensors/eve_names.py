@@ -29,6 +29,18 @@ def facts_text(**values: Any) -> str:
     )
 
 
+def _inside(first: dt.date | None, last: dt.date | None, when: dt.datetime) -> bool:
+    """Whether ``when`` lies in an endpoint's window: dates are whole days (inclusive),
+    datetimes instants."""
+    before = first is not None and (
+        when < first if isinstance(first, dt.datetime) else when.date() < first
+    )
+    after = last is not None and (
+        when > last if isinstance(last, dt.datetime) else when.date() > last
+    )
+    return not (before or after)
+
+
 def _host(classifier: Classifier, name: Any, when: dt.datetime) -> tuple[str, str, str] | None:
     """(category, endpoint name, matched pattern) of a catalog host name, within the
     endpoint's dates."""
@@ -37,13 +49,11 @@ def _host(classifier: Classifier, name: Any, when: dt.datetime) -> tuple[str, st
     found = classifier.match_host(name)
     if found is None:
         return None
-    endpoint, day = found.endpoint, when.date()
-    if (endpoint.valid_from and day < endpoint.valid_from) or (
-        endpoint.valid_to and day > endpoint.valid_to
-    ):
+    endpoint = found.endpoint
+    if not _inside(endpoint.valid_from, endpoint.valid_to, when):
         return None
     category = endpoint.category
-    coin = getattr(endpoint, "coin", None)
+    coin = getattr(endpoint, "coin", None)  # catalogs that name a pool's coin (Endpoint.coin)
     if category == "pool" and coin:
         category = f"{coin}-pool"
     return category, endpoint.name, found.pattern
