@@ -36,7 +36,9 @@ def event(kind: str, seconds: float, flow_id: int | None, **fields: Any) -> dict
     return record
 
 
-def tuple_of(src: str, sport: int | None, dst: str, dport: int | None, proto: str) -> dict[str, Any]:
+def tuple_of(
+    src: str, sport: int | None, dst: str, dport: int | None, proto: str
+) -> dict[str, Any]:
     out: dict[str, Any] = {"src_ip": src}
     if sport is not None:
         out["src_port"] = sport
@@ -47,7 +49,9 @@ def tuple_of(src: str, sport: int | None, dst: str, dport: int | None, proto: st
     return out
 
 
-def flow(seconds: float, flow_id: int, start: float, five: dict[str, Any], **counts: int) -> dict[str, Any]:
+def flow(
+    seconds: float, flow_id: int, start: float, five: dict[str, Any], **counts: int
+) -> dict[str, Any]:
     return event(
         "flow",
         seconds,
@@ -66,12 +70,25 @@ def flow(seconds: float, flow_id: int, start: float, five: dict[str, Any], **cou
             "reason": "timeout",
             "alerted": False,
         },
-        tcp={"tcp_flags": "1b", "syn": True, "fin": True, "psh": True, "ack": True, "state": "closed"},
+        tcp={
+            "tcp_flags": "1b",
+            "syn": True,
+            "fin": True,
+            "psh": True,
+            "ack": True,
+            "state": "closed",
+        },
     )
 
 
 def alert(
-    seconds: float, flow_id: int, five: dict[str, Any], sid: int, rev: int, signature: str, category: str
+    seconds: float,
+    flow_id: int,
+    five: dict[str, Any],
+    sid: int,
+    rev: int,
+    signature: str,
+    category: str,
 ) -> dict[str, Any]:
     return event(
         "alert",
