@@ -67,7 +67,8 @@ def dns_answers(
         return [], None  # a query
     if dns.get("rcode", "NOERROR") != "NOERROR":
         return [], None
-    if "answers" in dns or "grouped" in dns or kind == "response":
+    version = dns.get("version", 1)
+    if "answers" in dns or "grouped" in dns or kind == "response" or version != 1:
         return _response(dns, when, seen_in)
     return _single(dns, when, seen_in, memo)
 
@@ -90,7 +91,7 @@ def _single(
     if rrtype == "CNAME" and isinstance(rdata, str):
         memo.add(owner, host_name(rdata), when)
         return [], None
-    if rrtype not in _ADDRESS_TYPES:
+    if rrtype not in _ADDRESS_TYPES or rdata is None:  # None: an answer with no records
         return [], None
     address = _address(rdata)
     if address is None:

@@ -233,13 +233,13 @@ def _rule(entry: Any, where: str, line: int | None, number: int) -> SignatureRul
 
     if not isinstance(entry, dict):
         raise fail("is not a table", "a [[rules]] table")
-    unknown = sorted(set(entry) - _RULE_KEYS)
-    if unknown:
-        raise fail(f"unknown key {unknown[0]!r}", f"one of: {', '.join(sorted(_RULE_KEYS))}")
     name = entry.get("name")
     if not isinstance(name, str) or not name.strip():
         raise fail(f"name is {name!r}", "a short name")
     label = f"rule {name!r}"
+    unknown = sorted(set(entry) - _RULE_KEYS)
+    if unknown:
+        raise fail(f"unknown key {unknown[0]!r}", f"one of: {', '.join(sorted(_RULE_KEYS))}")
     pattern = None
     if "match" in entry:
         if not isinstance(entry["match"], str) or not entry["match"]:
