@@ -171,6 +171,10 @@ class EveReader:
                 if not isinstance(kind, str):
                     raise Malformed("has no event_type")
                 when = _time(record.get("timestamp"), "timestamp")
+                if when < earliest:  # DNS answers too: a sensor's clock at 1970 proves nothing
+                    raise Malformed(self.limits.too_early())
+                if when > latest:
+                    raise Malformed(self.limits.too_late())
                 row = self._record(kind, record, when, number, answers)
                 if row is not None:
                     if row[0] < earliest:
