@@ -19,8 +19,7 @@ from typing import Any
 import tomli
 
 from chainwatch.categories import DEFAULT_PORT_RULES, EVENT_CATEGORIES
-
-DNS_HORIZON = dt.timedelta(days=7)  # TEMP until h-catcore merge
+from chainwatch.classify import DNS_HORIZON
 from chainwatch.errors import ConfigError
 from chainwatch.flows.limits import Limits, load_limits
 from chainwatch.passive_dns import load_horizon

@@ -39,7 +39,7 @@ from sqlalchemy import Connection
 from chainwatch.categories import coin_of
 from chainwatch.classify import Classifier, with_verdicts
 from chainwatch.flows.readers import Batch
-from chainwatch.passive_dns import Answer, Sightings
+from chainwatch.passive_dns import Answer, Sightings, unique
 from chainwatch.store.ingest import (
     add_rollup_addresses,
     add_rollups,
@@ -112,23 +112,18 @@ def _mapped(values: np.ndarray, function: Callable[[str], str | None]) -> pa.Arr
     return pa.array([function(str(v)) for v in distinct], pa.string()).take(pa.array(index))
 
 
-def _resolutions(
-    answered: tuple[np.ndarray, np.ndarray], result: Any, rows: np.ndarray
-) -> pa.Array:
-    """``, "resolution": {...}`` for the ``rows`` whose endpoint the catalog matched through
-    a DNS answer (and that kept that endpoint past the records' own verdicts), else null."""
-    answers, endpoints = answered
+def _resolutions(answers: np.ndarray, rows: np.ndarray) -> pa.Array:
+    """``, "resolution": {...}`` for the ``rows`` whose endpoint matched through a DNS answer
+    (``ClassifiedBatch.answer``), else null."""
     members: list[str | None] = []
-    for row in rows.tolist():
-        answer = answers[row]
-        if answer is None or result.endpoint[row] != endpoints[row]:
+    for answer in answers[rows].tolist():
+        if answer is None:
             members.append(None)
             continue
-        seen_at = answer.seen_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
         cited = {
             "host": answer.host,
             "address": answer.address,
-            "seen_at": seen_at,
+            "seen_at": answer.seen_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
             "seen_in": answer.seen_in,
         }
         members.append(f', "resolution": {json.dumps(cited, ensure_ascii=False)}')
@@ -245,8 +240,8 @@ class InputPipeline:
             bad=batch.bad, bad_examples=list(batch.bad_examples), bytes_read=batch.bytes_read
         )
         if batch.answers:  # before the records: a capture's answer precedes its connection
-            self.classifier.add_answers(batch.answers)
-            prepared.answers = batch.answers
+            prepared.answers = unique(batch.answers)
+            self.classifier.add_answers(prepared.answers)
         if n == 0:
             return prepared
         src = parse_ips(table.column("src_ip"))
@@ -279,8 +274,6 @@ class InputPipeline:
         remote_port = pc.if_else(mask, w.column("dst_port"), w.column("src_port"))
         remote = _subset(_pick(local_is_src, dst, src), rows)
         result = self.classifier.classify(remote, remote_port, w.column("ts"))
-        # The answer through which the catalog matched, where the event keeps that endpoint.
-        answered = result.answer, result.endpoint
         if "category" in w.column_names:
             result, facts = with_verdicts(result, w)
             w = w.set_column(w.schema.get_field_index("facts"), "facts", facts)
@@ -336,7 +329,7 @@ class InputPipeline:
                 "bytes": w.column("bytes").take(pick),
                 "packets": w.column("packets").take(pick),
                 "detail": self._detail(
-                    w, chosen, result.endpoint[chosen], uid, _resolutions(answered, result, chosen)
+                    w, chosen, result.endpoint[chosen], uid, _resolutions(result.answer, chosen)
                 ),
                 "evidence_sha256": pa.array(batch.digests_for(row_of)),
                 "connection_key": prepared.connections.key,

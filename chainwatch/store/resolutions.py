@@ -16,7 +16,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import ColumnElement, Connection, insert, select
 
 from chainwatch.passive_dns import LOOKUP, LOOKUP_SEEN_IN, TRAFFIC, Answer, Cluster, unique
 from chainwatch.store.db import Store
@@ -108,9 +108,10 @@ def load_answers(store: Store, hosts: Iterable[str]) -> list[Answer]:
     """Every stored answer for these catalog hosts (exact names, and for a ``*.suffix``
     pattern every name strictly below the suffix), both ends of each folded row, from
     traffic and from look-ups alike; failed look-ups are not answers."""
-    names = sorted({h for h in hosts if not h.startswith("*.")})
-    suffixes = sorted({h[1:] for h in hosts if h.startswith("*.")})
-    conditions = [
+    given = set(hosts)
+    names = sorted(h for h in given if not h.startswith("*."))
+    suffixes = sorted(h[1:] for h in given if h.startswith("*."))
+    conditions: list[ColumnElement[bool]] = [
         HostResolution.host.in_(names[i : i + _CHUNK]) for i in range(0, len(names), _CHUNK)
     ]
     conditions += [HostResolution.host.endswith(suffix, autoescape=True) for suffix in suffixes]
@@ -131,6 +132,7 @@ def load_answers(store: Store, hosts: Iterable[str]) -> list[Answer]:
                 .order_by(HostResolution.seen_at, HostResolution.id)
             )
             for host, address, seen_at, seen_in, last_at, last_in in session.execute(query):
+                assert address is not None  # the query leaves failed look-ups out
                 found.append(Answer(host, address, seen_at, seen_in))
                 if (last_at, last_in) != (seen_at, seen_in):
                     found.append(Answer(host, address, last_at, last_in))
@@ -138,6 +140,7 @@ def load_answers(store: Store, hosts: Iterable[str]) -> list[Answer]:
 
 
 def as_mapping(resolutions: Sequence[Resolution]) -> Mapping[str, list[str]]:
+    """Host -> the addresses its look-ups gave ([] for a failed one), in their order."""
     answers: dict[str, list[str]] = {}
     for r in resolutions:
         bucket = answers.setdefault(r.host, [])

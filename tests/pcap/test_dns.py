@@ -70,23 +70,22 @@ def connection(at: float, address: str, port: int, cport: int) -> list[Frame]:
     return frames(Talk(CLIENT, address, cport, port, at, [("c", client_hello("www.example.com"))]))
 
 
+def tcp_lookup(at: float) -> list[Frame]:
+    """DNS over TCP for the btc pool: the response arrives in 5-byte segments."""
+    answer = dg.response(BTC_HOST, [dg.address(dg.TO_QUESTION, BTC_ADDRESS)], ident=7)
+    query = dg.tcp_framed(dg.query(BTC_HOST, ident=7))
+    messages = [("c", query), ("s", dg.tcp_framed(answer))]
+    return frames(Talk(CLIENT, RESOLVER, 51001, 53, at, messages, segment=5))
+
+
 def dns_capture(path: Path, at: float) -> Path:
     """Answers for both pools, then a connection to each pool's address."""
     udp_answer = dg.cname_chain(XMR_HOST, EDGE, [XMR_ADDRESS, "2001:db8::50"])
-    tcp_answer = dg.tcp_framed(
-        dg.response(BTC_HOST, [dg.address(dg.TO_QUESTION, BTC_ADDRESS)], ident=7)
-    )
-    tcp_query = dg.tcp_framed(dg.query(BTC_HOST, ident=7))
     packets: list[Frame] = [
         (at, udp(CLIENT, RESOLVER, 51000, 53, dg.query(XMR_HOST))),
         (at + 0.01, udp(RESOLVER, CLIENT, 53, 51000, udp_answer)),
     ]
-    # DNS over TCP: the response arrives in 5-byte segments.
-    packets += frames(
-        Talk(
-            CLIENT, RESOLVER, 51001, 53, at + 0.1, [("c", tcp_query), ("s", tcp_answer)], segment=5
-        )
-    )
+    packets += tcp_lookup(at + 0.1)
     packets += connection(at + 1, XMR_ADDRESS, 443, 40001)
     packets += connection(at + 2, BTC_ADDRESS, 3333, 40002)
     return write_pcap(path, packets)
@@ -112,18 +111,7 @@ def test_answer_in_a_capture_attributes_the_connection_that_follows(
         "seen_in": f"{path}:2",
     }
     # Over TCP the answer is seen in the packet that completed the message.
-    tcp_packets = frames(
-        Talk(
-            CLIENT,
-            RESOLVER,
-            51001,
-            53,
-            T0 + 0.1,
-            [("c", dg.tcp_framed(dg.query(BTC_HOST, ident=7))), ("s", b"x" * 30)],
-            segment=5,
-        )
-    )
-    completing = 2 + len(tcp_packets) - 3  # the last data segment, before the FINs
+    completing = 2 + len(tcp_lookup(T0)) - 3  # its last data segment, before the FINs
     resolution = btc.detail["resolution"]
     assert (resolution["host"], resolution["address"]) == (BTC_HOST, BTC_ADDRESS)
     assert resolution["seen_in"] == f"{path}:{completing}"
