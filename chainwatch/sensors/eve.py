@@ -50,6 +50,7 @@ from chainwatch.flows.readers.text import BLOCK, overlong, resume
 from chainwatch.passive_dns import Answer
 from chainwatch.pcap.reader import VERDICT_SCHEMA
 from chainwatch.sensors.eve_dns import CnameMemo, dns_answers
+from chainwatch.sensors.eve_fast import fast_flows
 from chainwatch.sensors.eve_names import (
     Malformed,
     Verdict,
@@ -106,12 +107,15 @@ class EveReader:
         mapping: SignatureMap,
         limits: Limits | None = None,
         note: Callable[[str], None] | None = None,
+        *,
+        fast: bool = True,
     ) -> None:
         self.input = flow_input
         self.classifier = classifier
         self.mapping = mapping
         self.limits = limits or default_limits()
         self.note = note
+        self.fast = fast  # plain flow records through Arrow (``eve_fast``); off: all line by line
         self.skipped: Counter[str] = Counter()
         self.ignored_alerts = 0
         self.verdicts: OrderedDict[str, Verdict] = OrderedDict()
@@ -156,15 +160,19 @@ class EveReader:
         starts: np.ndarray,
         ends: np.ndarray,
     ) -> Batch:
+        fast = fast_flows(raw, self.limits, self.verdicts) if self.fast else None
+        quick, quick_table = fast if fast is not None else (np.zeros(0, np.int64), None)
         rows: list[tuple[Any, ...]] = []
         keep: list[int] = []
         answers: list[Answer] = []
         bad, examples = 0, list[tuple[int, str]]()
         earliest, latest = self.limits.earliest, self.limits.latest
-        for i, line in enumerate(raw):
+        rest = np.ones(len(raw), dtype=bool)
+        rest[quick] = False
+        for i in np.flatnonzero(rest).tolist():
             number = int(numbers[i])
             try:
-                record = json.loads(line)
+                record = json.loads(raw[i])
                 if not isinstance(record, dict):
                     raise Malformed("is not a JSON object")
                 kind = record.get("event_type")
@@ -191,9 +199,15 @@ class EveReader:
                 bad += 1
                 if len(examples) < EXAMPLES:
                     examples.append((number, str(exc)))
-        picked = np.asarray(keep, dtype=np.int64)
+        table = _table(rows)
+        if quick_table is not None and quick_table.num_rows:
+            plain = quick_table.num_rows
+            nulls = [pa.nulls(plain, f.type) for f in VERDICT_SCHEMA]
+            quick_table = pa.Table.from_arrays([*quick_table.columns, *nulls], schema=_SCHEMA)
+            table = pa.concat_tables([quick_table, table])
+        picked = np.concatenate([quick, np.asarray(keep, dtype=np.int64)])
         return Batch(
-            _table(rows),
+            table,
             numbers[picked],
             bad=bad,
             bad_examples=examples,
@@ -265,7 +279,8 @@ class EveReader:
         src, dst = record.get("src_ip"), record.get("dest_ip")
         if not isinstance(src, str) or not isinstance(dst, str):
             raise Malformed("src_ip or dest_ip is missing")
-        proto = str(record.get("proto", "")).lower()
+        given = record.get("proto")
+        proto = "" if given is None else str(given).lower()
         return (
             start,
             src,
