@@ -25,8 +25,10 @@ and gives the same verdict to the connection's flow record, which Suricata write
 flow ends: whichever of the two the pipeline keeps (the earliest), the event has the sensor's
 facts, and with the flow record its bytes and start.
 
-Lines are parsed with ``json`` one by one: an EVE line is a nested object whose fields differ by
-event type, which Arrow's JSON reader would need one schema per type for.
+Plain flow records, most of a real eve.json, are read a block at a time by Arrow
+(``eve_fast``); every other line is parsed with ``json`` one by one: an EVE line is a nested
+object whose fields differ by event type, which Arrow's JSON reader would need one schema per
+type for.
 """
 
 from __future__ import annotations
