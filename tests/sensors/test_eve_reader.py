@@ -237,3 +237,15 @@ def test_other_json_lines_are_not_eve(cli: Any, db_url: str, wl: Path, tmp_path:
     result = scan(cli, db_url, wl, "--flows", path)
     assert result.exit_code != 0 and "is not a flow format chainwatch knows" in result.stderr
     assert "Suricata eve.json" in result.stderr
+
+
+def test_long_first_line_is_detected(cli: Any, db_url: str, wl: Path, tmp_path: Path) -> None:
+    """An alert with its payload (Suricata's payload-printable) longer than the 64 KiB that
+    detection reads is still recognised."""
+    first = good(1)
+    first["payload_printable"] = "A" * 100_000
+    path = tmp_path / "eve.json"
+    path.write_text(lines([first, good(2)]))
+    result = scan(cli, db_url, wl, "--flows", path)
+    assert result.exit_code == 0, result.stderr
+    assert "detected Suricata eve.json" in result.stderr and "stored 2" in result.stdout
