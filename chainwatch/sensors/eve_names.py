@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from chainwatch import coins
-from chainwatch.categories import CONFIDENCE, POOLS, Detector, coin_of
+from chainwatch.categories import CONFIDENCE, POOL, POOLS, Detector, coin_of, pool_category
 from chainwatch.classify import Classifier
 
 #: category, detector, confidence, endpoint name, facts (JSON object text)
@@ -53,9 +53,8 @@ def _host(classifier: Classifier, name: Any, when: dt.datetime) -> tuple[str, st
     if not _inside(endpoint.valid_from, endpoint.valid_to, when):
         return None
     category = endpoint.category
-    coin = getattr(endpoint, "coin", None)  # catalogs that name a pool's coin (Endpoint.coin)
-    if category == "pool" and coin:
-        category = f"{coin}-pool"
+    if category == POOL and endpoint.coin:  # a pool whose coin the catalog names
+        category = pool_category(endpoint.coin)
     return category, endpoint.name, found.pattern
 
 

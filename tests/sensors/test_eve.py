@@ -249,3 +249,34 @@ def test_sensor_record_after_its_flow_record(
     result = scan(cli, db_url, wl, "--format", "eve", "--flows", second)
     assert "read 1, watched 1, classified 0, stored 0" in result.stdout, result.stdout
     assert [e.category for e in rows(db_url, Event)] == ["pool"]
+
+
+def test_csv_catalog_suffix_pattern(cli: Any, db_url: str, wl: Path, tmp_path: Path) -> None:
+    """A CSV catalog naming a pool by ``*.suffix`` (coin given, category plain pool): a TLS
+    server name below it is that pool, with the pattern that matched."""
+    (wl / "endpoints" / "vaults.csv").write_text(
+        "name,category,coin,address,host,port,valid_from,valid_to,source\n"
+        "hashvault,pool,xmr,,*.hashvault.pro,,2019-01-01,2019-12-31,test\n"
+    )
+    five = tuple_of("175.45.176.5", 40000, "198.51.100.40", 443, "TCP")
+    path = tmp_path / "eve.json"
+    path.write_text(
+        lines(
+            [
+                event("tls", 1, 1, **five, tls={"sni": "eu.hashvault.pro", "version": "TLS 1.3"}),
+                event("tls", 2, 2, **five, tls={"sni": "hashvault.pro", "version": "TLS 1.3"}),
+            ]
+        )
+    )
+    result = scan(cli, db_url, wl, "--flows", path)
+    assert result.exit_code == 0, result.stderr
+    (only,) = rows(db_url, Event)
+    assert (only.category, only.coin, only.detector, only.source_ref) == (
+        "xmr-pool",
+        "xmr",
+        "endpoint",
+        f"{path}:1",
+    )
+    assert (
+        only.detail["matched_host"] == "*.hashvault.pro" and only.detail["endpoint"] == "hashvault"
+    )
