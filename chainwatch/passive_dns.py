@@ -65,7 +65,7 @@ def host_name(name: str) -> str:
     return name.strip().lower().rstrip(".")
 
 
-@dataclass
+@dataclass(slots=True)
 class Cluster:
     """Sightings of one (host, address) in one input, less than ``SPAN`` apart: the first and
     the last (the same Answer when seen once)."""
@@ -93,16 +93,19 @@ class Sightings:
             if cluster is None:
                 held[key] = Cluster(answer, answer)
                 continue
-            low = min(cluster.first.seen_at, answer.seen_at)
-            high = max(cluster.last.seen_at, answer.seen_at)
-            if high - low < SPAN:
-                if answer.seen_at < cluster.first.seen_at:
-                    cluster.first = answer
-                elif answer.seen_at > cluster.last.seen_at:
+            when = answer.seen_at
+            if when > cluster.last.seen_at:
+                if when - cluster.first.seen_at < SPAN:
                     cluster.last = answer
+                    continue
+            elif when < cluster.first.seen_at:
+                if cluster.last.seen_at - when < SPAN:
+                    cluster.first = answer
+                    continue
             else:
-                closed.append(cluster)
-                held[key] = Cluster(answer, answer)
+                continue  # within the cluster: its ends already cover it
+            closed.append(cluster)
+            held[key] = Cluster(answer, answer)
         if len(held) > MAX_OPEN:
             closed.extend(self.close())
         return closed

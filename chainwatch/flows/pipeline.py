@@ -26,7 +26,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import itertools
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +37,8 @@ from sqlalchemy import Connection
 
 from chainwatch.categories import coin_of
 from chainwatch.classify import Classifier, with_verdicts
+from chainwatch.flows.connection_keys import PAIR_WINDOW, Connections
+from chainwatch.flows.detail import details
 from chainwatch.flows.readers import Batch
 from chainwatch.passive_dns import Answer, Sightings, unique
 from chainwatch.store.ingest import (
@@ -49,9 +50,6 @@ from chainwatch.store.ingest import (
 from chainwatch.store.pairing import known_keys, latest_start, pair_alone
 from chainwatch.store.resolutions import add_answers
 from chainwatch.watchlists.matcher import ParsedIps, RangeMatcher, parse_ips
-
-#: Two records of one connection in opposite directions start within this many seconds.
-PAIR_WINDOW = 60.0
 
 
 @dataclass
@@ -89,86 +87,10 @@ def _distinct(tables: list[pa.Table]) -> pa.Table:
     return pa.concat_tables(tables).group_by([*_ROLLUP_KEYS, "local_ip"]).aggregate([])
 
 
-#: Text that JSON writes as is between quotes: printable ASCII but ``"`` and ``\\``.
-_JSON_PLAIN = r"^[ !#-\[\]-~]*$"
-
-
-def _json_member(name: str, values: pa.Array) -> pa.Array:
-    """``, "name": <value as JSON>`` per value, null where the value is null; values that
-    need escaping go through ``json.dumps`` so the text is exactly what it writes."""
-    values = _array(values)
-    member = pc.binary_join_element_wise(f', "{name}": "', values, '"', "")
-    plain = pc.fill_null(pc.match_substring_regex(values, _JSON_PLAIN), True)
-    if not pc.all(plain).as_py():
-        rows = pc.invert(plain)
-        escaped = [f', "{name}": {json.dumps(v)}' for v in values.filter(rows).to_pylist()]
-        member = pc.replace_with_mask(member, rows, pa.array(escaped, pa.string()))
-    return member
-
-
 def _mapped(values: np.ndarray, function: Callable[[str], str | None]) -> pa.Array:
     """``function`` of each value, computed once per distinct value (categories are few)."""
     distinct, index = np.unique(values.astype(str), return_inverse=True)
     return pa.array([function(str(v)) for v in distinct], pa.string()).take(pa.array(index))
-
-
-def _resolutions(answers: np.ndarray, rows: np.ndarray) -> pa.Array:
-    """``, "resolution": {...}`` for the ``rows`` whose endpoint matched through a DNS answer
-    (``ClassifiedBatch.answer``), else null."""
-    members: list[str | None] = []
-    for answer in answers[rows].tolist():
-        if answer is None:
-            members.append(None)
-            continue
-        cited = {
-            "host": answer.host,
-            "address": answer.address,
-            "seen_at": answer.seen_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
-            "seen_in": answer.seen_in,
-        }
-        members.append(f', "resolution": {json.dumps(cited, ensure_ascii=False)}')
-    return pa.array(members, pa.string())
-
-
-@dataclass
-class _Connections:
-    """What identifies the connection of each record. NetFlow exports the two directions of a
-    connection as two records with the same local/remote 5-tuple (the watched side is always
-    local), started within PAIR_WINDOW of each other: ``group`` is that 5-tuple as text and
-    ``key`` adds the record's window (its start // PAIR_WINDOW); ``before``/``after`` are the
-    keys of the windows either side, where the other direction's key may lie. A Zeek record
-    names its connection itself: all four are ``zeek:<uid>``."""
-
-    group: pa.Array
-    key: pa.Array
-    before: pa.Array
-    after: pa.Array
-    seconds: np.ndarray
-
-    @classmethod
-    def of(
-        cls,
-        proto: pa.Array,
-        lip: pa.Array,
-        lport: pa.Array,
-        rip: pa.Array,
-        rport: pa.Array,
-        uid: pa.Array,
-        seconds: np.ndarray,
-    ) -> _Connections:
-        def text(values: pa.Array) -> pa.Array:
-            return pc.fill_null(pc.cast(values, pa.string()), "None")
-
-        zeek = pc.binary_join_element_wise("zeek", uid, ":")
-        by_uid = pc.is_valid(uid)
-        base = pc.binary_join_element_wise(text(proto), lip, text(lport), rip, text(rport), "|")
-        window = seconds // int(PAIR_WINDOW)
-
-        def key(offset: int) -> pa.Array:
-            keyed = pc.binary_join_element_wise(base, text(pa.array(window + offset)), "|")
-            return pc.if_else(by_uid, zeek, keyed)
-
-        return cls(pc.if_else(by_uid, zeek, base), key(0), key(-1), key(1), seconds)
 
 
 @dataclass
@@ -184,7 +106,7 @@ class Prepared:
     classified: int = 0
     frame: pa.Table | None = None
     chosen: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    connections: _Connections | None = None
+    connections: Connections | None = None
     events: list[tuple[Any, ...]] = field(default_factory=list)
     answers: list[Answer] = field(default_factory=list)
 
@@ -302,7 +224,7 @@ class InputPipeline:
         lip, rip = local_ip.take(pick), remote_ip.take(pick)
         uid = w.column("uid").take(pick)
         seconds = pc.cast(ts, pa.int64()).to_numpy(zero_copy_only=False) // 1_000_000
-        prepared.connections = _Connections.of(proto, lip, lport, rip, rport, uid, seconds)
+        prepared.connections = Connections.of(proto, lip, lport, rip, rport, uid, seconds)
         prepared.chosen = chosen
         row_of = rows[chosen]
         k = len(chosen)
@@ -328,8 +250,12 @@ class InputPipeline:
                 ),
                 "bytes": w.column("bytes").take(pick),
                 "packets": w.column("packets").take(pick),
-                "detail": self._detail(
-                    w, chosen, result.endpoint[chosen], uid, _resolutions(result.answer, chosen)
+                "detail": details(
+                    self.fmt,
+                    result.endpoint[chosen],
+                    result.answer[chosen],
+                    uid,
+                    w.column("facts").take(pick) if "facts" in w.column_names else None,
                 ),
                 "evidence_sha256": pa.array(batch.digests_for(row_of)),
                 "connection_key": prepared.connections.key,
@@ -371,34 +297,7 @@ class InputPipeline:
     def _add_answers(self, clusters: Sequence[Any]) -> None:
         add_answers(self.conn, clusters, input_id=self.input_id, scan_id=self.scan_id)
 
-    def _detail(
-        self,
-        w: pa.Table,
-        rows: np.ndarray,
-        endpoint: np.ndarray,
-        uid: pa.Array,
-        resolution: pa.Array,
-    ) -> pa.Array:
-        """Each event's ``detail`` as JSON text: the format, the catalog endpoint, the DNS
-        answer it matched through, Zeek's uid, and the facts a reader found in the record
-        itself (pcap payloads, a JSON object)."""
-        parts = [
-            _json_member("endpoint", pa.array(endpoint, pa.string())),
-            resolution,
-            _json_member("uid", uid),
-        ]
-        if "facts" in w.column_names:
-            facts = w.column("facts").take(pa.array(rows))
-            inner = pc.utf8_slice_codeunits(facts, 1, -1)
-            parts.append(
-                pc.if_else(pc.equal(inner, ""), "", pc.binary_join_element_wise(", ", inner, ""))
-            )
-        joined = pc.binary_join_element_wise(
-            f'{{"format": "{self.fmt}"', *(pc.fill_null(p, "") for p in parts), "}", ""
-        )
-        return joined
-
-    def _new_connections(self, conns: _Connections) -> np.ndarray:
+    def _new_connections(self, conns: Connections) -> np.ndarray:
         """Which records (earliest first) start a connection not stored yet: compared with
         each other, with earlier batches of this input (in memory) and with earlier inputs of
         this source (in the store)."""

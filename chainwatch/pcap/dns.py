@@ -1,7 +1,8 @@
 """DNS responses in captures, read into passive DNS answers (``chainwatch.passive_dns.Answer``).
 
 A response (RFC 1035 4.1) from port 53, over UDP or TCP (each message behind its two-byte
-length, RFC 1035 4.2.2, reassembled in order per connection), gives one answer per A/AAAA
+length, RFC 1035 4.2.2, reassembled in order per connection from the server's SYN; a gap or
+a connection the capture joined midway gives nothing), gives one answer per A/AAAA
 record reached from the asked name through the answer section's CNAME chain, for every name
 of the chain (RFC 1034 3.6.2): a connection to the address is then attributed to the name the
 client asked for and to the names it was an alias of. Records not reached from the question
@@ -16,7 +17,7 @@ all, never an exception: a half-read response could pair a name with the wrong r
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
+import socket
 import struct
 from collections.abc import Callable
 
@@ -33,31 +34,37 @@ MAX_STREAMS = 4096
 MAX_HELD = 2 + 65535
 _HEADER = struct.Struct("!HHHHHH")
 _RECORD = struct.Struct("!HHIH")
+#: inet_ntop writes the canonical text ``ipaddress`` does (RFC 5952 for IPv6), faster.
+_FAMILY = {4: socket.AF_INET, 16: socket.AF_INET6}
 
 
 class Malformed(ValueError):
     """The message is not a well-formed DNS message."""
 
 
-def _name(message: bytes, at: int) -> tuple[str, int]:
-    """The name at ``at`` (lower case, no trailing dot) and the offset after it."""
+def _name(message: bytes, at: int, known: dict[int, str]) -> tuple[str, int]:
+    """The name at ``at`` (lower case, no trailing dot) and the offset after it. ``known``
+    holds the names already read in this message by where they start: a compression pointer
+    to one (the usual case: to the question) is not read again."""
+    start = at
     labels: list[str] = []
-    end: int | None = None
+    end = -1
     jumps = 0
     length = 0
     while True:
-        if at >= len(message):
-            raise Malformed("name runs past the message")
         size = message[at]
-        if size & 0xC0 == 0xC0:
-            if at + 1 >= len(message):
-                raise Malformed("compression pointer cut short")
+        if size >= 0xC0:
             target = ((size & 0x3F) << 8) | message[at + 1]
-            if end is None:
+            if end < 0:
                 end = at + 2
             jumps += 1
             if target >= at or jumps > MAX_JUMPS:
                 raise Malformed("compression pointer does not point backwards")
+            suffix = known.get(target)
+            if suffix is not None:
+                labels.append(suffix)
+                length += len(suffix) + 1
+                break
             at = target
             continue
         if size & 0xC0:
@@ -75,7 +82,11 @@ def _name(message: bytes, at: int) -> tuple[str, int]:
         except UnicodeDecodeError:
             raise Malformed("name is not ASCII") from None
         at += 1 + size
-    return ".".join(labels), (at + 1 if end is None else end)
+    if length > 255:
+        raise Malformed("name longer than 255 bytes")
+    name = ".".join(labels)
+    known[start] = name
+    return name, (at + 1 if end < 0 else end)
 
 
 def parse(message: bytes, seen_at: dt.datetime, seen_in: str) -> list[Answer]:
@@ -83,7 +94,7 @@ def parse(message: bytes, seen_at: dt.datetime, seen_in: str) -> list[Answer]:
     message."""
     try:
         return _parse(message, seen_at, seen_in)
-    except (Malformed, struct.error):
+    except (Malformed, struct.error, IndexError):
         return []
 
 
@@ -100,9 +111,10 @@ def _parse(message: bytes, seen_at: dt.datetime, seen_in: str) -> list[Answer]:
     if not response or opcode != 0 or truncated or rcode != 0 or not count:
         return []
     at = _HEADER.size
+    known: dict[int, str] = {}
     asked: list[str] = []
     for _ in range(questions):
-        name, at = _name(message, at)
+        name, at = _name(message, at, known)
         if at + 4 > len(message):
             raise Malformed("question cut short")
         at += 4
@@ -110,7 +122,7 @@ def _parse(message: bytes, seen_at: dt.datetime, seen_in: str) -> list[Answer]:
     aliases: dict[str, str] = {}
     addresses: dict[str, list[str]] = {}
     for _ in range(count):
-        owner, at = _name(message, at)
+        owner, at = _name(message, at, known)
         if at + _RECORD.size > len(message):
             raise Malformed("record cut short")
         rtype, rclass, _ttl, size = _RECORD.unpack_from(message, at)
@@ -119,9 +131,9 @@ def _parse(message: bytes, seen_at: dt.datetime, seen_in: str) -> list[Answer]:
         if len(data) != size:
             raise Malformed("record data cut short")
         if rclass == IN and rtype == CNAME:
-            aliases.setdefault(owner, _name(message, at)[0])
+            aliases.setdefault(owner, _name(message, at, known)[0])
         elif rclass == IN and (rtype, size) in ((A, 4), (AAAA, 16)):
-            address = str(ipaddress.ip_address(data))
+            address = socket.inet_ntop(_FAMILY[size], data)
             bucket = addresses.setdefault(owner, [])
             if address not in bucket:
                 bucket.append(address)
@@ -193,15 +205,14 @@ class Responses:
     ) -> None:
         stream = self.streams.get(key)
         if flags & 0x02:  # SYN: the stream starts after it
+            if key not in self.streams and len(self.streams) >= MAX_STREAMS:
+                self.streams.pop(next(iter(self.streams)))  # the oldest
             stream = self.streams[key] = _Stream()
             stream.next_seq = (seq + 1) & 0xFFFFFFFF
         if stream is None:
-            if not payload:
-                return
-            if len(self.streams) >= MAX_STREAMS:
-                self.streams.pop(next(iter(self.streams)))
-            stream = self.streams[key] = _Stream()
-            stream.next_seq = seq  # joined mid-stream: take it from here
+            # Joined mid-stream (the capture began later): where a message starts is unknown,
+            # and bytes framed at a guess must not pair a name with the wrong address.
+            return
         if payload and stream.next_seq is not None:
             offset = (stream.next_seq - seq) & 0xFFFFFFFF
             if offset < len(payload):  # new bytes (a retransmission of old ones adds none)

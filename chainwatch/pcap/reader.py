@@ -15,7 +15,8 @@ came with (``Batch.answers``), so the pipeline knows them before it classifies c
 that follow them.
 
 Memory is bounded whatever the capture: at most ``MAX_CONNECTIONS`` open connections, at most
-``connections.BUFFER`` bytes per direction, and at most ``BUDGET`` buffered bytes in all.
+``connections.BUFFER`` bytes per direction, at most ``BUDGET`` buffered bytes in all, and about
+``ANSWERS`` DNS answers (``dns.MAX_STREAMS`` TCP streams of ``dns.MAX_HELD`` bytes) at once.
 """
 
 from __future__ import annotations
@@ -51,8 +52,10 @@ MAX_CONNECTIONS = 100_000
 BUDGET = 64 << 20
 #: Frames decoded before their addresses are matched together.
 CHUNK = 8192
-#: Connection records per batch handed to the pipeline.
+#: Connection records per batch handed to the pipeline ...
 RECORDS = 20_000
+#: ... or DNS answers (a capture of mostly DNS yields batches of answers alone).
+ANSWERS = 50_000
 #: Distinct addresses remembered as watched or not before the memo starts afresh.
 MEMO = 1 << 20
 #: Problems kept with their packet number (the rest are counted).
@@ -179,6 +182,8 @@ class CaptureReader:
                 yield self._batch()
         if frames and not self.gate.holding:  # held packets still belong to open connections
             self._sweep(frames[-1].ts)
+        if len(self.dns.answers) >= ANSWERS:
+            yield self._batch()
 
     def _dns(self, frame: capture.Frame, packet: Packet | str | None) -> Packet | None:
         """Read the answers of a packet from port 53 (checksums unchecked: a damaged

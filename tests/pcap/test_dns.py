@@ -22,6 +22,7 @@ import pytest
 
 from chainwatch.classify import Classifier
 from chainwatch.flows.inputs import describe
+from chainwatch.pcap import dns, reader
 from chainwatch.pcap.dns import parse
 from chainwatch.pcap.reader import CaptureReader
 from chainwatch.store.models import Event, HostResolution, Rollup
@@ -288,3 +289,45 @@ def test_tshark_reads_the_same_answers(tmp_path: Path) -> None:
         theirs[int(number)] = {(n, x) for n in names for x in addresses}
     assert len(theirs) == 2, out
     assert chainwatch_answers(path) == theirs
+
+
+def test_answers_in_batches_of_their_own_still_come_first(
+    cli: Any, db_url: str, lists: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A capture of mostly DNS hands its answers over in batches of their own (memory stays
+    bounded); they still reach the classifier before the connections that follow them."""
+    monkeypatch.setattr(reader, "ANSWERS", 1)
+    monkeypatch.setattr(reader, "CHUNK", 2)
+    path = dns_capture(tmp_path / "with-dns.pcap", T0)
+    result = scan(cli, db_url, lists, "--pcap", path)
+    assert result.exit_code == 0, result.stderr
+    assert {(e.remote_ip, e.category) for e in rows(db_url, Event)} == {
+        (XMR_ADDRESS, "xmr-pool"),
+        (BTC_ADDRESS, "btc-pool"),
+    }
+    assert len(rows(db_url, HostResolution)) == 5
+
+
+def test_dns_over_tcp_streams() -> None:
+    """Two pipelined responses in one stream, cut anywhere and retransmitted, give both
+    answers once; a stream with a missing segment, or joined midway, gives none."""
+    one = dg.tcp_framed(dg.response("a.example.org", [dg.address(dg.TO_QUESTION, "192.0.2.1")]))
+    two = dg.tcp_framed(dg.response("b.example.org", [dg.address(dg.TO_QUESTION, "192.0.2.2")]))
+    stream = one + two
+    key = (b"\xc0\x00\x02\x35", b"\xaf\x2d\xb0\x05", 40000)
+
+    def fed(segments: list[tuple[int, bytes]], syn: bool = True) -> set[tuple[str, str]]:
+        responses = dns.Responses("t.pcap")
+        if syn:
+            responses.feed(1, T0, 6, key, 999, 0x12, b"")
+        for number, (offset, data) in enumerate(segments, start=2):
+            responses.feed(number, T0, 6, key, 1000 + offset, 0x18, data)
+        return {(a.host, a.address) for a in responses.take()}
+
+    both = {("a.example.org", "192.0.2.1"), ("b.example.org", "192.0.2.2")}
+    cuts = [(at, stream[at : at + 7]) for at in range(0, len(stream), 7)]
+    assert fed(cuts) == both
+    assert fed([c for cut in cuts for c in (cut, cut)]) == both  # every segment twice
+    assert fed([(0, stream[:20]), (10, stream[10:])]) == both  # overlapping retransmission
+    assert fed([c for i, c in enumerate(cuts) if i != 2]) == set()  # a segment lost
+    assert fed(cuts, syn=False) == set()  # the capture began after the SYN
