@@ -23,6 +23,7 @@ from chainwatch.classify import DNS_HORIZON
 from chainwatch.errors import ConfigError
 from chainwatch.flows.limits import Limits, load_limits
 from chainwatch.passive_dns import load_horizon
+from chainwatch.sensors.signatures import SuricataSettings, load_suricata
 
 DEFAULT_DB = "sqlite:///chainwatch.db"
 DEFAULT_CONFIG = "chainwatch.toml"
@@ -30,7 +31,7 @@ DEFAULT_WATCHLISTS = "watchlists"
 
 #: Watcher kinds of DESIGN.md.
 WATCHER_KINDS = ("bitcoin", "litecoin", "monero", "ethereum", "flows", "pcap")
-FLOW_FORMATS = ("auto", "nfdump", "nfcapd", "zeek", "csv")
+FLOW_FORMATS = ("auto", "nfdump", "nfcapd", "zeek", "csv", "eve")
 #: Checksum policies of packet captures (``chainwatch.pcap.checksums``), the default first.
 CHECKSUM_POLICIES = ("auto", "validate", "ignore")
 
@@ -59,6 +60,7 @@ _TOP_KEYS = {
     "alerts",
     "limits",
     "catalogs",
+    "suricata",
 }
 _PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "password", "secret", "xxx"}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -176,6 +178,8 @@ class Settings:
         limits: what flow readers accept (``[limits]``, see ``chainwatch.flows.limits``).
         dns_horizon: how far from a DNS answer it attributes records to a catalog host
             (``[catalogs] dns_horizon``, see ``chainwatch.passive_dns``).
+        suricata: the site's Suricata signature rules (``[suricata]``, see
+            ``chainwatch.sensors.signatures``).
     """
 
     db: str = DEFAULT_DB
@@ -188,6 +192,7 @@ class Settings:
     alerts: Mapping[str, Any] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
     dns_horizon: dt.timedelta = DNS_HORIZON
+    suricata: SuricataSettings = field(default_factory=SuricataSettings)
 
     def watcher(self, name: str) -> WatcherConfig:
         for watcher in self.watchers:
@@ -268,6 +273,9 @@ def load_settings(
         alerts=data.get("alerts", {}),
         limits=load_limits(data.get("limits"), os.environ, path),
         dns_horizon=load_horizon(data.get("catalogs"), os.environ, path, DNS_HORIZON),
+        suricata=load_suricata(
+            data.get("suricata"), path, path.read_text("utf-8") if "suricata" in data else None
+        ),
     )
 
 

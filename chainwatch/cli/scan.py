@@ -21,7 +21,8 @@ def scan_command(
         list[str] | None,
         typer.Option(
             "--flows",
-            help="Flow file or directory (nfcapd, nfdump CSV, Zeek conn.log, CSV); - for stdin; "
+            help="Flow file or directory (nfcapd, nfdump CSV, Zeek conn.log, CSV, Suricata "
+            "eve.json); - for stdin; "
             ".gz allowed. Repeatable.",
         ),
     ] = None,

@@ -20,12 +20,13 @@ NAMES = {
     **{f"zeek-{k}": f"Zeek {k}.log (TSV)" for k in ("dns", "ssl", "http")},
     **{f"zeek-{k}-json": f"Zeek {k}.log (JSON lines)" for k in ("dns", "ssl", "http")},
     "csv": "generic CSV",
+    "eve": "Suricata eve.json",
 }
 
 
 def detect(head: bytes) -> str | None:
     """``nfcapd``, ``nfdump``, ``zeek``, ``zeek-json`` (conn.log), ``zeek-dns``, ``zeek-ssl``,
-    ``zeek-http`` (and their ``-json`` forms), ``csv``, or None when unknown."""
+    ``zeek-http`` (and their ``-json`` forms), ``csv``, ``eve``, or None when unknown."""
     if head.startswith(NFCAPD_MAGIC):
         return "nfcapd"
     text = head.lstrip(b"\xef\xbb\xbf").lstrip()
@@ -38,8 +39,15 @@ def detect(head: bytes) -> str | None:
         try:
             record = json.loads(first)
         except ValueError:
+            # An EVE line longer than the head read (an alert with its payload): by its keys.
+            cut = ending not in text
+            return "eve" if cut and b'"event_type"' in first and b'"timestamp"' in first else None
+        if not isinstance(record, dict):
             return None
-        kind = kind_of_fields(set(record)) if isinstance(record, dict) else None
+        # Suricata's EVE: every event names its type and time
+        if {"event_type", "timestamp"} <= set(record):
+            return "eve"
+        kind = kind_of_fields(set(record))
         if kind is None:
             return None
         return "zeek-json" if kind == "conn" else f"zeek-{kind}-json"

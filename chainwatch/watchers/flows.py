@@ -42,6 +42,8 @@ from chainwatch.flows.nfdump_filter import FilterFile
 from chainwatch.flows.pipeline import InputPipeline, InputTotals
 from chainwatch.flows.readers import zeek_join
 from chainwatch.resolve import catalog_answers
+from chainwatch.sensors.eve import EveReader
+from chainwatch.sensors.signatures import signature_map
 from chainwatch.store.ingest import add_input, claim_input, input_seen, last_input, update_input
 from chainwatch.store.pairing import known_keys, pair_alone
 from chainwatch.watchers.interface import ScanContext, Watcher, WatcherResult
@@ -247,8 +249,8 @@ class FlowWatcher(Watcher):
                     flow_input.name,
                     "is not a flow format chainwatch knows",
                     line=1,
-                    expected="nfcapd, nfdump CSV, Zeek conn.log or CSV with a header "
-                    "(or give --format)",
+                    expected="nfcapd, nfdump CSV, Zeek conn.log, Suricata eve.json or CSV with "
+                    "a header (or give --format)",
                 )
             if found == "nfcapd":
                 _check_nfcapd(flow_input)
@@ -323,10 +325,18 @@ class FlowWatcher(Watcher):
             return self._join.annotate(readers.read_zeek_json(flow_input, limits))
         if fmt == "nfcapd":
             return readers.read_nfcapd(flow_input, self._nfdump_filter.path, limits)
+        if fmt == "eve":
+            return EveReader(
+                flow_input,
+                classifier,
+                signature_map(ctx.settings.suricata),
+                limits,
+                note=lambda text: ctx.console.print(text, markup=False, highlight=False),
+            ).batches()
         raise InputError(
             flow_input.name,
             f"format {fmt!r} is not known",
-            expected="auto, nfdump, nfcapd, zeek, csv",
+            expected="auto, nfdump, nfcapd, zeek, csv, eve",
         )
 
     def _stored(self, conn: Connection) -> Callable[[Sequence[str]], set[str]]:
