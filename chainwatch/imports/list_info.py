@@ -1,0 +1,143 @@
+"""What each loaded watchlist and catalog is: its sources, when it was imported, and the date
+span its rows cover. Shown by ``chainwatch watchlist list|show``, stored per scan
+(``store/provenance.py``) and listed in export manifests.
+
+Sources come from an imported CSV's provenance header (``imports/output.read_provenance``:
+file names, sizes, SHA-256, import time), else from a TOML file's ``source`` key (and, for
+catalogs, its endpoints' ``source``). The span is computed from the rows themselves: the
+earliest ``valid_from`` and the latest ``valid_to``, an end being unbounded as soon as one row
+is unbounded there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from chainwatch.imports.output import read_provenance
+from chainwatch.watchlists import Catalog, Watchlist, WatchlistSet
+from chainwatch.watchlists.ranges import NO_END, NO_START, from_micros, micros, window_text
+from chainwatch.watchlists.tomlfile import read_toml
+
+Kind = Literal["watchlist", "catalog"]
+
+
+@dataclass(frozen=True)
+class ListInfo:
+    """One watchlist or catalog as loaded. ``sources``: ``{"name", "size", "sha256"}`` per
+    source file of an imported CSV, or ``{"name": text}`` for a TOML ``source``; span ends are
+    None when unbounded."""
+
+    kind: Kind
+    name: str
+    path: Path
+    sha256: str
+    sources: tuple[dict[str, Any], ...]
+    imported_at: dt.datetime | None
+    command: str | None
+    span_from: dt.datetime | None
+    span_to: dt.datetime | None
+
+    def span_text(self) -> str:
+        """``2007-09-26..unbounded``, ``unbounded`` when both ends are."""
+        start = NO_START if self.span_from is None else micros(self.span_from)
+        end = NO_END if self.span_to is None else micros(self.span_to)
+        text = window_text(start, end)
+        if not text:
+            return "unbounded"
+        first, _, last = text.partition("..")
+        return f"{first or 'unbounded'}..{last or 'unbounded'}"
+
+    def sources_text(self) -> str:
+        return ", ".join(str(s["name"]) for s in self.sources) or "-"
+
+    def as_json(self) -> dict[str, Any]:
+        def text(moment: dt.datetime | None) -> str | None:
+            return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "sha256": self.sha256,
+            "sources": list(self.sources),
+            "imported_at": text(self.imported_at),
+            "span": [text(self.span_from), text(self.span_to)],
+        }
+
+
+def describe(loaded: WatchlistSet) -> list[ListInfo]:
+    """Every watchlist, then every catalog, of a loaded watchlists directory."""
+    return [watchlist_info(w) for w in loaded.watchlists] + [
+        catalog_info(c) for c in loaded.catalogs
+    ]
+
+
+def watchlist_info(watchlist: Watchlist) -> ListInfo:
+    starts, ends = watchlist.table.valid_from, watchlist.table.valid_to
+    start = None if bool(np.any(starts == NO_START)) else from_micros(int(starts.min()))
+    end = None if bool(np.any(ends == NO_END)) else from_micros(int(ends.max()))
+    texts = [watchlist.source] if watchlist.source else []
+    return _info("watchlist", watchlist.name, watchlist.path, watchlist.sha256, texts, start, end)
+
+
+def catalog_info(catalog: Catalog) -> ListInfo:
+    starts = [_moment(getattr(e, "valid_from", None), last=False) for e in catalog.endpoints]
+    ends = [_moment(getattr(e, "valid_to", None), last=True) for e in catalog.endpoints]
+    texts: list[str] = []
+    if catalog.path.suffix == ".toml":
+        source = read_toml(catalog.path)[2].get("source")
+        texts += [source] if isinstance(source, str) else []
+    texts += [s for e in catalog.endpoints if isinstance(s := getattr(e, "source", None), str)]
+    return _info(
+        "catalog",
+        catalog.name,
+        catalog.path,
+        catalog.sha256,
+        list(dict.fromkeys(texts)),
+        None if not starts or None in starts else min(s for s in starts if s),
+        None if not ends or None in ends else max(e for e in ends if e),
+    )
+
+
+def _info(
+    kind: Kind,
+    name: str,
+    path: Path,
+    sha256: str,
+    texts: Iterable[str],
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+) -> ListInfo:
+    provenance = read_provenance(path) if path.suffix == ".csv" else None
+    if provenance is not None:
+        sources = tuple(
+            {"name": s.name, "size": s.size, "sha256": s.sha256} for s in provenance.sources
+        )
+    else:
+        sources = tuple({"name": text} for text in texts)
+    return ListInfo(
+        kind=kind,
+        name=name,
+        path=path,
+        sha256=sha256,
+        sources=sources,
+        imported_at=provenance.imported_at if provenance else None,
+        command=provenance.command if provenance else None,
+        span_from=start,
+        span_to=end,
+    )
+
+
+def _moment(value: Any, *, last: bool) -> dt.datetime | None:
+    """A window bound as an instant: a date ``valid_to`` is its day's last microsecond."""
+    if value is None or isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC) if isinstance(value, dt.datetime) else None
+    if isinstance(value, dt.date):
+        moment = dt.datetime.combine(value, dt.time(), dt.UTC)
+        return moment + dt.timedelta(days=1, microseconds=-1) if last else moment
+    return None
