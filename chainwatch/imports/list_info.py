@@ -56,19 +56,6 @@ class ListInfo:
     def sources_text(self) -> str:
         return ", ".join(str(s["name"]) for s in self.sources) or "-"
 
-    def as_json(self) -> dict[str, Any]:
-        def text(moment: dt.datetime | None) -> str | None:
-            return None if moment is None else moment.isoformat().replace("+00:00", "Z")
-
-        return {
-            "kind": self.kind,
-            "name": self.name,
-            "sha256": self.sha256,
-            "sources": list(self.sources),
-            "imported_at": text(self.imported_at),
-            "span": [text(self.span_from), text(self.span_to)],
-        }
-
 
 def describe(loaded: WatchlistSet) -> list[ListInfo]:
     """Every watchlist, then every catalog, of a loaded watchlists directory."""
