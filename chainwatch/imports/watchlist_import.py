@@ -182,6 +182,9 @@ def _read_geolite2(
     countries: dict[str, str] = {}
     blocks_files = 0
     for member in _members(paths, sources):
+        if not member.name.endswith((".csv", ".mmdb")):  # MaxMind's COPYRIGHT.txt, LICENSE.txt
+            skips.add("files neither .csv nor .mmdb", member.name)
+            continue
         if member.name.endswith(".mmdb"):
             data = member.data.read()
             kind, blocks = geolite2.read_mmdb(member.name, data, selection, skips)
@@ -195,7 +198,7 @@ def _read_geolite2(
     if not blocks_files:
         return found
     for member in _members(paths, []):
-        if member.name.endswith(".mmdb"):
+        if not member.name.endswith(".csv"):
             continue
         rows, header = _csv(member)
         if geolite2.header_kind(header) != "locations":
