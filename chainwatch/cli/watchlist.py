@@ -79,17 +79,15 @@ def show_command(
         return
     try:
         watchlist = loaded.get(name)
-    except WatchlistError:
-        if loaded.catalogs:
-            raise WatchlistError(
-                loaded.directory,
-                f"no watchlist or catalog named {name!r}",
-                expected="one of: "
-                + ", ".join(
-                    [w.name for w in loaded.watchlists] + [c.name for c in loaded.catalogs]
-                ),
-            ) from None
-        raise
+    except WatchlistError as exc:
+        if not loaded.catalogs:
+            raise
+        catalogs = ", ".join(c.name for c in loaded.catalogs)
+        raise WatchlistError(
+            loaded.directory,
+            exc.problem,
+            expected=f"{exc.expected}; or a catalog: {catalogs}",
+        ) from None
     console = Console()
     console.print(f"[bold]{watchlist.name}[/bold]  ({watchlist.path})")
     if watchlist.description:

@@ -85,7 +85,7 @@ def test_list_and_show_give_span_and_sources(cli: Any, tmp_path: Path) -> None:
     assert "span: 2016-06-01..2022-08-12" in catalog.stdout
     missing = cli("--watchlists", lists, "watchlist", "show", "nope")
     assert missing.exit_code == 1
-    assert "no watchlist or catalog named 'nope'; expected one of: kp, manual, pools" in (
+    assert "no watchlist named 'nope'; expected one of: kp, manual; or a catalog: pools" in (
         missing.stderr
     )
 
