@@ -1,0 +1,130 @@
+"""``chainwatch catalog``: import endpoint catalogs from the lists analysts use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from chainwatch.cli import app, state
+from chainwatch.config import parse_duration
+from chainwatch.errors import ConfigError, UsageError
+from chainwatch.imports.catalog import FORMATS, CatalogImport, import_catalog
+
+catalog_app = typer.Typer(
+    help="Import endpoint catalogs (Tor relays, pool lists) into watchlists/endpoints/.",
+    no_args_is_help=True,
+)
+app.add_typer(catalog_app, name="catalog")
+
+_FORMATS_HELP = "; ".join(f"{name}: {fmt.help}" for name, fmt in FORMATS.items())
+
+
+def _gap(text: str) -> int:
+    try:
+        return round(parse_duration(text, where="--gap", path="command line"))
+    except ConfigError:
+        raise UsageError(f"--gap {text!r}: expected a duration such as 90m, 3h or 1d") from None
+
+
+@catalog_app.command("import")
+def import_command(
+    ctx: typer.Context,
+    format_name: Annotated[
+        str, typer.Argument(metavar="FORMAT", help=f"One of {', '.join(FORMATS)}.")
+    ],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="PATH...",
+            help="Files, directories or archives (.tar, .tar.xz, .tar.gz, .gz, .xz) as the "
+            "publisher ships them.",
+        ),
+    ],
+    name: Annotated[
+        str, typer.Option("--name", help="Catalog name: writes watchlists/endpoints/NAME.csv.")
+    ],
+    category: Annotated[
+        str | None,
+        typer.Option(
+            "--category",
+            help="What the entries are (xmr-pool, pool, tor, vpn, ...). Required for ipset, "
+            "netset, hosts and list; tor-consensus, tor-exit-list and onionoo default to tor; "
+            "for csv it replaces the rows' categories.",
+        ),
+    ] = None,
+    coin: Annotated[
+        str | None,
+        typer.Option(
+            "--coin",
+            help="The entries' coin; must agree with a <coin>-pool or <coin>-p2p category.",
+        ),
+    ] = None,
+    valid_from: Annotated[
+        str | None,
+        typer.Option(
+            "--valid-from",
+            metavar="DATE",
+            help="Start of validity (2019-01-01 or 2019-01-01T05:00:00Z). Lists: their window "
+            "(ipset/netset default to the FireHOL header's date); tor formats: windows are cut "
+            "to start no earlier; csv: replaces the rows' dates.",
+        ),
+    ] = None,
+    valid_to: Annotated[
+        str | None,
+        typer.Option(
+            "--valid-to",
+            metavar="DATE",
+            help="End of validity (a date is inclusive: the whole day); applied as --valid-from.",
+        ),
+    ] = None,
+    gap: Annotated[
+        str,
+        typer.Option(
+            "--gap",
+            metavar="DURATION",
+            help="tor formats: windows of one relay address and port closer than this merge "
+            "into one row; a relay whose validity lapses for longer starts a new row.",
+        ),
+    ] = "3h",
+) -> None:
+    """Import an endpoint catalog from a publisher's files.
+
+    Formats: tor-consensus (Tor consensuses and microdescriptor consensuses, each relay's
+    address and ORPort, DirPort and IPv6 ORPorts valid from the valid-after of the first
+    consensus listing it to the valid-until of the last); tor-exit-list (TorDNSEL: each exit
+    address valid 24 h either side of each time it was seen, any port); onionoo (details
+    JSON: or_addresses, dir_address and exit_addresses from first_seen to last_seen); ipset
+    and netset (FireHOL); hosts (hosts files: host rows); list (addresses, CIDRs, host names);
+    csv (catalog CSVs).
+
+    Example: chainwatch catalog import tor-consensus consensuses-2019-01.tar.xz --name tor-2019
+    """
+    result = import_catalog(
+        format_name,
+        paths,
+        name,
+        state(ctx).settings.watchlists,
+        category=category,
+        coin=coin,
+        valid_from=valid_from,
+        valid_to=valid_to,
+        gap=_gap(gap),
+    )
+    _print(result)
+
+
+def _print(result: CatalogImport) -> None:
+    span = f"{result.span[0] or 'unbounded'} .. {result.span[1] or 'unbounded'}"
+    verb = "replaced" if result.replaced else "wrote"
+    typer.echo(f"{verb} {result.path}: {result.rows:,} rows ({result.format}, {result.category})")
+    typer.echo(f"  read       {result.documents:,} documents from {len(result.sources):,} files")
+    typer.echo(f"  entries    {result.entries:,}")
+    typer.echo(f"  addresses  {result.addresses:,} (addresses and host names)")
+    typer.echo(f"  span       {span}")
+    typer.echo(f"  skipped    {result.skipped_count:,} lines")
+    for where, why in result.skipped:
+        typer.echo(f"    {where}: {why}")
+    if result.skipped_count > len(result.skipped):
+        typer.echo(f"    ... and {result.skipped_count - len(result.skipped):,} more")
