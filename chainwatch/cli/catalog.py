@@ -115,15 +115,20 @@ def import_command(
     _print(result)
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}" + ("" if number == 1 else "s")
+
+
 def _print(result: CatalogImport) -> None:
     span = f"{result.span[0] or 'unbounded'} .. {result.span[1] or 'unbounded'}"
     verb = "replaced" if result.replaced else "wrote"
     typer.echo(f"{verb} {result.path}: {result.rows:,} rows ({result.format}, {result.category})")
-    typer.echo(f"  read       {result.documents:,} documents from {len(result.sources):,} files")
+    files = len(result.sources)
+    typer.echo(f"  read       {_count(result.documents, 'document')} from {_count(files, 'file')}")
     typer.echo(f"  entries    {result.entries:,}")
     typer.echo(f"  addresses  {result.addresses:,} (addresses and host names)")
     typer.echo(f"  span       {span}")
-    typer.echo(f"  skipped    {result.skipped_count:,} lines")
+    typer.echo(f"  skipped    {_count(result.skipped_count, 'line')}")
     for where, why in result.skipped:
         typer.echo(f"    {where}: {why}")
     if result.skipped_count > len(result.skipped):

@@ -93,7 +93,7 @@ def test_firehol_netset_dated_by_its_header(cli: Any, tmp_path: Path) -> None:
     )
     bad = NETSET.splitlines().index("192.0.2.1/24") + 1  # host bits set: not what a list means
     assert f"{path}:{bad}: '192.0.2.1/24' is not an IP, CIDR or range" in result.stdout
-    assert "skipped    1 lines" in result.stdout
+    assert "skipped    1 line\n" in result.stdout
     assert "span       2019-11-04T18:40:06Z .. unbounded" in result.stdout
 
 
