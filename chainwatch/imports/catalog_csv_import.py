@@ -4,8 +4,10 @@ Rows keep their columns unless an option replaces them: ``--category``/``--coin`
 row's category and coin, ``--valid-from``/``--valid-to`` every row's window (re-dating a
 catalog). Leading ``#`` lines (a provenance header) are skipped; the columns may come in any
 order, unknown columns are refused (a misspelt ``valid_to`` must not silently widen a
-window). A row that is wrong (no name, an unknown category, neither or both of address and
-host, a bad port or date) is skipped and named with its file:line; a row that appears twice
+window). An empty coin is written as the category's (``xmr-pool`` -> ``xmr``), so that rows
+of one endpoint agree across files. A row that is wrong (no name, an unknown category, neither or both of address and
+host, a bad port or date, a name already seen with another category or coin) is skipped and
+named with its file:line; a row that appears twice
 (across files, or after re-dating) is written once. A row without a ``source`` gets the name
 of the file it came from.
 """
@@ -41,6 +43,8 @@ def _row_problem(values: dict[str, str]) -> str | None:
     coin = values["coin"]
     if coin and (coin not in COINS or coin_of(category) != coin):
         return f"coin {coin!r} does not agree with category {category!r}"
+    # Written out, so that rows of one name agree whether or not their file spelt it.
+    values["coin"] = coin_of(category) or ""
     address, host = values["address"], values["host"]
     if bool(address) == bool(host):
         return "needs one of address and host"
@@ -88,6 +92,7 @@ def _header(member: SourceMember, line: int, row: list[str]) -> list[str]:
 def csv_rows(members: Iterator[SourceMember], options: Options, report: Report) -> Iterator[Row]:
     """Rows of ``csv`` (see the module docstring)."""
     seen: set[Row] = set()
+    kinds: dict[str, tuple[str, str, str]] = {}  # name -> category, coin, where first seen
     for member in report.members(members):
         text = io.TextIOWrapper(member.data, encoding="utf-8-sig", newline="")
         reader = csv.reader(text, strict=True)
@@ -121,6 +126,15 @@ def csv_rows(members: Iterator[SourceMember], options: Options, report: Report) 
                 problem = _row_problem(values)
                 if problem:
                     report.skip(where, problem)
+                    continue
+                kind = (values["category"], values["coin"], where)
+                first = kinds.setdefault(values["name"], kind)
+                if first[:2] != kind[:2]:  # the loader keeps one category and coin per name
+                    report.skip(
+                        where,
+                        f"{values['name']!r} is {kind[0]}/{kind[1] or '-'} here but "
+                        f"{first[0]}/{first[1] or '-'} at {first[2]}",
+                    )
                     continue
                 row: Row = tuple(values[k] for k in CATALOG_HEADER)  # type: ignore[assignment]
                 if row in seen:

@@ -36,9 +36,9 @@ CATALOG_HEADER = (
 Row = tuple[str, str, str, str, str, str, str, str, str]
 #: How many skipped lines the report keeps word for word (the rest are counted).
 KEEP_SKIPPED = 50
-_HOST = re.compile(
-    r"^(?=.{1,253}$)(\*\.)?([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}$"
-)
+# The catalog loader's host syntax (a letters-only top-level label), so that what an import
+# writes, the loader reads.
+_HOST = re.compile(r"^(\*\.)?(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ SECOND = (  # columns in another order, one duplicate of FIRST, and bad rows
     "192.0.2.6,late,tor,,2019-01-01,2019-02-01,,,\n"
     "192.0.2.7,wrongcoin,xmr-pool,,,,,btc,\n"
     "192.0.2.8,badport,tor,70000,,,,,\n"
+    "192.0.2.9,supportxmr,tor,,,,,,\n"
 )
 
 
@@ -45,7 +46,7 @@ def test_merge_two_catalogs(cli: Any, tmp_path: Path) -> None:
         (
             "supportxmr",
             "xmr-pool",
-            "",
+            "xmr",
             "",
             "pool.example.org",
             "",
@@ -72,10 +73,11 @@ def test_merge_two_catalogs(cli: Any, tmp_path: Path) -> None:
         (6, "valid_from is after valid_to"),
         (7, "coin 'btc' does not agree with category 'xmr-pool'"),
         (8, "port '70000' is not 1-65535"),
+        (9, f"'supportxmr' is tor/- here but xmr-pool/xmr at {tmp_path / 'a.csv'}:4"),
     ):
         assert f"{b}:{line}: {why}" in result.stdout
     assert f"{b}:4: empty name" in result.stdout
-    assert "skipped    5 lines" in result.stdout
+    assert "skipped    6 lines" in result.stdout
     assert "entries    2" in result.stdout
 
 
