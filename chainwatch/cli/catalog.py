@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Annotated
 
@@ -26,7 +27,20 @@ def _gap(text: str) -> int:
         raise UsageError(f"--gap {text!r}: expected a duration such as 90m, 3h or 1d") from None
 
 
-@catalog_app.command("import")
+_HELP = (
+    "Import an endpoint catalog from a publisher's files into watchlists/endpoints/NAME.csv.\n\n"
+    "\b\nFormats:\n"
+    + "\n".join(
+        f"  {name}\n"
+        + textwrap.fill(fmt.help, 78, initial_indent=" " * 6, subsequent_indent=" " * 6)
+        for name, fmt in FORMATS.items()
+    )
+    + "\n\nExample: chainwatch catalog import tor-consensus consensuses-2019-01.tar.xz "
+    "--name tor-2019"
+)
+
+
+@catalog_app.command("import", help=_HELP)
 def import_command(
     ctx: typer.Context,
     format_name: Annotated[
@@ -87,18 +101,7 @@ def import_command(
         ),
     ] = "3h",
 ) -> None:
-    """Import an endpoint catalog from a publisher's files.
-
-    Formats: tor-consensus (Tor consensuses and microdescriptor consensuses, each relay's
-    address and ORPort, DirPort and IPv6 ORPorts valid from the valid-after of the first
-    consensus listing it to the valid-until of the last); tor-exit-list (TorDNSEL: each exit
-    address valid 24 h either side of each time it was seen, any port); onionoo (details
-    JSON: or_addresses, dir_address and exit_addresses from first_seen to last_seen); ipset
-    and netset (FireHOL); hosts (hosts files: host rows); list (addresses, CIDRs, host names);
-    csv (catalog CSVs).
-
-    Example: chainwatch catalog import tor-consensus consensuses-2019-01.tar.xz --name tor-2019
-    """
+    """Import an endpoint catalog (help: ``_HELP``, from the format registry)."""
     result = import_catalog(
         format_name,
         paths,

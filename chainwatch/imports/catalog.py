@@ -49,15 +49,35 @@ class Format:
 FORMATS: MappingProxyType[str, Format] = MappingProxyType(
     {
         "tor-consensus": Format(
-            consensus_rows, "tor", "Tor network-status consensuses (CollecTor archives)"
+            consensus_rows,
+            "tor",
+            "Tor consensuses and microdesc consensuses (CollecTor): each relay's address with "
+            "its ORPort, DirPort and IPv6 ORPorts, from the valid-after of the first document "
+            "listing it to the valid-until of the last",
         ),
-        "tor-exit-list": Format(exit_list_rows, "tor", "TorDNSEL exit lists (CollecTor)"),
-        "onionoo": Format(onionoo_rows, "tor", "an Onionoo details document (JSON)"),
-        "ipset": Format(ipset_rows, None, "FireHOL ipset: one IP, CIDR or range per line"),
-        "netset": Format(ipset_rows, None, "FireHOL netset: the same as ipset"),
-        "hosts": Format(hosts_rows, None, "hosts file (e.g. CoinBlockerLists): host rows"),
-        "list": Format(list_rows, None, "one address, CIDR or host name per line"),
-        "csv": Format(csv_rows, "", "catalog CSVs, merged or re-dated"),
+        "tor-exit-list": Format(
+            exit_list_rows,
+            "tor",
+            "TorDNSEL exit lists (CollecTor): each ExitAddress valid 24 h either side of each "
+            "time it was seen, any port",
+        ),
+        "onionoo": Format(
+            onionoo_rows,
+            "tor",
+            "an Onionoo details document (JSON): or_addresses, dir_address and exit_addresses "
+            "from first_seen to last_seen",
+        ),
+        "ipset": Format(
+            ipset_rows,
+            None,
+            "FireHOL ipset: one IP, CIDR or range per line, dated by its Source File Date",
+        ),
+        "netset": Format(ipset_rows, None, "FireHOL netset: read as ipset"),
+        "hosts": Format(
+            hosts_rows, None, "a hosts file (e.g. CoinBlockerLists): '0.0.0.0 HOST' -> host rows"
+        ),
+        "list": Format(list_rows, None, "one address, CIDR or host name per line, # comments"),
+        "csv": Format(csv_rows, "", "catalog CSVs: merged, re-categorised or re-dated"),
     }
 )
 

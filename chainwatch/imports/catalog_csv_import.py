@@ -5,9 +5,9 @@ row's category and coin, ``--valid-from``/``--valid-to`` every row's window (re-
 catalog). Leading ``#`` lines (a provenance header) are skipped; the columns may come in any
 order, unknown columns are refused (a misspelt ``valid_to`` must not silently widen a
 window). An empty coin is written as the category's (``xmr-pool`` -> ``xmr``), so that rows
-of one endpoint agree across files. A row that is wrong (no name, an unknown category, neither or both of address and
-host, a bad port or date, a name already seen with another category or coin) is skipped and
-named with its file:line; a row that appears twice
+of one endpoint agree across files. A row that is wrong (no name, an unknown category,
+neither or both of address and host, a bad port or date, a name already seen with another
+category or coin) is skipped and named with its file:line; a row that appears twice
 (across files, or after re-dating) is written once. A row without a ``source`` gets the name
 of the file it came from.
 """
