@@ -93,6 +93,14 @@ class Report:
 Importer = Callable[[Iterator[SourceMember], Options, Report], Iterator[Row]]
 
 
+def relay_name(catalog: str, fingerprint: str, nickname: str | None = None) -> str:
+    """A Tor relay's endpoint name: Tor's long name ``$FINGERPRINT~nickname`` scoped by the
+    catalog (``tor-2019/$9695...CE31~moria1``), because the loader wants endpoint names unique
+    across catalogs and the same relay is in every year's import."""
+    long_name = f"${fingerprint.upper()}" + (f"~{nickname}" if nickname else "")
+    return f"{catalog}/{long_name}"
+
+
 def stamp(seconds: int) -> str:
     """Epoch seconds as the catalog's ISO-8601 UTC form, ``2019-01-01T05:00:00Z``."""
     return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from chainwatch.errors import InputError
-from chainwatch.imports.entries import Options, Report, Row, seconds_of, stamp
+from chainwatch.imports.entries import Options, Report, Row, relay_name, seconds_of, stamp
 from chainwatch.imports.sources import SourceMember
 
 _FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -94,10 +94,8 @@ def onionoo_rows(
                 min(last, hi) if hi is not None else last,
             )
             nickname = relay.get("nickname")
-            name = (
-                f"${fingerprint.upper()}~{nickname}"
-                if isinstance(nickname, str)
-                else f"${fingerprint.upper()}"
+            name = relay_name(
+                options.name, fingerprint, nickname if isinstance(nickname, str) else None
             )
             endpoints: list[tuple[str, str]] = []
             texts = list(relay.get("or_addresses") or [])

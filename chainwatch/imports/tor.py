@@ -12,12 +12,14 @@ back. Both flavours are read: the full consensus and the microdescriptor consens
 exit was seen using at that time (any destination port), valid ``EXIT_MARGIN`` either side;
 windows merge the same way.
 
-Rows are named after the relay in Tor's "long name" form ``$FINGERPRINT~nickname`` (exit lists
-carry no nickname: ``$FINGERPRINT``). stem parses a document lazily and, without validation,
-turns a damaged line into missing values; such an entry is skipped and named with its line,
-and a document without a readable ``valid-after``/``valid-until`` is an error (it cannot be
-dated). stem needs a seekable file, so each document (a few MB) is read into memory, one at a
-time: a year of hourly consensuses streams through.
+Rows are named after the relay in Tor's "long name" form ``$FINGERPRINT~nickname`` (exit
+lists carry no nickname: ``$FINGERPRINT``), scoped by the catalog (``tor-2019/$FP~nickname``).
+
+stem parses a document lazily and, without validation, turns a damaged line into missing
+values; such an entry is skipped and named with its line, and a document without a readable
+``valid-after``/``valid-until`` is an error (it cannot be dated). stem needs a seekable file,
+so each document (a few MB) is read into memory, one at a time: a year of hourly consensuses
+streams through.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from stem.descriptor import DocumentHandler
 from stem.descriptor.tordnsel import TorDNSEL
 
 from chainwatch.errors import InputError
-from chainwatch.imports.entries import Options, Report, Row, seconds_of, stamp
+from chainwatch.imports.entries import Options, Report, Row, relay_name, seconds_of, stamp
 from chainwatch.imports.intervals import Intervals
 from chainwatch.imports.sources import SourceMember
 
@@ -136,7 +138,7 @@ def consensus_rows(
                 if address is None or entry.or_port is None or entry.fingerprint is None:
                     _skip_entry(report, member, data, entry.get_bytes(), "damaged 'r' line")
                     continue
-                name = f"${entry.fingerprint}~{entry.nickname}"
+                name = relay_name(options.name, entry.fingerprint, entry.nickname)
                 report.names.add(name)
                 report.addresses.add(address)
                 intervals.add((name, address, entry.or_port), *window, tag)
@@ -196,7 +198,7 @@ def exit_list_rows(
         tag = len(report.sources) - 1
         try:
             for exit_node in stem.descriptor.parse_file(io.BytesIO(data), TORDNSEL):
-                _exit_node(exit_node, member, data, intervals, canonical, report, tag)
+                _exit_node(exit_node, member, data, intervals, canonical, report, tag, options.name)
         except ValueError as exc:  # an ExitAddress line without a time ends stem's reading
             raise InputError(member.name, f"not a readable exit list: {exc}") from None
     yield from _rows(intervals, options, report, port=False)
@@ -210,6 +212,7 @@ def _exit_node(
     canonical: _Addresses,
     report: Report,
     tag: int,
+    catalog: str,
 ) -> None:
     raw = node.get_bytes()
     line = _line_of(data, raw.split(b"\n", 1)[0])
@@ -218,7 +221,7 @@ def _exit_node(
     if len(fingerprint) != 40 or not all(c in "0123456789ABCDEFabcdef" for c in fingerprint):
         report.skip(where, f"bad ExitNode fingerprint {fingerprint!r}")
         return
-    name = f"${fingerprint.upper()}"
+    name = relay_name(catalog, fingerprint)
     if raw.count(b"\nExitAddress ") + raw.startswith(b"ExitAddress ") != len(node.exit_addresses):
         try:  # stem's validating parse says what is wrong with the entry
             TorDNSEL(raw, validate=True)

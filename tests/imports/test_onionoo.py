@@ -58,7 +58,7 @@ def test_details_relays_dated_by_first_and_last_seen(cli: Any, tmp_path: Path) -
         "--watchlists", tmp_path, "catalog", "import", "onionoo", path, "--name", "onionoo"
     )
     assert result.exit_code == 0, result.stderr
-    one, two = f"${FP1}~exitone", f"${FP2}~middle"
+    one, two = f"onionoo/${FP1}~exitone", f"onionoo/${FP2}~middle"
     first, last = "2018-03-04T05:00:00Z", "2019-06-01T12:00:00Z"
     assert table(
         tmp_path / "endpoints" / "onionoo.csv",

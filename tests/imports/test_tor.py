@@ -53,7 +53,7 @@ def test_consensus_archive_merges_hourly_documents(cli: Any, tmp_path: Path) -> 
     )
     assert result.exit_code == 0, result.stderr
     written = tmp_path / "w" / "endpoints" / "tor.csv"
-    a, b, g = (f"${r.identity.hex().upper()}~{r.nickname}" for r in (ALPHA, BETA, GAMMA))
+    a, b, g = (f"tor/${r.identity.hex().upper()}~{r.nickname}" for r in (ALPHA, BETA, GAMMA))
     assert table(
         written, "name", "address", "port", "valid_from", "valid_to", "category", "source"
     ) == sorted(
@@ -342,7 +342,7 @@ def test_exit_lists_window_each_observation(cli: Any, tmp_path: Path) -> None:
         "exits",
     )
     assert result.exit_code == 0, result.stderr
-    x1, x2 = ("$" + hashlib.sha1(n.encode()).hexdigest().upper() for n in ("x1", "x2"))
+    x1, x2 = ("exits/$" + hashlib.sha1(n.encode()).hexdigest().upper() for n in ("x1", "x2"))
     assert table(
         tmp_path / "endpoints" / "exits.csv",
         "name",
