@@ -56,7 +56,18 @@ def _line_of(data: bytes, needle: bytes) -> int | None:
     return data.count(b"\n", 0, at) + 1
 
 
-def _consensus_type(member: SourceMember, data: bytes) -> str:
+def _other_descriptor(member: SourceMember, first: bytes, report: Report) -> bool:
+    """CollecTor's archives mix types (``microdescs-2019-01.tar.xz`` holds the microdesc
+    consensuses and the microdescriptors themselves): a document annotated as another Tor
+    descriptor type is skipped, and said so."""
+    if not first.startswith(b"@type "):
+        return False
+    shown = first[6:66].decode("utf-8", "replace")
+    report.skip(f"{member.name}:1", f"a {shown} document, not what this format reads: skipped")
+    return True
+
+
+def _consensus_type(member: SourceMember, data: bytes, report: Report) -> str | None:
     first = data.split(b"\n", 1)[0].strip()
     if first.startswith(b"@type network-status-consensus-3 "):
         return CONSENSUS
@@ -66,6 +77,8 @@ def _consensus_type(member: SourceMember, data: bytes) -> str:
         return CONSENSUS
     if first == b"network-status-version 3 microdesc":
         return MICRODESC
+    if _other_descriptor(member, first, report):
+        return None
     shown = first[:60].decode("utf-8", "replace")
     raise InputError(
         member.name, f"not a Tor consensus (first line {shown!r})", line=1, expected=_EXPECTED
@@ -122,7 +135,9 @@ def consensus_rows(
     canonical = _Addresses()
     for member in report.members(members):
         data = member.data.read()
-        kind = _consensus_type(member, data)
+        kind = _consensus_type(member, data, report)
+        if kind is None:
+            continue
         tag = len(report.sources) - 1
         document: object = None
         window = (0, 0)
@@ -188,6 +203,8 @@ def exit_list_rows(
     for member in report.members(members):
         data = member.data.read()
         first = data.split(b"\n", 1)[0].strip()
+        if not first.startswith(b"@type tordnsel ") and _other_descriptor(member, first, report):
+            continue
         if not (first.startswith(b"@type tordnsel ") or first.startswith(b"ExitNode ")):
             raise InputError(
                 member.name,

@@ -253,18 +253,16 @@ def test_bad_documents_fail_whole_and_write_nothing(cli: Any, tmp_path: Path) ->
     target.parent.mkdir()
     target.write_text("previous\n")
     files = hourly(range(3), PRESENT)
-    # a server descriptor in a consensus archive: not what the format reads
-    files["consensuses-2019-01/01/zz-descriptor"] = (
-        b"@type server-descriptor 1.0\nrouter x 192.0.2.9 9001 0 0\n"
-    )
+    # something that is not a Tor document at all in a consensus archive
+    files["consensuses-2019-01/01/zz-notes"] = b"These are my notes\n"
     archive = make_tar(tmp_path / "c.tar.xz", files)
     result = cli(
         "--watchlists", tmp_path, "catalog", "import", "tor-consensus", archive, "--name", "tor"
     )
     assert result.exit_code == 1
     assert result.stderr.strip() == (
-        f"chainwatch: error: {archive}/consensuses-2019-01/01/zz-descriptor:1: not a Tor consensus "
-        "(first line '@type server-descriptor 1.0'); expected '@type network-status-consensus-3 1.0' "
+        f"chainwatch: error: {archive}/consensuses-2019-01/01/zz-notes:1: not a Tor consensus "
+        "(first line 'These are my notes'); expected '@type network-status-consensus-3 1.0' "
         "or '@type network-status-microdesc-consensus-3 1.0'"
     )
     undated = consensus(JAN1, [ALPHA]).replace(
@@ -364,3 +362,34 @@ def test_exit_lists_window_each_observation(cli: Any, tmp_path: Path) -> None:
         in result.stdout
     )
     assert "read       3 documents from 3 files" in result.stdout
+
+
+def test_collector_microdescs_archive(cli: Any, tmp_path: Path) -> None:
+    """CollecTor's microdescs-YYYY-MM.tar.xz holds the microdesc consensuses and the
+    microdescriptors: the consensuses are read, the microdescriptors skipped and said so."""
+    files = {
+        f"microdescs-2019-01/consensus-microdesc/01/2019-01-01-{h:02d}-00-00-consensus-microdesc": consensus(
+            JAN1 + dt.timedelta(hours=h), [ALPHA], micro=True
+        )
+        for h in range(3)
+    }
+    files["microdescs-2019-01/micro/2019/01/0/00/0a1b"] = (
+        b"@type microdescriptor 1.0\nonion-key\n-----BEGIN RSA PUBLIC KEY-----\nAAAA\n"
+        b"-----END RSA PUBLIC KEY-----\n"
+    )
+    archive = make_tar(tmp_path / "microdescs-2019-01.tar.xz", files)
+    result = cli(
+        "--watchlists", tmp_path, "catalog", "import", "tor-consensus", archive, "--name", "tor"
+    )
+    assert result.exit_code == 0, result.stderr
+    assert table(
+        tmp_path / "endpoints" / "tor.csv", "address", "port", "valid_from", "valid_to"
+    ) == [
+        ("192.0.2.1", "9001", "2019-01-01T00:00:00Z", "2019-01-01T05:00:00Z"),
+        ("192.0.2.1", "9030", "2019-01-01T00:00:00Z", "2019-01-01T05:00:00Z"),
+        ("2001:db8::1", "9001", "2019-01-01T00:00:00Z", "2019-01-01T05:00:00Z"),
+    ]
+    assert (
+        f"{archive}/microdescs-2019-01/micro/2019/01/0/00/0a1b:1: a microdescriptor 1.0 document, "
+        "not what this format reads: skipped" in result.stdout
+    )
