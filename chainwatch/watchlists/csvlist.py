@@ -5,7 +5,9 @@ order; only ``cidr`` is required and unknown columns are refused (a misspelt ``v
 must not silently widen a window). RFC 4180 as the stdlib ``csv`` module reads it: quoted
 fields, doubled quotes, separators and line breaks inside quotes; a UTF-8 BOM and CRLF line
 ends are accepted; blank lines are skipped. Empty cells are absent values: no note, an
-unbounded window end. Errors name the file and the line where the row starts.
+unbounded window end. Errors name the file and the line where the row starts. Leading ``#``
+lines before the header are the provenance header importers write (``imports/output.py``)
+and are skipped.
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ COLUMNS = ("cidr", "note", "source", "valid_from", "valid_to")
 
 def load_csv_ranges(path: Path, text: str) -> RangeTable:
     """The ranges of a CSV watchlist whose text (BOM removed) is ``text``."""
+    skipped, text = _skip_comments(text)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader, None)
     except csv.Error as exc:
-        raise WatchlistError(path, f"not CSV: {exc}", line=1) from None
+        raise WatchlistError(path, f"not CSV: {exc}", line=skipped + 1) from None
     if header is None:
         raise WatchlistError(path, "empty file", expected=f"a header row: {','.join(COLUMNS)}")
     names = [name.strip().lower() for name in header]
@@ -36,20 +39,22 @@ def load_csv_ranges(path: Path, text: str) -> RangeTable:
         problem = f"unknown column {unknown[0]!r}" if unknown else "header has no cidr column"
         if not unknown and "cidr" in names:
             problem = "a column is named twice"
-        raise WatchlistError(path, problem, line=1, expected=f"a header row of {','.join(COLUMNS)}")
+        raise WatchlistError(
+            path, problem, line=skipped + 1, expected=f"a header row of {','.join(COLUMNS)}"
+        )
     width = len(names)
     at = {name: names.index(name) for name in names}
-    first = reader.line_num + 1  # the line of the first row
+    first = skipped + reader.line_num + 1  # the line of the first row
     try:
         rows = list(reader)
     except csv.Error:
         rows = []  # the slow pass below says where
-    if rows and reader.line_num - first + 1 == len(rows):
+    if rows and skipped + reader.line_num - first + 1 == len(rows):
         lines: list[int | None] = list(
             range(first, first + len(rows))
         )  # one line per row: no line breaks in quotes
     else:
-        rows, lines = _rows_with_lines(path, text)
+        rows, lines = _rows_with_lines(path, text, skipped)
     wrong = [i for i, row in enumerate(rows) if len(row) != width]
     if wrong and any(rows[i] for i in wrong):
         i = next(i for i in wrong if rows[i])
@@ -78,18 +83,31 @@ def load_csv_ranges(path: Path, text: str) -> RangeTable:
     return builder.build()
 
 
-def _rows_with_lines(path: Path, text: str) -> tuple[list[list[str]], list[int | None]]:
-    """The rows after the header and the line each starts on, read row by row: the slow
-    pass, for quoted line breaks and for saying where the CSV is broken."""
+def _skip_comments(text: str) -> tuple[int, str]:
+    """How many leading ``#`` lines ``text`` has, and the text after them."""
+    skipped = start = 0
+    while text.startswith("#", start):
+        end = text.find("\n", start)
+        start = len(text) if end < 0 else end + 1
+        skipped += 1
+    return skipped, text[start:]
+
+
+def _rows_with_lines(
+    path: Path, text: str, skipped: int
+) -> tuple[list[list[str]], list[int | None]]:
+    """The rows after the header and the line each starts on (after ``skipped`` comment
+    lines), read row by row: the slow pass, for quoted line breaks and for saying where the
+    CSV is broken."""
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     rows: list[list[str]] = []
     lines: list[int | None] = []
-    line = 1
+    line = skipped + 1
     try:
         for row in reader:
             rows.append(row)
             lines.append(line)
-            line = reader.line_num + 1
+            line = skipped + reader.line_num + 1
     except csv.Error as exc:
         raise WatchlistError(path, f"not CSV: {exc}", line=line) from None
     return rows[1:], lines[1:]
