@@ -108,3 +108,43 @@ def test_scan_classifies_inside_the_windows_only(cli: Any, db_url: str, tmp_path
     )
     expected = sorted((ts, remote, port, *want) for ts, _, remote, port, want in FLOWS if want)
     assert stored == expected
+
+
+def test_every_import_loads(cli: Any, tmp_path: Path) -> None:
+    """What each format writes, the catalog loader reads (host rows and *.suffix patterns too)."""
+    from tests.imports.test_lists import HOSTS
+
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    (lists / "kp.txt").write_text(WATCHED)
+    import_all(cli, tmp_path, lists)
+    (tmp_path / "hosts").write_bytes(HOSTS.encode())
+    (tmp_path / "mixed.txt").write_text("*.edge.example.net\npool.example.org\n192.0.2.60\n")
+    for args in (
+        ("hosts", tmp_path / "hosts", "--name", "coinblocker", "--category", "pool"),
+        (
+            "list",
+            tmp_path / "mixed.txt",
+            "--name",
+            "mixed",
+            "--category",
+            "xmr-pool",
+            "--coin",
+            "xmr",
+        ),
+        ("csv", lists / "endpoints" / "tor.csv", "--name", "tor-copy", "--valid-to", "2019-01-01"),
+    ):
+        result = cli("--watchlists", lists, "catalog", "import", *args)
+        assert result.exit_code == 0, (args, result.stderr)
+    # A copy of a catalog repeats its endpoint names, which must be unique across catalogs:
+    # the loader says so, naming the line.
+    result = cli("--watchlists", lists, "watchlist", "check")
+    assert result.exit_code == 1
+    assert (
+        "tor.csv:6: duplicate endpoint name" in result.stderr
+        and "(also in tor-copy.csv)" in result.stderr
+    )
+    (lists / "endpoints" / "tor-copy.csv").unlink()
+    result = cli("--watchlists", lists, "watchlist", "check")
+    assert result.exit_code == 0, result.stderr
+    assert "7 catalogs with" in result.stdout and ": OK" in result.stdout
