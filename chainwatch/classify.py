@@ -1,26 +1,29 @@
 """Classifying the remote side of watched records: endpoint catalogs first, then port rules.
 
 DESIGN.md orders the detectors ``payload`` > ``endpoint`` > ``node-peer`` > ``port``. This module
-holds the two that need no payload: a record whose remote address belongs to a catalog endpoint
-(an ``ips``/``cidrs`` entry, or an address one of its ``hosts`` resolved to during this scan),
-on one of the endpoint's ports (any port when it lists none), on a date inside its
-``valid_from``..``valid_to`` window, is that endpoint's category; otherwise a remote port with a
-port rule gives the rule's category at low confidence. Pool ports alone never classify.
+holds the two that need no payload. A record belongs to a catalog endpoint when one of the
+endpoint's rows fits it: an *address* row (IP or CIDR) by the row's own validity window, or a
+*host* row (a name, or ``*.suffix``) through a DNS answer for that host with the record's
+remote address seen within ``horizon`` (``DNS_HORIZON``) of the record's time, and inside
+the row's window; and the row's port (any when none). A record of unknown time matches only
+rows without a window, never through an answer. Rows are in priority order (catalogs in load
+order, rows in file order): the first that fits wins. Otherwise a remote port with a port rule
+gives the rule's category at low confidence. Pool ports alone never classify.
 
 Records that carry their own verdict (pcap payloads) keep it (``with_verdicts``), but a mining
-verdict towards a catalog endpoint of a coin takes the catalog's coin, the strongest evidence
-of which coin a pool mines (``coin_from: endpoint``).
+verdict towards a catalog endpoint of a coin takes the endpoint's coin (its category carries
+it: the loader makes ``pool`` with a ``coin`` that coin's pool), the strongest evidence of
+which coin a pool mines (``coin_from: endpoint``).
 
-Everything is vectorised: a batch of remote addresses is tested against the union of all
-endpoint intervals at once (one ``searchsorted``), and only the few rows that hit an endpoint
-are looked at endpoint by endpoint. ``Classifier`` is the shared API of the flow and pcap
-watchers (see ``classify_one`` and ``endpoint_for_host`` for the per-packet use).
+Everything is vectorised over flat tables (``catalog_index.py``): a million catalog rows
+compile once, a batch is looked up in one pass per address family, and answers added during
+a scan rebuild only the host rules. ``Classifier`` is the shared API of the flow and pcap
+watchers (``classify_one``, ``match_host`` and ``endpoint_for_host`` for per-packet use).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,11 +33,25 @@ import numpy as np
 import pyarrow as pa
 
 from chainwatch import coins
+from chainwatch.catalog_index import NONE, AddressIndex, HostIndex
 from chainwatch.categories import CONFIDENCE, POOLS, Detector, coin_of, pool_category
+from chainwatch.passive_dns import Answer
 from chainwatch.watchlists import Endpoint
-from chainwatch.watchlists.matcher import ParsedIps, parse_ips
+from chainwatch.watchlists.endpoint_rows import rows_for
+from chainwatch.watchlists.matcher import ParsedIps, parse_ips, record_times
 
 _NO_PORT = -1
+#: How far from a DNS answer's time the answer speaks for a record (``[catalogs] dns_horizon``).
+DNS_HORIZON = dt.timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class HostMatch:
+    """A name (TLS SNI, HTTP Host) found in a catalog: the endpoint, and the catalog's host
+    pattern that matched (the exact name, or ``*.suffix`` for names below suffix)."""
+
+    endpoint: Endpoint
+    pattern: str
 
 
 @dataclass(frozen=True)
@@ -63,6 +80,8 @@ class ClassifiedBatch:
     detector: np.ndarray
     confidence: np.ndarray
     endpoint: np.ndarray
+    #: object: the ``Answer`` through which the row's endpoint matched (by a host), else None
+    answer: np.ndarray
 
     def __len__(self) -> int:
         return len(self.category)
@@ -85,91 +104,6 @@ class ClassifiedBatch:
         )
 
 
-class _Intervals:
-    """Sorted, merged address intervals of one family, for "is it in any of them" tests."""
-
-    def __init__(self, pairs: list[tuple[int, int]], version: int) -> None:
-        merged: list[list[int]] = []
-        for lo, hi in sorted(pairs):
-            if merged and lo <= merged[-1][1] + 1:
-                merged[-1][1] = max(merged[-1][1], hi)
-            else:
-                merged.append([lo, hi])
-        self.version = version
-        self.lo = _encode([m[0] for m in merged], version)
-        self.hi = _encode([m[1] for m in merged], version)
-
-    def contains(self, keys: np.ndarray) -> np.ndarray:
-        if len(self.lo) == 0 or len(keys) == 0:
-            return np.zeros(len(keys), dtype=bool)
-        position = np.searchsorted(self.lo, keys, side="right") - 1
-        inside = position >= 0
-        safe = np.maximum(position, 0)
-        return inside & (keys <= self.hi[safe])
-
-
-def _encode(values: list[int], version: int) -> np.ndarray:
-    if version == 4:
-        return np.array(values, dtype=np.uint64)
-    return np.array([v.to_bytes(16, "big") for v in values], dtype="S16")
-
-
-def _day_start(day: dt.date) -> np.datetime64:
-    return np.datetime64(dt.datetime(day.year, day.month, day.day), "us")
-
-
-class _Compiled:
-    """One endpoint, ready for vectorised tests."""
-
-    def __init__(self, endpoint: Endpoint, addresses: Sequence[str]) -> None:
-        self.endpoint = endpoint
-        pairs: dict[int, list[tuple[int, int]]] = {4: [], 6: []}
-        for network in endpoint.networks:
-            pairs[network.version].append(
-                (int(network.network_address), int(network.broadcast_address))
-            )
-        for text in addresses:
-            try:
-                address = ipaddress.ip_address(text)
-            except ValueError:
-                continue  # a resolver answer we cannot use; resolve.py stored it as given
-            pairs[address.version].append((int(address), int(address)))
-        self.pairs = pairs
-        self.v4 = _Intervals(pairs[4], 4)
-        self.v6 = _Intervals(pairs[6], 6)
-        self.ports = np.array(sorted(endpoint.ports), dtype=np.int64)
-        # valid_to is inclusive: the whole day belongs to the window.
-        self.start = _day_start(endpoint.valid_from) if endpoint.valid_from else None
-        self.end = (
-            _day_start(endpoint.valid_to + dt.timedelta(days=1)) if endpoint.valid_to else None
-        )
-
-    def matches(
-        self, parsed: ParsedIps, rows: np.ndarray, ports: np.ndarray, times: np.ndarray
-    ) -> np.ndarray:
-        """Which of ``rows`` (indices into the batch) belong to this endpoint."""
-        version = parsed.version[rows]
-        hit = np.zeros(len(rows), dtype=bool)
-        is4 = version == 4
-        if is4.any():
-            hit[is4] = self.v4.contains(parsed.v4[rows[is4]])
-        is6 = version == 6
-        if is6.any():
-            hit[is6] = self.v6.contains(parsed.v6[rows[is6]])
-        if len(self.ports):
-            hit &= np.isin(ports[rows], self.ports)
-        if self.start is not None or self.end is not None:
-            when = times[rows]
-            # An unknown time cannot be shown to fall inside the window: no match.
-            known = ~np.isnat(when)
-            hit &= known
-            if self.start is not None:
-                hit &= ~known | (when >= self.start)
-            if self.end is not None:
-                hit &= ~known | (when < self.end)
-        return hit
-
-
 def _ports(values: Any, n: int) -> np.ndarray:
     if values is None:
         return np.full(n, _NO_PORT, dtype=np.int64)
@@ -185,48 +119,37 @@ def _ports(values: Any, n: int) -> np.ndarray:
     return array.astype(np.int64, copy=False)
 
 
-def _times(values: Any, n: int) -> np.ndarray:
-    if values is None:
-        return np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    if isinstance(values, pa.Array):
-        # Arrow timestamps are UTC instants; numpy keeps them as naive UTC microseconds.
-        values = values.cast(pa.timestamp("us")).to_numpy(zero_copy_only=False)
-    return np.asarray(values).astype("datetime64[us]", copy=False)
-
-
 class Classifier:
     """Classifies remote addresses/ports/times against catalogs and port rules.
 
     Args:
-        endpoints: catalog endpoints, in priority order (the first that fits wins).
+        endpoints: catalog endpoints, in priority order (the first that fits wins):
+            ``WatchlistSet.endpoints`` (with every catalog's rows), or ``Endpoint`` objects
+            whose fields are their rules (TOML entries).
         port_rules: remote port -> category (``Settings.port_rules``). Rules naming a pool
             category are ignored: a pool needs a catalog endpoint or a payload.
-        resolved: catalog host name -> the addresses it resolved to in this scan
-            (``chainwatch.resolve.resolve_catalog_hosts``).
+        answers: DNS answers (``chainwatch.passive_dns.Answer``); those for catalog hosts tie
+            an address to a host row within ``horizon`` of their time. More come with
+            ``add_answers``.
+        horizon: how far from an answer's ``seen_at`` (either way, inclusive) it speaks.
     """
 
     def __init__(
         self,
         endpoints: Sequence[Endpoint],
         port_rules: Mapping[int, str],
-        resolved: Mapping[str, Sequence[str]] | None = None,
+        answers: Sequence[Answer] = (),
+        horizon: dt.timedelta = DNS_HORIZON,
     ) -> None:
-        resolved = {
-            host.lower().rstrip("."): list(addrs) for host, addrs in (resolved or {}).items()
-        }
         self.endpoints = tuple(endpoints)
-        self._compiled = [
-            _Compiled(e, [a for host in e.hosts for a in resolved.get(host.lower(), [])])
-            for e in self.endpoints
-        ]
-        self._any_v4 = _Intervals([p for c in self._compiled for p in c.pairs[4]], 4)
-        self._any_v6 = _Intervals([p for c in self._compiled for p in c.pairs[6]], 6)
-        self._hosts: dict[str, Endpoint] = {}
-        for endpoint in self.endpoints:
-            for host in endpoint.hosts:
-                self._hosts.setdefault(host.lower(), endpoint)
+        self.horizon = horizon
+        rows = rows_for(endpoints)
+        self._row_endpoint = rows.endpoint.astype(np.int64)
+        self._names = np.array([e.name for e in self.endpoints], dtype=object)
+        self._categories = np.array([e.category for e in self.endpoints], dtype=object)
+        self._addresses = AddressIndex(rows)
+        self._hosts = HostIndex(rows, horizon // dt.timedelta(microseconds=1))
+        self.add_answers(answers)
         categories = sorted({c for c in port_rules.values() if c not in POOLS})
         self._rule_categories = np.array([*categories, None], dtype=object)
         # A 65,536-entry table turns the port-rule lookup into one fancy index.
@@ -234,6 +157,11 @@ class Classifier:
         for port, category in port_rules.items():
             if category in categories and 0 <= int(port) < 65536:
                 self._rule_table[int(port)] = categories.index(category)
+
+    def add_answers(self, answers: Sequence[Answer]) -> None:
+        """More DNS answers (a batch's, the stored ones); only those for catalog hosts count.
+        Cheap: only the host rules are rebuilt, when next needed."""
+        self._hosts.add(list(answers))
 
     def classify(self, remote_ips: Any, remote_ports: Any, times: Any) -> ClassifiedBatch:
         """Classify a batch.
@@ -246,36 +174,38 @@ class Classifier:
         parsed = remote_ips if isinstance(remote_ips, ParsedIps) else parse_ips(remote_ips)
         n = len(parsed)
         ports = _ports(remote_ports, n)
-        when = _times(times, n)
-        if len(ports) != n or len(when) != n:
-            raise ValueError(
-                f"classify: {n} addresses but {len(ports)} ports and {len(when)} times"
-            )
+        if len(ports) != n:
+            raise ValueError(f"classify: {n} addresses but {len(ports)} ports")
+        when = record_times(times, n)
         category = np.full(n, None, dtype=object)
         detector = np.full(n, None, dtype=object)
         endpoint = np.full(n, None, dtype=object)
+        answer = np.full(n, None, dtype=object)
         confidence = np.full(n, np.nan, dtype=np.float64)
 
-        candidates = np.zeros(n, dtype=bool)
-        is4 = parsed.version == 4
-        if is4.any():
-            candidates[is4] = self._any_v4.contains(parsed.v4[is4])
-        is6 = parsed.version == 6
-        if is6.any():
-            candidates[is6] = self._any_v6.contains(parsed.v6[is6])
-        rows = np.flatnonzero(candidates)
-        if len(rows):
-            high = CONFIDENCE[Detector.ENDPOINT]
-            for compiled in self._compiled:
-                if len(rows) == 0:
-                    break
-                hit = compiled.matches(parsed, rows, ports, when)
-                chosen = rows[hit]
-                category[chosen] = compiled.endpoint.category
-                detector[chosen] = Detector.ENDPOINT.value
-                endpoint[chosen] = compiled.endpoint.name
-                confidence[chosen] = high
-                rows = rows[~hit]
+        # Per record, the priority (row) of the first address row and host rule that fit.
+        by_address = np.full(n, NONE, dtype=np.int64)
+        by_host = np.full(n, NONE, dtype=np.int64)
+        host_rule = np.full(n, -1, dtype=np.int64)
+        for family in (4, 6):
+            records = np.flatnonzero(parsed.version == family)
+            if not len(records):
+                continue
+            keys = parsed.v4[records] if family == 4 else parsed.v6[records]
+            address_keys = keys.astype(np.uint32) if family == 4 else keys
+            self._addresses.lower(family, records, address_keys, ports, when, by_address)
+            self._hosts.lower(family, records, keys, ports, when, by_host, host_rule)
+            through = records[by_host[records] < by_address[records]]
+            if len(through):
+                answer[through] = self._hosts.answers(family, host_rule[through], when[through])
+        row = np.minimum(by_address, by_host)
+        chosen = np.flatnonzero(row != NONE)
+        if len(chosen):
+            which = self._row_endpoint[row[chosen]]
+            category[chosen] = self._categories[which]
+            endpoint[chosen] = self._names[which]
+            detector[chosen] = Detector.ENDPOINT.value
+            confidence[chosen] = CONFIDENCE[Detector.ENDPOINT]
 
         unset = np.equal(category, None)  # type: ignore[call-overload]
         open_rows = np.flatnonzero(unset & (ports >= 0) & (ports < 65536))
@@ -287,7 +217,11 @@ class Classifier:
             detector[chosen] = Detector.PORT.value
             confidence[chosen] = CONFIDENCE[Detector.PORT]
         return ClassifiedBatch(
-            category=category, detector=detector, confidence=confidence, endpoint=endpoint
+            category=category,
+            detector=detector,
+            confidence=confidence,
+            endpoint=endpoint,
+            answer=answer,
         )
 
     def classify_one(
@@ -308,9 +242,22 @@ class Classifier:
         )
         return batch.row(0)
 
+    def match_host(self, name: str) -> HostMatch | None:
+        """The catalog endpoint of a server name (TLS SNI, HTTP Host), case-insensitive: a
+        host listed exactly or under a ``*.suffix`` pattern; the first row that names one
+        wins."""
+        name = name.strip().lower().rstrip(".")
+        rows = self._hosts.rows_for(name) if name else []
+        if not rows:
+            return None
+        first = min(rows)
+        pattern = self._hosts.rows.hosts[int(self._hosts.rows.host[first])]
+        return HostMatch(self.endpoints[int(self._row_endpoint[first])], pattern)
+
     def endpoint_for_host(self, host: str) -> Endpoint | None:
-        """The catalog endpoint naming this host exactly (TLS SNI, HTTP Host), case-insensitive."""
-        return self._hosts.get(host.strip().lower().rstrip("."))
+        """``match_host``'s endpoint (the pcap reader's TLS server names)."""
+        found = self.match_host(host)
+        return None if found is None else found.endpoint
 
 
 def with_verdicts(result: ClassifiedBatch, records: pa.Table) -> tuple[ClassifiedBatch, pa.Array]:
@@ -329,6 +276,8 @@ def with_verdicts(result: ClassifiedBatch, records: pa.Table) -> tuple[Classifie
     take = pa.array(rows)
     category, detector = result.category.copy(), result.detector.copy()
     confidence, endpoint = result.confidence.copy(), result.endpoint.copy()
+    answer = result.answer.copy()
+    answer[rows] = None  # the record's own verdict, not an endpoint's
     category[rows] = records.column("category").take(take).to_pylist()
     detector[rows] = records.column("detector").take(take).to_pylist()
     confidence[rows] = records.column("confidence").take(take).to_numpy()
@@ -349,6 +298,7 @@ def with_verdicts(result: ClassifiedBatch, records: pa.Table) -> tuple[Classifie
         category[row] = pool_category(coin)
         confidence[row] = coins.CONFIDENCE["endpoint"]
         endpoint[row] = result.endpoint[row]
+        answer[row] = result.answer[row]
     if texts is not None:
         facts = pa.array(texts, pa.string())
-    return ClassifiedBatch(category, detector, confidence, endpoint), facts
+    return ClassifiedBatch(category, detector, confidence, endpoint, answer), facts

@@ -133,7 +133,8 @@ def write_csv(
     The span needs every row, and the header comes first, so rows go to a temporary body file
     and the final file is header + body, renamed into place. Raises ``NothingImported`` (and
     leaves ``path`` untouched) when there are no rows; any exception from ``rows`` leaves it
-    untouched too.
+    untouched too. ``sources`` is read only once ``rows`` is exhausted, so it may be a list
+    that the rows' generator fills as it opens each source.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")

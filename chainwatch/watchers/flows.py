@@ -36,6 +36,7 @@ from chainwatch.flows.inputs import (
 )
 from chainwatch.flows.nfdump_filter import FilterFile
 from chainwatch.flows.pipeline import InputPipeline, InputTotals
+from chainwatch.passive_dns import Answer
 from chainwatch.resolve import resolve_catalog_hosts
 from chainwatch.store.ingest import add_input, claim_input, last_input, update_input
 from chainwatch.watchers.interface import ScanContext, Watcher, WatcherResult
@@ -77,7 +78,14 @@ class FlowWatcher(Watcher):
             enabled=ctx.settings.resolve_hosts,
             now=ctx.now(),
         )
-        classifier = Classifier(ctx.watchlists.endpoints, ctx.settings.port_rules, resolved)
+        # Scan-time look-ups speak for the scan's own time (the passive DNS wiring replaces this).
+        seen_at = ctx.now()
+        answers = [
+            Answer(host, address, seen_at, "look-up at scan time")
+            for host, addresses in resolved.items()
+            for address in addresses
+        ]
+        classifier = Classifier(ctx.watchlists.endpoints, ctx.settings.port_rules, answers)
         failures: list[str] = []
         progress = self._progress(ctx)
         with progress:

@@ -1,7 +1,8 @@
 """Endpoint catalogs (``watchlists/endpoints/*.toml``): known pools, Tor relays, VPN services.
 
 Every problem is a ``WatchlistError`` naming the file, the line of the ``[[endpoints]]`` table
-(or the entry) and what was expected.
+(or the entry) and what was expected. The CSV form (``catalog_csv.py``) makes the same
+``Endpoint`` and ``Catalog`` objects; both keep their rules as rows (``endpoint_rows.py``).
 """
 
 from __future__ import annotations
@@ -10,19 +11,23 @@ import datetime as dt
 import hashlib
 import ipaddress
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from chainwatch.categories import EVENT_CATEGORIES
+from chainwatch.categories import COIN_NAMES, EVENT_CATEGORIES, POOL, coin_of, pool_category
 from chainwatch.errors import WatchlistError
 from chainwatch.watchlists.builder import RangeBuilder
+from chainwatch.watchlists.endpoint_rows import EndpointRows, rows_of
 from chainwatch.watchlists.ranges import IPNetwork
 from chainwatch.watchlists.tomlfile import TableLines, read_toml
 
-_HOST = re.compile(
-    r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+#: A catalog host: a DNS name, or ``*.`` and a name (every name strictly below it).
+HOST = re.compile(
+    r"^(\*\.)?(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
 )
+HOST_HELP = "a DNS name like pool.example.org, or *.example.org for the names below it"
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,13 @@ class Endpoint:
 
     ``ports`` empty means any port. ``valid_from``/``valid_to`` bound, inclusive, the dates on
     which the addresses belonged to the endpoint; records outside that window do not match.
+    ``coin`` is the endpoint's coin (a pool's: the strongest evidence of what it mines), the
+    category's own when the catalog names none; ``source`` where the catalog says it comes from.
+
+    A CSV catalog's endpoint has many rows (``Catalog.rows``): there ``hosts`` lists its host
+    patterns, ``networks`` and ``ports`` are empty (its addresses and ports are its rows: a
+    million ``ipaddress`` objects would cost seconds) and ``valid_from``/``valid_to`` are
+    the span of its rows' windows (None: some row is open at that end).
     """
 
     name: str
@@ -42,14 +54,42 @@ class Endpoint:
     valid_from: dt.date | None = None
     valid_to: dt.date | None = None
     line: int | None = None
+    coin: str | None = None
+    source: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Catalog:
+    """One catalog file: its endpoints (unique names) and their rows, in file order."""
+
     name: str
     path: Path
     sha256: str
     endpoints: tuple[Endpoint, ...]
+    rows: EndpointRows
+
+
+def endpoint_kind(
+    category: Any, coin: Any, fail: Callable[[str, str], NoReturn]
+) -> tuple[str, str | None]:
+    """A catalog's category and coin, checked: the category and coin as an endpoint holds
+    them. ``pool`` with a coin is that coin's pool; a coin must agree with the category's."""
+    if category not in EVENT_CATEGORIES:
+        fail(f"unknown category {category!r}", f"one of: {', '.join(EVENT_CATEGORIES)}")
+    if coin in (None, ""):
+        return category, coin_of(category)
+    if coin not in COIN_NAMES:
+        fail(f"unknown coin {coin!r}", f"one of: {', '.join(COIN_NAMES)}")
+    if category == POOL:
+        return pool_category(coin), coin
+    if coin_of(category) != coin:
+        fail(
+            f"coin {coin!r} disagrees with category {category!r}",
+            f"coin {coin_of(category)!r} or none"
+            if coin_of(category)
+            else "no coin for this category",
+        )
+    return category, coin
 
 
 def _network(path: Path, value: Any, *, line: int | None, entry: str) -> IPNetwork:
@@ -86,6 +126,8 @@ _ENDPOINT_KEYS = {
     "valid_to",
     "note",
     "url",
+    "coin",
+    "source",
 }
 
 
@@ -127,25 +169,20 @@ def load_catalog(path: Path) -> Catalog:
                 entry=where,
                 expected=", ".join(sorted(_ENDPOINT_KEYS)),
             )
-        category = entry.get("category")
-        if category not in EVENT_CATEGORIES:
-            raise WatchlistError(
-                path,
-                f"unknown category {category!r}",
-                line=line,
-                entry=where,
-                expected=f"one of: {', '.join(EVENT_CATEGORIES)}",
-            )
+
+        def fail(
+            problem: str, expected: str, line: int | None = line, where: str = where
+        ) -> NoReturn:
+            raise WatchlistError(path, problem, line=line, entry=where, expected=expected)
+
+        category, coin = endpoint_kind(entry.get("category"), entry.get("coin"), fail)
+        source = entry.get("source", data.get("source"))
+        if source is not None and not isinstance(source, str):
+            fail(f"source is {source!r}", "a string")
         hosts = _string_list(path, entry.get("hosts", []), key="hosts", line=line, entry=where)
         for host in hosts:
-            if not _HOST.match(host):
-                raise WatchlistError(
-                    path,
-                    f"bad host name {host!r}",
-                    line=line,
-                    entry=where,
-                    expected="a DNS name like pool.example.org",
-                )
+            if not HOST.match(host):
+                fail(f"bad host name {host!r}", HOST_HELP)
         networks: list[IPNetwork] = []
         for ip in _string_list(path, entry.get("ips", []), key="ips", line=line, entry=where):
             try:
@@ -200,6 +237,8 @@ def load_catalog(path: Path) -> Catalog:
                 valid_from=valid_from,
                 valid_to=valid_to,
                 line=line,
+                coin=coin,
+                source=source,
             )
         )
     return Catalog(
@@ -207,6 +246,7 @@ def load_catalog(path: Path) -> Catalog:
         path=path,
         sha256=hashlib.sha256(raw).hexdigest(),
         endpoints=tuple(endpoints),
+        rows=rows_of(endpoints),
     )
 
 

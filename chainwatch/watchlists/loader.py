@@ -1,7 +1,8 @@
 """Loading and validating the watchlists directory: watchlists and endpoint catalogs.
 
 Layout (DESIGN.md): ``<dir>/*.toml``, ``<dir>/*.csv`` and ``<dir>/*.txt|*.cidr`` are
-watchlists, named by their file stem; ``<dir>/endpoints/*.toml`` are endpoint catalogs. Every
+watchlists, named by their file stem; ``<dir>/endpoints/*.toml`` and ``*.csv`` are endpoint
+catalogs, loaded in name order (the classifier's priority order). Every
 problem is reported as a ``WatchlistError`` naming the file, the line (or the entry when TOML
 gives no line) and what was expected. Loading is linear in the file size: a 1,000,000-range
 ``.txt`` or ``.csv`` watchlist loads in about the time ``ipaddress.ip_network`` alone takes
@@ -17,16 +18,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
+import numpy as np
+
 from chainwatch.errors import WatchlistError
 from chainwatch.watchlists.builder import Numbered, RangeBuilder
-from chainwatch.watchlists.catalog import Catalog, Endpoint, load_catalog
+from chainwatch.watchlists.catalog import Catalog, load_catalog
+from chainwatch.watchlists.catalog_csv import load_catalog_csv
 from chainwatch.watchlists.csvlist import load_csv_ranges
+from chainwatch.watchlists.endpoint_rows import Endpoints, concat
 from chainwatch.watchlists.ranges import Range, RangeTable
 from chainwatch.watchlists.tomlfile import TableLines, read_text, read_toml
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 #: File suffixes that are watchlists.
 SUFFIXES = (".toml", ".csv", ".txt", ".cidr")
+#: File suffixes that are endpoint catalogs.
+CATALOG_SUFFIXES = (".toml", ".csv")
 
 
 @dataclass(frozen=True)
@@ -62,9 +69,14 @@ class WatchlistSet:
             self.directory, f"no watchlist named {name!r}", expected=f"one of: {known}"
         )
 
-    @property
-    def endpoints(self) -> tuple[Endpoint, ...]:
-        return tuple(e for catalog in self.catalogs for e in catalog.endpoints)
+    @functools.cached_property
+    def endpoints(self) -> Endpoints:
+        """Every catalog's endpoints, with all their rows (what ``Classifier`` compiles)."""
+        offsets = np.cumsum([0] + [len(c.endpoints) for c in self.catalogs]).tolist()
+        return Endpoints(
+            [e for catalog in self.catalogs for e in catalog.endpoints],
+            concat([(c.rows, offsets[i]) for i, c in enumerate(self.catalogs)]),
+        )
 
 
 def load_watchlists(directory: Path | str) -> WatchlistSet:
@@ -100,8 +112,18 @@ def load_watchlists(directory: Path | str) -> WatchlistSet:
     endpoint_dir = directory / "endpoints"
     if endpoint_dir.is_dir():
         names: dict[str, Path] = {}
-        for path in sorted(endpoint_dir.glob("*.toml")):
-            catalog = load_catalog(path)
+        stems: dict[str, Path] = {}
+        for path in sorted(endpoint_dir.iterdir()):
+            if not path.is_file() or path.suffix not in CATALOG_SUFFIXES:
+                continue
+            if path.stem in stems:
+                raise WatchlistError(
+                    path,
+                    f"duplicate catalog name {path.stem!r} (also {stems[path.stem].name})",
+                    expected="one file per catalog name",
+                )
+            stems[path.stem] = path
+            catalog = load_catalog(path) if path.suffix == ".toml" else load_catalog_csv(path)
             for endpoint in catalog.endpoints:
                 if endpoint.name in names:
                     raise WatchlistError(

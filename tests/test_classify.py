@@ -1,0 +1,114 @@
+"""The classifier's contract: catalog addresses by their own windows, catalog hosts only
+through DNS answers seen within the horizon of the record's time, ``*.`` patterns, priority,
+and port rules as the fallback."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+
+import numpy as np
+import pytest
+
+from chainwatch.categories import DEFAULT_PORT_RULES
+from chainwatch.classify import DNS_HORIZON, Classifier, HostMatch
+from chainwatch.passive_dns import Answer
+from chainwatch.watchlists import Endpoint
+
+UTC = dt.UTC
+T0 = dt.datetime(2017, 6, 1, 12, tzinfo=UTC)
+
+
+def endpoint(name: str, category: str = "xmr-pool", **fields: object) -> Endpoint:
+    return Endpoint(name=name, category=category, catalog="test", **fields)  # type: ignore[arg-type]
+
+
+def net(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    return ipaddress.ip_network(text)
+
+
+def stamps(*moments: dt.datetime | None) -> np.ndarray:
+    return np.array(
+        [
+            np.datetime64("NaT", "us")
+            if m is None
+            else np.datetime64(m.astimezone(UTC).replace(tzinfo=None), "us")
+            for m in moments
+        ],
+        dtype="datetime64[us]",
+    )
+
+
+POOL = endpoint("hostpool", hosts=("pool.example.org",), ports=frozenset({3333}))
+SEEN = Answer("pool.example.org", "203.0.113.10", T0, "dns.log:7")
+
+
+def test_host_matches_only_within_the_horizon_of_an_answer() -> None:
+    classifier = Classifier([POOL], {}, [SEEN])
+    times = [
+        T0,
+        T0 + DNS_HORIZON,  # the horizon is inclusive
+        T0 - DNS_HORIZON,
+        T0 + DNS_HORIZON + dt.timedelta(microseconds=1),
+        T0 - dt.timedelta(days=30),
+        None,  # an unknown time never matches through an answer
+    ]
+    result = classifier.classify(["203.0.113.10"] * len(times), [3333] * len(times), stamps(*times))
+    assert list(result.endpoint) == ["hostpool"] * 3 + [None] * 3
+    assert list(result.answer) == [SEEN] * 3 + [None] * 3
+
+
+def test_answers_added_later_and_a_custom_horizon() -> None:
+    classifier = Classifier([POOL], {}, horizon=dt.timedelta(hours=1))
+    late = T0 + dt.timedelta(minutes=90)
+    assert classifier.classify_one("203.0.113.10", 3333, T0) is None
+    classifier.add_answers([SEEN, Answer("other.example.net", "203.0.113.11", T0, "x:1")])
+    assert classifier.classify_one("203.0.113.10", 3333, T0) is not None
+    assert classifier.classify_one("203.0.113.10", 3333, late) is None
+    assert classifier.classify_one("203.0.113.11", 3333, T0) is None  # not a catalog host
+    assert classifier.classify_one("203.0.113.10", 4444, T0) is None  # not its port
+
+
+def test_wildcard_patterns_match_names_strictly_below() -> None:
+    wild = endpoint("wild", hosts=("*.mine.example.org",))
+    exact = endpoint("exact", category="btc-pool", hosts=("eu.mine.example.org",))
+    classifier = Classifier([wild, exact], {})
+    assert classifier.match_host("EU.Mine.Example.org.") == HostMatch(wild, "*.mine.example.org")
+    assert classifier.match_host("a.b.mine.example.org") == HostMatch(wild, "*.mine.example.org")
+    assert classifier.match_host("mine.example.org") is None
+    assert classifier.match_host("xmine.example.org") is None
+    assert classifier.endpoint_for_host("eu.mine.example.org") is wild  # first endpoint wins
+    later = Classifier([exact, wild], {})
+    assert later.match_host("eu.mine.example.org") == HostMatch(exact, "eu.mine.example.org")
+    # An answer for a name under the pattern ties its address to the endpoint.
+    later.add_answers([Answer("x.mine.example.org", "2001:db8::5", T0, "cap.pcap:3")])
+    found = later.classify(["2001:db8::5"], [443], stamps(T0))
+    assert (found.endpoint[0], found.answer[0].seen_in) == ("wild", "cap.pcap:3")
+
+
+def test_catalog_addresses_hold_by_their_own_window_and_priority() -> None:
+    first = endpoint(
+        "dated",
+        networks=(net("198.51.100.0/28"),),
+        valid_from=dt.date(2017, 1, 1),
+        valid_to=dt.date(2017, 12, 31),
+    )
+    second = endpoint("relay", category="tor", networks=(net("198.51.100.0/24"),))
+    classifier = Classifier([first, second], DEFAULT_PORT_RULES)
+    times = stamps(
+        dt.datetime(2017, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        dt.datetime(2018, 1, 1, tzinfo=UTC),
+        dt.datetime(2016, 12, 31, 23, 59, tzinfo=UTC),
+        None,
+    )
+    result = classifier.classify(["198.51.100.1"] * 4, [1, 1, 1, 1], times)
+    assert list(result.endpoint) == ["dated", "relay", "relay", "relay"]
+    assert list(result.detector) == ["endpoint"] * 4
+    assert list(result.answer) == [None] * 4
+    by_port = classifier.classify(["192.0.2.1"], [9001], stamps(T0))
+    assert (by_port.category[0], by_port.detector[0]) == ("tor", "port")
+
+
+def test_naive_time_refused() -> None:
+    with pytest.raises(ValueError, match="naive"):
+        Classifier([POOL], {}).classify_one("203.0.113.10", 3333, dt.datetime(2017, 1, 1))
