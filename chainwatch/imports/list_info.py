@@ -65,30 +65,30 @@ def describe(loaded: WatchlistSet) -> list[ListInfo]:
 
 
 def watchlist_info(watchlist: Watchlist) -> ListInfo:
-    starts, ends = watchlist.table.valid_from, watchlist.table.valid_to
-    start = None if bool(np.any(starts == NO_START)) else from_micros(int(starts.min()))
-    end = None if bool(np.any(ends == NO_END)) else from_micros(int(ends.max()))
     texts = [watchlist.source] if watchlist.source else []
+    start, end = _span(watchlist.table.valid_from, watchlist.table.valid_to)
     return _info("watchlist", watchlist.name, watchlist.path, watchlist.sha256, texts, start, end)
 
 
 def catalog_info(catalog: Catalog) -> ListInfo:
-    starts = [_moment(getattr(e, "valid_from", None), last=False) for e in catalog.endpoints]
-    ends = [_moment(getattr(e, "valid_to", None), last=True) for e in catalog.endpoints]
     texts: list[str] = []
     if catalog.path.suffix == ".toml":
         source = read_toml(catalog.path)[2].get("source")
         texts += [source] if isinstance(source, str) else []
-    texts += [s for e in catalog.endpoints if isinstance(s := getattr(e, "source", None), str)]
-    return _info(
-        "catalog",
-        catalog.name,
-        catalog.path,
-        catalog.sha256,
-        list(dict.fromkeys(texts)),
-        None if not starts or None in starts else min(s for s in starts if s),
-        None if not ends or None in ends else max(e for e in ends if e),
-    )
+    texts += [e.source for e in catalog.endpoints if e.source]
+    texts += [s for s in catalog.rows.sources if s]
+    start, end = _span(catalog.rows.valid_from, catalog.rows.valid_to)
+    unique = list(dict.fromkeys(texts))
+    return _info("catalog", catalog.name, catalog.path, catalog.sha256, unique, start, end)
+
+
+def _span(starts: np.ndarray, ends: np.ndarray) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """Earliest start and latest end of rows' windows (microseconds); None: unbounded."""
+    if not len(starts):
+        return None, None
+    start = None if bool(np.any(starts == NO_START)) else from_micros(int(starts.min()))
+    end = None if bool(np.any(ends == NO_END)) else from_micros(int(ends.max()))
+    return start, end
 
 
 def _info(
@@ -118,13 +118,3 @@ def _info(
         span_from=start,
         span_to=end,
     )
-
-
-def _moment(value: Any, *, last: bool) -> dt.datetime | None:
-    """A window bound as an instant: a date ``valid_to`` is its day's last microsecond."""
-    if value is None or isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC) if isinstance(value, dt.datetime) else None
-    if isinstance(value, dt.date):
-        moment = dt.datetime.combine(value, dt.time(), dt.UTC)
-        return moment + dt.timedelta(days=1, microseconds=-1) if last else moment
-    return None
