@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import textwrap
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,7 @@ from rich.table import Table
 from chainwatch.cli import app, state
 from chainwatch.errors import UsageError, WatchlistError
 from chainwatch.imports.list_info import ListInfo, catalog_info, describe, watchlist_info
+from chainwatch.imports.watchlist_blocks import FORMATS, Selection, addresses_text
 from chainwatch.watchlists import load_watchlists
 
 watchlist_app = typer.Typer(
@@ -143,10 +145,25 @@ def _provenance(info: ListInfo) -> None:
             )
 
 
-@watchlist_app.command("import")
+_IMPORT_HELP = (
+    "Import registry, GeoLite2, pfx2as or plain-list ranges into watchlists/NAME.csv.\n\n"
+    "A range matching any --country or --asn is kept. Importing into an existing NAME adds "
+    "to it (the union of its sources; a source imported again replaces its rows) and says "
+    "where sources disagree.\n\n"
+    "\b\nFormats:\n"
+    + "\n".join(
+        f"  {name}\n" + textwrap.fill(text, 78, initial_indent=" " * 6, subsequent_indent=" " * 6)
+        for name, text in FORMATS.items()
+    )
+    + "\n\nExample: chainwatch watchlist import rir delegated-apnic-extended-latest --name kp "
+    "--country KP"
+)
+
+
+@watchlist_app.command("import", help=_IMPORT_HELP)
 def import_command(
     ctx: typer.Context,
-    fmt: Annotated[str, typer.Argument(metavar="FORMAT", help="rir | geolite2 | pfx2as | list.")],
+    fmt: Annotated[str, typer.Argument(metavar="FORMAT", help=f"One of {', '.join(FORMATS)}.")],
     paths: Annotated[
         list[Path],
         typer.Argument(
@@ -176,16 +193,7 @@ def import_command(
         bool, typer.Option("--replace", help="Start NAME afresh instead of adding to it.")
     ] = False,
 ) -> None:
-    """Import registry, GeoLite2, pfx2as or plain-list ranges into watchlists/NAME.csv.
-
-    A range matching any --country or --asn is kept. Importing into an existing NAME adds to
-    it (the union of its sources; a source imported again replaces its rows) and says where
-    sources disagree.
-
-    Example: chainwatch watchlist import rir delegated-apnic-extended-latest --name kp --country KP
-    """
-    from chainwatch.imports.watchlist_blocks import Selection, addresses_text
-    from chainwatch.imports.watchlist_import import FORMATS, import_watchlist
+    from chainwatch.imports.watchlist_import import import_watchlist  # loads maxminddb
 
     if fmt not in FORMATS:
         raise UsageError(f"format {fmt!r}: expected one of {', '.join(FORMATS)}")

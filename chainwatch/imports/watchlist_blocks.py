@@ -21,6 +21,14 @@ from chainwatch.watchlists.builder import MIN_PREFIX
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 #: (first address, last address) as integers, inclusive.
 Interval = tuple[int, int]
+#: Format name -> what it reads (``--help`` and the README list these).
+FORMATS: dict[str, str] = {
+    "rir": "RIR delegated and delegated-extended statistics files (all five registries)",
+    "geolite2": "MaxMind GeoLite2/GeoIP2 Country or ASN data: CSV (blocks + locations, or "
+    "the zip) or MMDB",
+    "pfx2as": "CAIDA RouteViews prefix-to-AS files, IPv4 and IPv6 (.gz as published)",
+    "list": "one address or CIDR per line, # comments (a comment after an entry is its note)",
+}
 
 
 @dataclass(frozen=True)

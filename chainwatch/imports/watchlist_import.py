@@ -32,6 +32,7 @@ from chainwatch.imports.plainlist import read_list
 from chainwatch.imports.rir import read_rir
 from chainwatch.imports.sources import SourceMember, iter_lines, iter_sources
 from chainwatch.imports.watchlist_blocks import (
+    FORMATS,
     Block,
     IPNetwork,
     Selection,
@@ -43,14 +44,6 @@ from chainwatch.imports.watchlist_compare import disagreements
 from chainwatch.watchlists.csvlist import COLUMNS
 from chainwatch.watchlists.loader import SUFFIXES, load_watchlist
 
-#: Format name -> what it reads (``--help`` and the README list these).
-FORMATS: dict[str, str] = {
-    "rir": "RIR delegated and delegated-extended statistics files (all five registries)",
-    "geolite2": "MaxMind GeoLite2/GeoIP2 Country or ASN data: CSV (blocks + locations, or "
-    "the zip) or MMDB",
-    "pfx2as": "CAIDA RouteViews prefix-to-AS files, IPv4 and IPv6 (.gz as published)",
-    "list": "one address or CIDR per line, # comments (a comment after an entry is its note)",
-}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _COMPRESSED = (".gz", ".xz", ".bz2")
 _ZIP_MAGIC = b"PK\x03\x04"

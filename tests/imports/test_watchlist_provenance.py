@@ -185,3 +185,28 @@ def test_migration_0008_down_and_up(db_url: str) -> None:
         assert {"list_provenance", "scan_lists"} <= tables
     finally:
         engine.dispose()
+
+
+def test_imported_catalog_csv_shows_its_source_files(cli: Any, db_url: str, tmp_path: Path) -> None:
+    lists = _lists(tmp_path, cli)
+    pools = tmp_path / "pools.txt"
+    pools.write_text("# pools seen in 2019\n203.0.113.20\n203.0.113.21\n")
+    imported = cli("--watchlists", lists, "catalog", "import", "list", pools, "--name", "seen",
+                   "--category", "xmr-pool", "--valid-from", "2019-01-01",
+                   "--valid-to", "2019-12-31")  # fmt: skip
+    assert imported.exit_code == 0, imported.stderr
+    listed = cli("--watchlists", lists, "watchlist", "list")
+    assert "  catalog seen: span 2019-01-01..2019-12-31; sources pools.txt" in (
+        listed.stdout.splitlines()
+    )
+    _scan(cli, db_url, lists, tmp_path / "a.csv", "2019-06-01T00:00:00Z")
+    (seen,) = [r for r in rows(db_url, ListProvenance) if r.name == "seen"]
+    assert seen.kind == "catalog" and seen.imported_at is not None
+    assert seen.sources == [
+        {
+            "name": "pools.txt",
+            "size": pools.stat().st_size,
+            "sha256": hashlib.sha256(pools.read_bytes()).hexdigest(),
+        }
+    ]
+    assert seen.span_to is not None and seen.span_to.date().isoformat() == "2019-12-31"
