@@ -232,7 +232,11 @@ def import_command(
     )
     for source in report.sources:
         sizes = ", ".join(addresses_text(v, n) for v, n in sorted(source.addresses.items()) if n)
-        typer.echo(f"  {source.label}: {source.ranges:,} ranges ({sizes or 'none'})")
+        typer.echo(
+            f"  {source.label}: {source.ranges:,} ranges ({sizes})"
+            if sizes
+            else f"  {source.label}: 0 ranges"
+        )
     if report.skips.total:
         typer.echo(f"skipped {report.skips.total:,} lines:")
         for line in report.skips.lines():
