@@ -34,7 +34,7 @@ import maxminddb
 from maxminddb.errors import InvalidDatabaseError
 
 from chainwatch.errors import WatchlistError
-from chainwatch.imports.watchlist_blocks import Block, Selection, Skips
+from chainwatch.imports.watchlist_blocks import Block, Selection, Skips, prefix_problem
 
 COUNTRY_BLOCKS = ("network", "geoname_id", "registered_country_geoname_id")
 ASN_BLOCKS = ("network", "autonomous_system_number", "autonomous_system_organization")
@@ -128,12 +128,12 @@ def read_blocks(
         where = f"{name}:{number}"
         if len(row) != len(header):
             _width(name, number, row, header)
-        try:
-            network = ipaddress.ip_network(row[at_net])
-        except ValueError as exc:
+        address, _, length = row[at_net].partition("/")
+        problem = prefix_problem(address, length)
+        if problem is not None:
             raise WatchlistError(
-                name, f"network {row[at_net]!r}: {exc}", line=number, expected="a CIDR"
-            ) from None
+                name, f"network {row[at_net]!r}: {problem}", line=number, expected="a CIDR"
+            )
         if asn:
             if not row[at_asn].isdigit():
                 raise WatchlistError(
@@ -148,7 +148,7 @@ def read_blocks(
                 skips.add(reason, where)
                 continue
             org = (row[at_org] if at_org is not None else "").replace(";", ",").strip()
-            yield Block(network, f"AS{number_as} {org}".strip())
+            yield Block(ipaddress.ip_network(row[at_net]), f"AS{number_as} {org}".strip())
             continue
         if selection and not selection.countries:
             skips.add("country rows (no ASN in them for --asn)", where)
@@ -161,7 +161,7 @@ def read_blocks(
                 "networks of other countries" if selection.countries else "country rows", where
             )
             continue
-        yield Block(network, note)
+        yield Block(ipaddress.ip_network(row[at_net]), note)
 
 
 def read_mmdb(

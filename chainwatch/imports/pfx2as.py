@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Iterator
 
 from chainwatch.errors import WatchlistError
-from chainwatch.imports.watchlist_blocks import Block, Selection, Skips
+from chainwatch.imports.watchlist_blocks import Block, Selection, Skips, prefix_problem
 
 _LINE = "prefix<TAB>length<TAB>AS (AS: 64496, 64496_64497 multi-origin, 64496,64497 AS set)"
 _ORIGINS = re.compile(r"^\d+([_,]\d+)*$")
@@ -39,22 +39,20 @@ def read_pfx2as(
             skips.add("comment lines", where)
             continue
         fields = line.split()
-        if len(fields) != 3 or not fields[1].isdigit() or not _ORIGINS.match(fields[2]):
+        if len(fields) != 3 or not _ORIGINS.match(fields[2]):
             raise WatchlistError(
                 name, f"unexpected line {line[:80]!r}", line=number, expected=_LINE
             )
-        try:
-            network = ipaddress.ip_network((fields[0], int(fields[1])))
-        except ValueError as exc:
-            raise WatchlistError(
-                name, f"prefix {fields[0]}/{fields[1]}: {exc}", line=number, expected=_LINE
-            ) from None
-        found = origins(fields[2])
+        problem = prefix_problem(fields[0], fields[1])
+        if problem is not None:
+            raise WatchlistError(name, f"prefix {problem}", line=number, expected=_LINE)
         if not selection:
-            yield Block(network, f"AS{fields[2]}")
+            yield Block(ipaddress.ip_network((fields[0], int(fields[1]))), f"AS{fields[2]}")
             continue
+        found = {int(fields[2])} if fields[2].isdigit() else origins(fields[2])
         matched = sorted(found & selection.asns)
         if not matched:
             skips.add("prefixes of other ASNs", where)
             continue
+        network = ipaddress.ip_network((fields[0], int(fields[1])))
         yield Block(network, "; ".join(f"AS{n}" for n in matched))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import socket
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -78,6 +79,24 @@ class Skips:
             f"{count:>9,} {reason} (first at {self.first[reason]})"
             for reason, count in sorted(self.counts.items(), key=lambda item: -item[1])
         ]
+
+
+def prefix_problem(address: str, length: str) -> str | None:
+    """None when ``address/length`` is a network (host bits clear), else what is wrong with
+    it. ``socket.inet_pton`` checks the millions of lines a parser does not keep in a tenth of
+    the time ``ipaddress.ip_network`` takes; the kept ones are made networks afterwards."""
+    try:
+        if ":" in address:
+            value, width = int.from_bytes(socket.inet_pton(socket.AF_INET6, address)), 128
+        else:
+            value, width = int.from_bytes(socket.inet_pton(socket.AF_INET, address)), 32
+    except OSError:
+        return f"{address!r} is not an IPv4 or IPv6 address"
+    if not length.isdigit() or int(length) > width:
+        return f"prefix length {length!r} is not 0 to {width}"
+    if value & ((1 << (width - int(length))) - 1):
+        return f"{address}/{length} has host bits set"
+    return None
 
 
 def within_loader_limits(network: IPNetwork) -> list[IPNetwork]:

@@ -47,22 +47,38 @@ def shown(label: str) -> str:
     return label.partition(":")[2] or label
 
 
+def _side(label: str) -> str:
+    """The side a source is on: all RIR files are one, every other source its own."""
+    return "rir" if label.startswith("rir:") else label
+
+
 def disagreements(rows: Iterable[Sequence[str]]) -> list[str]:
     """One line per (selector, side A, side B) where A has addresses B lacks; ``rows`` are
     watchlist CSV rows ``cidr,note,source,valid_from,valid_to``."""
+    rows = list(rows)
+    # First the sides each selector has, from the labels alone: parsing a million CIDRs is
+    # only worth it for selectors that two sides give ranges for.
+    compared: dict[str, set[str]] = {}
+    for _, note, source, *_ in rows:
+        for selector in selectors(note):
+            for label in (source or "").split("; "):
+                if label.partition(":")[0] in SELECTING:
+                    compared.setdefault(selector, set()).add(_side(label))
+    wanted = {selector for selector, found in compared.items() if len(found) > 1}
+    if not wanted:
+        return []
     sides: dict[tuple[str, int], dict[str, list[Interval]]] = {}
     labels: dict[tuple[str, int], dict[str, set[str]]] = {}
     for cidr, note, source, *_ in rows:
-        chosen = selectors(note)
+        chosen = [s for s in selectors(note) if s in wanted]
         if not chosen or not source:
             continue
         network = ipaddress.ip_network(cidr)
         span = interval(network)
         for label in source.split("; "):
-            family = label.partition(":")[0]
-            if family not in SELECTING:
+            if label.partition(":")[0] not in SELECTING:
                 continue
-            side = "rir" if family == "rir" else label
+            side = _side(label)
             for selector in chosen:
                 key = (selector, network.version)
                 sides.setdefault(key, {}).setdefault(side, []).append(span)

@@ -46,6 +46,8 @@ from chainwatch.watchlists.loader import SUFFIXES, load_watchlist
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _COMPRESSED = (".gz", ".xz", ".bz2")
+#: A range, its notes and the labels of the sources that gave it.
+_Row = tuple[IPNetwork, list[str], list[str]]
 _ZIP_MAGIC = b"PK\x03\x04"
 
 
@@ -103,17 +105,19 @@ def import_watchlist(
     skips = Skips()
     sources: list[SourceFile] = []
     found = _read(fmt, paths, selection, skips, sources)
-    rows: dict[tuple[str, str, str], tuple[list[str], list[str]]] = {}
+    rows: dict[tuple[str, str, str], _Row] = {}
     counts = {label: SourceCount(label) for label in found}
     for label, blocks in found.items():
         for block in blocks:
             valid_from = block.valid_from.isoformat() if block.valid_from else ""
             for network in within_loader_limits(block.network):
-                notes, labels = rows.setdefault((str(network), valid_from, ""), ([], []))
-                if block.note and block.note not in notes:
-                    notes.append(block.note)
-                if label not in labels:
-                    labels.append(label)
+                row = rows.get((str(network), valid_from, ""))
+                if row is None:
+                    row = rows[(str(network), valid_from, "")] = (network, [], [])
+                if block.note and block.note not in row[1]:
+                    row[1].append(block.note)
+                if label not in row[2]:
+                    row[2].append(label)
                 counts[label].ranges += 1
                 counts[label].addresses[network.version] += network.num_addresses
     kept = 0
@@ -121,17 +125,23 @@ def import_watchlist(
         kept, old_sources = _keep_existing(target, set(found), rows)
         names = {s.name for s in sources}
         sources = [s for s in old_sources if s.name not in names] + sources
-    table = sorted(
-        (
-            (cidr, "; ".join(notes), "; ".join(sorted(labels)), start, end)
-            for (cidr, start, end), (notes, labels) in rows.items()
+    ordered = sorted(
+        rows.items(),
+        key=lambda item: (
+            item[1][0].version,
+            int(item[1][0].network_address),
+            item[1][0].prefixlen,
+            item[0][1],
+            item[0][2],
         ),
-        key=_order,
     )
     addresses = {4: 0, 6: 0}
-    for cidr, *_ in table:
-        network = _network(cidr)
+    for _, (network, _, _) in ordered:
         addresses[network.version] += network.num_addresses
+    table = [
+        (cidr, "; ".join(notes), "; ".join(sorted(labels)), start, end)
+        for (cidr, start, end), (_, notes, labels) in ordered
+    ]
     written = write_csv(target, "watchlist", name, command, sources, COLUMNS, table)
     return ImportReport(
         written=written,
@@ -249,38 +259,30 @@ def _members(paths: Sequence[Path], sources: list[SourceFile]) -> Iterator[Sourc
 
 
 def _keep_existing(
-    target: Path, imported: set[str], rows: dict[tuple[str, str, str], tuple[list[str], list[str]]]
+    target: Path, imported: set[str], rows: dict[tuple[str, str, str], _Row]
 ) -> tuple[int, list[SourceFile]]:
     """Add the existing file's rows to ``rows``, less those of sources imported again now.
     Returns how many rows were kept and the file's earlier sources."""
     load_watchlist(target)  # a damaged existing file is an error at its line, not merged
     provenance = read_provenance(target)
-    text = target.read_text(encoding="utf-8-sig")
-    body = "".join(line for line in text.splitlines(keepends=True) if not line.startswith("#"))
+    lines = target.read_text(encoding="utf-8-sig").splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if not line.startswith("#")), len(lines))
+    body = "".join(lines[start:])
     kept = 0
     for record in csv.DictReader(io.StringIO(body, newline="")):
         labels = [s for s in (record.get("source") or "").split("; ") if s]
         remaining = [s for s in labels if s not in imported]
         if labels and not remaining:
             continue
-        cidr = str(_network(record["cidr"].strip()))
-        key = (cidr, record.get("valid_from") or "", record.get("valid_to") or "")
-        notes, have = rows.setdefault(key, ([], []))
+        network = ipaddress.ip_network(record["cidr"].strip())
+        key = (str(network), record.get("valid_from") or "", record.get("valid_to") or "")
+        _, notes, have = rows.setdefault(key, (network, [], []))
         for note in (record.get("note") or "").split("; "):
             if note and note not in notes:
                 notes.append(note)
         have.extend(s for s in remaining if s not in have)
         kept += 1
     return kept, list(provenance.sources) if provenance else []
-
-
-def _network(cidr: str) -> IPNetwork:
-    return ipaddress.ip_network(cidr)
-
-
-def _order(row: tuple[str, str, str, str, str]) -> tuple[int, int, int, str, str]:
-    network = _network(row[0])
-    return network.version, int(network.network_address), network.prefixlen, row[3], row[4]
 
 
 def _base(member: str) -> str:
