@@ -11,10 +11,11 @@ CSV, as MaxMind ships it (a zip of one directory, ``GeoLite2-Country-CSV_2019010
 - ASN blocks, ``GeoLite2-ASN-Blocks-IPv4.csv``: ``network,autonomous_system_number,
   autonomous_system_organization``.
 
-Files are told apart by their header row, not their names. A blocks file's geoname ids are
-resolved through the locations files given with it. MMDB files (``GeoLite2-Country.mmdb``,
-``GeoLite2-ASN.mmdb``) are read with MaxMind's ``maxminddb`` package, every network of the
-tree in turn.
+Only ``.csv`` and ``.mmdb`` files are read (the zip's COPYRIGHT.txt and LICENSE.txt are
+skipped and counted); CSV files are told apart by their header row, not their names. A blocks
+file's geoname ids are resolved through the locations files given with it. MMDB files
+(``GeoLite2-Country.mmdb``, ``GeoLite2-ASN.mmdb``) are read with MaxMind's ``maxminddb``
+package, every network of the tree in turn (IPv4 once, not again through its IPv6 aliases).
 
 ``--country`` matches a network's ``country`` or its ``registered_country`` (the country in
 which the ISP registered it; a note ``KP registered`` says a range matched only that way).
