@@ -18,8 +18,10 @@ that is valid only until the iterator moves on (tar members are read in passing)
 the iterator lives: ``next(iter_sources(...))`` alone hands out a closed stream, because the
 dropped generator closes its files.
 
-Damaged compressed data or archives are ``InputError``s naming the member, whenever they are
-found (often halfway through a member), never ``EOFError`` or ``lzma.LZMAError``.
+A compressed file that expands beyond ``MAX_EXPANSION`` times its size is refused, named,
+as a decompression bomb. Damaged compressed data or archives are ``InputError``s naming the
+member, whenever they are found (often halfway through a member), never ``EOFError`` or
+``lzma.LZMAError``.
 """
 
 from __future__ import annotations
@@ -45,6 +47,11 @@ _HASH_BLOCK = 1 << 20
 _TAR_BLOCK = 512
 #: Archives inside archives are opened this deep (a tar of .gz files), no deeper.
 _MAX_DEPTH = 3
+#: Decompressed, a file may be this many times its size once it has given EXPANSION_FLOOR:
+#: real Tor archives and blocklists expand 5-100 times, deflate's ceiling is about 1030 and
+#: xz's far beyond, which is what a decompression bomb uses.
+MAX_EXPANSION = 1000
+EXPANSION_FLOOR = 256 << 20
 _DAMAGE = (EOFError, lzma.LZMAError, zlib.error, gzip.BadGzipFile, OSError, tarfile.TarError)
 
 
@@ -61,10 +68,12 @@ class SourceMember:
 class _Guard(io.RawIOBase):
     """A stream whose decompression or archive errors become an ``InputError`` naming it."""
 
-    def __init__(self, inner: Any, name: str) -> None:
+    def __init__(self, inner: Any, name: str, limit: int | None = None) -> None:
         super().__init__()
         self.inner = inner
         self.name_shown = name
+        self.limit = limit
+        self.given = 0
 
     def readable(self) -> bool:
         return True
@@ -76,6 +85,12 @@ class _Guard(io.RawIOBase):
             raise
         except _DAMAGE as exc:
             raise damaged(self.name_shown, exc) from None
+        self.given += len(data)
+        if self.limit is not None and self.given > self.limit:
+            raise InputError(
+                self.name_shown,
+                f"expands to more than {MAX_EXPANSION} times its size (a decompression bomb?)",
+            )
         buffer[: len(data)] = data
         return len(data)
 
@@ -152,7 +167,9 @@ def _members(
     head = _read_exactly(buffered, _TAR_BLOCK)
     inner = _decompressor(head, io.BufferedReader(_Chain(head, buffered)))
     if inner is not None:
-        decoded = io.BufferedReader(_Guard(inner, name), 1 << 16)
+        # Judged against the file as shipped: nested members are small parts of it.
+        limit = max(EXPANSION_FLOOR, MAX_EXPANSION * source.size) if depth == 0 else None
+        decoded = io.BufferedReader(_Guard(inner, name, limit), 1 << 16)
         head = _read_exactly(decoded, _TAR_BLOCK)
         buffered = decoded
     data = io.BufferedReader(_Chain(head, buffered), 1 << 16)

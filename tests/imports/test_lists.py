@@ -260,3 +260,26 @@ def test_nothing_usable_is_an_error_naming_the_first_line(cli: Any, tmp_path: Pa
     assert result.exit_code == 1
     assert f"{binary}:2: not UTF-8 text" in result.stderr
     assert not (tmp_path / "endpoints" / "x.csv").exists()
+
+
+def test_this_file_date_when_no_source_date(cli: Any, tmp_path: Path) -> None:
+    path = tmp_path / "x.ipset"
+    path.write_text(
+        "\n".join(line for line in NETSET.splitlines() if "Source File Date" not in line) + "\n"
+    )
+    result = run(cli, tmp_path, "ipset", path, "--name", "x", "--category", "pool")
+    assert result.exit_code == 0, result.stderr
+    assert {r[0] for r in table(tmp_path / "endpoints" / "x.csv", "valid_from")} == {
+        "2019-11-04T19:10:10Z"
+    }
+    path.write_text(NETSET.replace("Mon Nov  4 18:40:06 UTC 2019", "Mon Nov  4 18:40:06 EET 2019"))
+    result = run(cli, tmp_path, "ipset", path, "--name", "x", "--category", "pool")
+    assert result.exit_code == 0, result.stderr
+    line = NETSET.splitlines().index("# Source File Date: Mon Nov  4 18:40:06 UTC 2019") + 1
+    assert (
+        f"{path}:{line}: date 'Mon Nov  4 18:40:06 EET 2019' not understood (expected "
+        "'Mon Nov 25 18:40:06 UTC 2019'); not used as valid_from" in result.stdout
+    )
+    assert {r[0] for r in table(tmp_path / "endpoints" / "x.csv", "valid_from")} == {
+        "2019-11-04T19:10:10Z"
+    }

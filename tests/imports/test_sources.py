@@ -129,3 +129,13 @@ def test_lines_crlf_bom_and_bad_utf8(tmp_path: Path) -> None:
     member = next(members)
     with pytest.raises(InputError, match=r"hosts:2: not UTF-8 text"):
         list(iter_lines(member))
+
+
+def test_decompression_bomb_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chainwatch.imports import sources
+
+    monkeypatch.setattr(sources, "EXPANSION_FLOOR", 1 << 20)  # a small bomb, for a quick test
+    bomb = tmp_path / "list.xz"
+    bomb.write_bytes(lzma.compress(b"\0" * (8 << 20)))  # 8 MiB of zeros: about 1,000 bytes
+    with pytest.raises(InputError, match=r"list.xz: expands to more than 1000 times its size"):
+        read_all([bomb])
