@@ -112,3 +112,64 @@ def test_catalog_addresses_hold_by_their_own_window_and_priority() -> None:
 def test_naive_time_refused() -> None:
     with pytest.raises(ValueError, match="naive"):
         Classifier([POOL], {}).classify_one("203.0.113.10", 3333, dt.datetime(2017, 1, 1))
+
+
+def test_the_answer_named_is_the_one_nearest_the_record() -> None:
+    seen = [
+        Answer("pool.example.org", "203.0.113.10", T0 + dt.timedelta(days=d), f"f:{d}")
+        for d in (0, 2, 4)
+    ]
+    classifier = Classifier([POOL], {}, list(reversed(seen)))
+    times = [
+        T0 + dt.timedelta(hours=12),
+        T0 + dt.timedelta(days=3, hours=12),
+        T0 + dt.timedelta(days=11),
+    ]
+    result = classifier.classify(["203.0.113.10"] * 3, [3333] * 3, stamps(*times))
+    assert [a.seen_in for a in result.answer] == ["f:0", "f:4", "f:4"]
+
+
+def test_host_and_address_rows_keep_catalog_priority() -> None:
+    by_host = endpoint(
+        "by-host",
+        hosts=("pool.example.org",),
+        valid_from=dt.date(2017, 6, 1),
+        valid_to=dt.date(2017, 6, 1),
+    )
+    by_address = endpoint("by-address", category="tor", networks=(net("203.0.113.0/24"),))
+    answers = [
+        SEEN,
+        Answer("pool.example.org", "203.0.113.10", T0 + dt.timedelta(days=5), "later:1"),
+    ]
+    classifier = Classifier([by_host, by_address], {}, answers)
+    times = [T0, T0 + dt.timedelta(days=5), T0 + dt.timedelta(days=30)]
+    result = classifier.classify(["203.0.113.10"] * 3, [3333] * 3, stamps(*times))
+    # The host row's own window (one day) bounds what its answers can say.
+    assert list(result.endpoint) == ["by-host", "by-address", "by-address"]
+    assert list(result.answer) == [SEEN, None, None]
+    reversed_order = Classifier([by_address, by_host], {}, answers)
+    assert reversed_order.classify_one("203.0.113.10", 3333, T0) == result.row(1)
+
+
+def test_catalog_coin_wins_over_the_payload_coin() -> None:
+    import json
+
+    import pyarrow as pa
+
+    from chainwatch.classify import with_verdicts
+
+    pool = endpoint("p", networks=(net("203.0.113.0/28"),))
+    classifier = Classifier([pool], {})
+    found = classifier.classify(["203.0.113.1", "192.0.2.1"], [3333, 3333], stamps(T0, T0))
+    records = pa.table(
+        {
+            "category": ["btc-pool", "btc-pool"],
+            "detector": ["payload", "payload"],
+            "confidence": [0.95, 0.95],
+            "endpoint": [None, None],
+            "facts": ["{}", "{}"],
+        }
+    )
+    result, facts = with_verdicts(found, records)
+    assert list(result.category) == ["xmr-pool", "btc-pool"]
+    assert json.loads(facts[0].as_py()) == {"coin_from": "endpoint", "payload_coin": "btc"}
