@@ -138,6 +138,8 @@ def _provenance(info: ListInfo) -> None:
         at = info.imported_at.isoformat().replace("+00:00", "Z")
         typer.echo(f"imported: {at} ({info.command})")
     for source in info.sources:
+        if "problem" in source:
+            typer.echo(f"sources unknown: {source['problem']}")
         if "sha256" in source:
             typer.echo(
                 f"source file: {source['name']} ({source['size']:,} bytes, "

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from chainwatch.errors import WatchlistError
 from chainwatch.imports.output import read_provenance
 from chainwatch.watchlists import Catalog, Watchlist, WatchlistSet
 from chainwatch.watchlists.ranges import NO_END, NO_START, from_micros, micros, window_text
@@ -30,8 +31,9 @@ Kind = Literal["watchlist", "catalog"]
 @dataclass(frozen=True)
 class ListInfo:
     """One watchlist or catalog as loaded. ``sources``: ``{"name", "size", "sha256"}`` per
-    source file of an imported CSV, or ``{"name": text}`` for a TOML ``source``; span ends are
-    None when unbounded."""
+    source file of an imported CSV, ``{"name": text}`` for a TOML ``source``, or one
+    ``{"problem": text}`` when a CSV's provenance header is damaged; span ends are None when
+    unbounded."""
 
     kind: Kind
     name: str
@@ -54,7 +56,7 @@ class ListInfo:
         return f"{first or 'unbounded'}..{last or 'unbounded'}"
 
     def sources_text(self) -> str:
-        return ", ".join(str(s["name"]) for s in self.sources) or "-"
+        return ", ".join(str(s.get("name", s.get("problem"))) for s in self.sources) or "-"
 
 
 def describe(loaded: WatchlistSet) -> list[ListInfo]:
@@ -100,13 +102,18 @@ def _info(
     start: dt.datetime | None,
     end: dt.datetime | None,
 ) -> ListInfo:
-    provenance = read_provenance(path) if path.suffix == ".csv" else None
+    provenance = None
+    sources: tuple[dict[str, Any], ...] = tuple({"name": text} for text in texts)
+    try:
+        provenance = read_provenance(path) if path.suffix == ".csv" else None
+    except WatchlistError as exc:
+        # The loader skips every leading "#" line, so the file itself is usable: say what is
+        # wrong with its header where the sources would be, rather than refuse the file.
+        sources = ({"problem": f"provenance header: {exc}"},)
     if provenance is not None:
         sources = tuple(
             {"name": s.name, "size": s.size, "sha256": s.sha256} for s in provenance.sources
         )
-    else:
-        sources = tuple({"name": text} for text in texts)
     return ListInfo(
         kind=kind,
         name=name,

@@ -210,3 +210,24 @@ def test_imported_catalog_csv_shows_its_source_files(cli: Any, db_url: str, tmp_
         }
     ]
     assert seen.span_to is not None and seen.span_to.date().isoformat() == "2019-12-31"
+
+
+def test_damaged_provenance_header_is_said_not_fatal(cli: Any, db_url: str, tmp_path: Path) -> None:
+    """The loader skips leading # lines, so a file whose header lost its '# imported' line is
+    still used; list, show and the scan's record say what is wrong instead of its sources."""
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    (lists / "kp.csv").write_text(
+        "# chainwatch watchlist kp\n# span - -\ncidr,note,source,valid_from,valid_to\n"
+        "175.45.176.0/22,,,,\n"
+    )
+    problem = f"provenance header: {lists / 'kp.csv'}:2: provenance header has no '# imported' line"
+    listed = cli("--watchlists", lists, "watchlist", "list")
+    assert listed.exit_code == 0 and f"  watchlist kp: span unbounded; sources {problem}" in (
+        listed.stdout.splitlines()
+    )
+    shown = cli("--watchlists", lists, "watchlist", "show", "kp")
+    assert shown.exit_code == 0 and f"sources unknown: {problem}" in shown.stdout
+    _scan(cli, db_url, lists, tmp_path / "a.csv", "2019-01-01T00:00:00Z")
+    (kp,) = rows(db_url, ListProvenance)
+    assert kp.sources == [{"problem": problem}] and kp.imported_at is None
