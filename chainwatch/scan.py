@@ -20,8 +20,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from chainwatch.config import Settings, WatcherConfig
 from chainwatch.errors import ChainwatchError, ExitStatus, Interrupted, UsageError
+from chainwatch.imports.list_info import describe
 from chainwatch.interrupt import StopFlag, exit_status, signal_name
 from chainwatch.store.db import Store, open_store
+from chainwatch.store.provenance import record_lists
 from chainwatch.store.scans import (
     finish_scan,
     finish_watcher_run,
@@ -155,6 +157,7 @@ def run_scan(
     try:
         sync_watchlists(store, watchlists, utcnow())
         scan_id = start_scan(store, command, utcnow())
+        record_lists(store, scan_id, describe(watchlists), utcnow())
         ctx = ScanContext(
             settings=settings,
             store=store,

@@ -113,7 +113,7 @@ def _global(
 
 def _register() -> None:
     # Imported here, not at module top, so each module can import ``app`` and ``state``.
-    from chainwatch.cli import db, demo, export, report, run, scan, watchlist  # noqa: F401
+    from chainwatch.cli import catalog, db, demo, export, report, run, scan, watchlist  # noqa: F401
 
 
 _register()

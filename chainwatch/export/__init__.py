@@ -18,7 +18,7 @@ from typing import Any
 from chainwatch import __version__
 from chainwatch.errors import UsageError
 from chainwatch.export.base import AtomicFile, Exporter, sha256_file, utc_text
-from chainwatch.export.manifest import MANIFEST
+from chainwatch.export.manifest import MANIFEST, lists_used
 from chainwatch.store.db import Store, redact
 from chainwatch.store.evidence import EvidenceQuery, input_files, stream_events, stream_json
 
@@ -113,6 +113,7 @@ def run_export(
         "query": query.as_json(),
         "files": files,
         "inputs": inputs,
+        "lists": lists_used(store, query),
     }
     out = AtomicFile(directory, MANIFEST)
     try:

@@ -1,7 +1,10 @@
 """``manifest.json``: what an export holds and how to check it was not changed.
 
-It records the tool version, the exact query, per file the row count, size and SHA-256, and per
-input file the events came from its path, size and SHA-256 (from the ``inputs`` table).
+It records the tool version, the exact query, per file the row count, size and SHA-256, per
+input file the events came from its path, size and SHA-256 (from the ``inputs`` table), and
+under ``lists`` the watchlists and catalogs the scans of those events used: kind, name, the
+file's SHA-256, its sources (files with size and SHA-256, from the provenance header of an
+imported CSV, or a TOML ``source``), import time and date span (``lists_used``).
 ``verify`` recomputes the hashes, sizes and row counts of the written files.
 """
 
@@ -14,6 +17,8 @@ from typing import Any
 
 from chainwatch.errors import InputError
 from chainwatch.export.base import sha256_file
+from chainwatch.store.db import Store
+from chainwatch.store.evidence import EvidenceQuery
 
 MANIFEST = "manifest.json"
 
@@ -40,6 +45,13 @@ def count_records(path: Path) -> int:
             return sum(1 for line in handle if line.strip())
     with path.open(encoding="utf-8") as handle:
         return len(json.load(handle).get("objects", []))
+
+
+def lists_used(store: Store, query: EvidenceQuery) -> list[dict[str, Any]]:
+    """The watchlists and catalogs used by the scans of the events ``query`` selects."""
+    from chainwatch.store.provenance import lists_for_events
+
+    return lists_for_events(store, query.statement())
 
 
 def load(directory: Path) -> dict[str, Any]:

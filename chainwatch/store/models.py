@@ -350,3 +350,39 @@ class Alert(Base):
     created_at: Mapped[dt.datetime]
     #: the delivery errors (webhook, command); empty when every configured channel took it
     errors: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class ListProvenance(Base):
+    """A watchlist or catalog file as some scan used it, once per (kind, name, sha256): where
+    it came from (``sources``: the provenance header's files, or a TOML ``source``), when it
+    was imported, and the span of its rows (NULL: unbounded). ``scan_lists`` says which scans
+    used it; export manifests list them."""
+
+    __tablename__ = "list_provenance"
+    __table_args__ = (UniqueConstraint("kind", "name", "sha256"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: watchlist | catalog
+    kind: Mapped[str] = mapped_column(String(10))
+    name: Mapped[str] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(64))
+    sources: Mapped[list[Any]] = mapped_column(default=list)
+    imported_at: Mapped[dt.datetime | None]
+    command: Mapped[str | None] = mapped_column(Text)
+    span_from: Mapped[dt.datetime | None]
+    span_to: Mapped[dt.datetime | None]
+    first_used_at: Mapped[dt.datetime]
+
+
+class ScanList(Base):
+    """Which watchlists and catalogs (``list_provenance`` rows) a scan loaded."""
+
+    __tablename__ = "scan_lists"
+    __table_args__ = (Index(None, "list_id"),)
+
+    scan_id: Mapped[int] = mapped_column(
+        ForeignKey("scans.id", ondelete="CASCADE"), primary_key=True
+    )
+    list_id: Mapped[int] = mapped_column(
+        ForeignKey("list_provenance.id", ondelete="CASCADE"), primary_key=True
+    )
