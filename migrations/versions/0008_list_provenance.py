@@ -1,7 +1,7 @@
 """list_provenance and scan_lists: the watchlists and catalogs each scan used
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-11-27
 
 Each watchlist or catalog file a scan loads is recorded once per (kind, name, sha256) with its
