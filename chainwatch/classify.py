@@ -39,6 +39,7 @@ from chainwatch.passive_dns import Answer
 from chainwatch.watchlists import Endpoint
 from chainwatch.watchlists.endpoint_rows import rows_for
 from chainwatch.watchlists.matcher import ParsedIps, parse_ips, record_times
+from chainwatch.watchlists.ranges import micros
 
 _NO_PORT = -1
 #: How far from a DNS answer's time the answer speaks for a record (``[catalogs] dns_horizon``).
@@ -242,12 +243,16 @@ class Classifier:
         )
         return batch.row(0)
 
-    def match_host(self, name: str) -> HostMatch | None:
+    def match_host(self, name: str, when: dt.datetime | None = None) -> HostMatch | None:
         """The catalog endpoint of a server name (TLS SNI, HTTP Host), case-insensitive: a
         host listed exactly or under a ``*.suffix`` pattern; the first row that names one
-        wins."""
+        wins. With ``when`` (timezone-aware, the record's time) only rows whose own validity
+        window holds it count: a name says nothing of a date its row does not cover."""
         name = name.strip().lower().rstrip(".")
         rows = self._hosts.rows_for(name) if name else []
+        if rows and when is not None:
+            at, table = micros(when), self._hosts.rows
+            rows = [r for r in rows if table.valid_from[r] <= at <= table.valid_to[r]]
         if not rows:
             return None
         first = min(rows)

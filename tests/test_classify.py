@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from chainwatch.categories import DEFAULT_PORT_RULES
 from chainwatch.classify import DNS_HORIZON, Classifier, HostMatch
 from chainwatch.passive_dns import Answer
-from chainwatch.watchlists import Endpoint
+from chainwatch.watchlists import Endpoint, load_watchlists
 
 UTC = dt.UTC
 T0 = dt.datetime(2017, 6, 1, 12, tzinfo=UTC)
@@ -191,3 +192,25 @@ def test_answers_added_batch_by_batch_extend_what_was_compiled() -> None:
     classifier.add_answers([later, later, SEEN])  # repeats change nothing
     assert classifier.classify(["203.0.113.10"], [3333], when).answer[0] == later
     assert classifier.classify(["203.0.113.10"], [3333], stamps(T0)).answer[0] == SEEN
+
+
+def test_a_name_matches_only_on_dates_its_own_row_covers(tmp_path: Path) -> None:
+    """Two rows of one name, two windows: a TLS/HTTP name at a time between them, or outside
+    both, is no endpoint; within either it is, and without a time any row counts."""
+    catalog = tmp_path / "endpoints" / "pools.csv"
+    catalog.parent.mkdir()
+    catalog.write_text(
+        "name,category,coin,address,host,port,valid_from,valid_to,source\n"
+        "minepool,pool,xmr,,pool.example.org,,2017-01-01,2017-03-31,list\n"
+        "minepool,pool,xmr,,pool.example.org,,2017-06-01T00:00:00Z,2017-06-30T12:00:00Z,list\n"
+    )
+    classifier = Classifier(load_watchlists(tmp_path).endpoints, {})
+    at = dt.datetime
+    inside = (at(2017, 3, 31, 23, 59, tzinfo=UTC), at(2017, 6, 30, 12, tzinfo=UTC))
+    outside = (at(2017, 4, 15, tzinfo=UTC), at(2017, 6, 30, 12, 0, 1, tzinfo=UTC))
+    for when in inside:
+        found = classifier.match_host("Pool.Example.org", when)
+        assert found is not None and found.endpoint.name == "minepool", when
+    for when in outside:
+        assert classifier.match_host("pool.example.org", when) is None, when
+    assert classifier.match_host("pool.example.org") is not None

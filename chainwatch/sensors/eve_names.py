@@ -29,29 +29,15 @@ def facts_text(**values: Any) -> str:
     )
 
 
-def _inside(first: dt.date | None, last: dt.date | None, when: dt.datetime) -> bool:
-    """Whether ``when`` lies in an endpoint's window: dates are whole days (inclusive),
-    datetimes instants."""
-    before = first is not None and (
-        when < first if isinstance(first, dt.datetime) else when.date() < first
-    )
-    after = last is not None and (
-        when > last if isinstance(last, dt.datetime) else when.date() > last
-    )
-    return not (before or after)
-
-
 def _host(classifier: Classifier, name: Any, when: dt.datetime) -> tuple[str, str, str] | None:
     """(category, endpoint name, matched pattern) of a catalog host name, within the
     endpoint's dates."""
     if not isinstance(name, str) or not name.strip():
         return None
-    found = classifier.match_host(name)
+    found = classifier.match_host(name, when)
     if found is None:
         return None
     endpoint = found.endpoint
-    if not _inside(endpoint.valid_from, endpoint.valid_to, when):
-        return None
     category = endpoint.category
     if category == POOL and endpoint.coin:  # a pool whose coin the catalog names
         category = pool_category(endpoint.coin)

@@ -50,7 +50,7 @@ import pyarrow.compute as pc
 
 from chainwatch import coins
 from chainwatch.categories import CONFIDENCE, Detector
-from chainwatch.classify import Classifier
+from chainwatch.classify import Classifier, HostMatch
 from chainwatch.errors import ChainwatchError
 from chainwatch.flows.inputs import FlowInput, head
 from chainwatch.flows.limits import Limits
@@ -58,7 +58,6 @@ from chainwatch.flows.readers.batch import SCHEMA, Batch, empty
 from chainwatch.flows.readers.zeek_logs import Bad, Record, log_kind, read_records
 from chainwatch.passive_dns import Answer
 from chainwatch.pcap.reader import VERDICT_SCHEMA
-from chainwatch.watchlists import Endpoint
 
 _MAYBE_ADDRESS = re.compile(r"^[0-9a-fA-F:.]+$")
 #: Problems kept with their line number per input (the rest are counted).
@@ -120,32 +119,10 @@ class VerdictLog:
             self.bad_examples.append((bad.line, bad.reason))
 
 
-def _valid_at(endpoint: Endpoint, when: dt.datetime) -> bool:
-    """Whether the record's time lies in the endpoint's validity window (inclusive; a date
-    bound covers its whole day)."""
-
-    def instant(bound: dt.date | dt.datetime, end: bool) -> dt.datetime:
-        if isinstance(bound, dt.datetime):
-            return bound if bound.tzinfo else bound.replace(tzinfo=dt.UTC)
-        day = dt.datetime(bound.year, bound.month, bound.day, tzinfo=dt.UTC)
-        return day + dt.timedelta(days=1) - dt.timedelta(microseconds=1) if end else day
-
-    if endpoint.valid_from is not None and when < instant(endpoint.valid_from, False):
-        return False
-    return endpoint.valid_to is None or when <= instant(endpoint.valid_to, True)
-
-
-def _match(classifier: Classifier, name: str) -> tuple[Endpoint, str] | None:
-    """The catalog endpoint a host name belongs to, and the catalog host or ``*.`` pattern
-    that matched."""
-    found = classifier.match_host(name)
-    return None if found is None else (found.endpoint, found.pattern)
-
-
 def verdict_of(
     record: Record,
     kind: str,
-    match: Callable[[str], tuple[Endpoint, str] | None],
+    match: Callable[[str, dt.datetime], HostMatch | None],
     name: str,
 ) -> Verdict | None:
     """The verdict an ssl (``server_name``) or http (``host``, ``user_agent``) record gives."""
@@ -155,9 +132,9 @@ def verdict_of(
         host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host  # "pool:8080"
     where = f"{name}:{record.line}"
     uid = record.text("uid")
-    found = match(host) if host else None
-    if found is not None and _valid_at(found[0], record.ts):
-        endpoint, pattern = found
+    found = match(host, record.ts) if host else None
+    if found is not None:
+        endpoint, pattern = found.endpoint, found.pattern
         return Verdict(
             uid,
             endpoint.category,
@@ -195,12 +172,15 @@ def read_verdicts(
     """The verdicts of a whole ssl/http log (few: only records with one are kept). A name or
     agent seen again is looked up once."""
     log = VerdictLog()
-    matches: dict[str, tuple[Endpoint, str] | None] = {}
+    unlisted: set[str] = set()  # names no catalog row names, whatever the time
 
-    def match(name: str) -> tuple[Endpoint, str] | None:
-        if name not in matches:
-            matches[name] = _match(classifier, name)
-        return matches[name]
+    def match(name: str, when: dt.datetime) -> HostMatch | None:
+        if name in unlisted:
+            return None
+        found = classifier.match_host(name, when)
+        if found is None and classifier.match_host(name) is None:
+            unlisted.add(name)
+        return found
 
     for block in read_records(flow_input, json_lines, limits, WANTED[kind]):
         for item in block:
