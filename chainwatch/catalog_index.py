@@ -19,7 +19,6 @@ every record hits a much-repeated address keeps memory bounded.
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -144,10 +143,6 @@ class _Run:
     end: int
     answers: list[tuple[int, Answer]] = field(default_factory=list)
 
-    @functools.cached_property
-    def seen(self) -> np.ndarray:
-        return np.array([seen for seen, _ in self.answers], np.int64)
-
 
 class HostIndex:
     """Addresses that answers gave the catalog's host rows (see the module docstring)."""
@@ -160,7 +155,8 @@ class HostIndex:
         for row in np.flatnonzero(rows.host >= 0).tolist():
             self.patterns.setdefault(rows.hosts[int(rows.host[row])], []).append(row)
         self._seen: dict[tuple[int, int, int], dict[Answer, int]] = {}
-        self._families: dict[int, tuple[np.ndarray, Rules, list[_Run]]] = {}
+        self._families: dict[int, tuple[np.ndarray, Rules]] = {}
+        self._sightings: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._dirty = False
 
     def rows_for(self, name: str) -> list[int]:
@@ -173,13 +169,16 @@ class HostIndex:
 
     def add(self, answers: list[Answer]) -> None:
         for answer in answers:
-            rows = self.rows_for(answer.host.strip().lower().rstrip("."))
+            name = answer.host.strip().lower().rstrip(".")
+            rows = self.rows_for(name) if not name.startswith("*") else []
             if not rows:
                 continue
             try:
                 address = ipaddress.ip_address(answer.address)
             except ValueError:
                 continue  # not an address: it cannot match a record
+            if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+                address = address.ipv4_mapped  # as records are matched (addresses.py)
             seen = micros(answer.seen_at)
             for row in rows:
                 key = (row, address.version, int(address))
@@ -217,7 +216,17 @@ class HostIndex:
                 np.array([item[3] for item in items], np.int64),
                 np.array([item[4] for item in items], np.int64),
             )
-            self._families[version] = (keys, rules, [item[5] for item in items])
+            runs = [item[5] for item in items]
+            self._families[version] = (keys, rules)
+            # Every run's sightings, in (rule, time) order, for naming the nearest answer.
+            counts = [len(run.answers) for run in runs]
+            answers = np.empty(sum(counts), dtype=object)
+            answers[:] = [answer for run in runs for _, answer in run.answers]
+            self._sightings[version] = (
+                np.repeat(np.arange(len(runs), dtype=np.int64), counts),
+                np.array([seen for run in runs for seen, _ in run.answers], np.int64),
+                answers,
+            )
         self._dirty = False
 
     def lower(
@@ -235,7 +244,7 @@ class HostIndex:
             self._compile()
         if family not in self._families or not len(records):
             return
-        table, rules, _ = self._families[family]
+        table, rules = self._families[family]
         first = np.searchsorted(table, keys, side="left")
         count = np.searchsorted(table, keys, side="right") - first
         order = np.arange(len(table))
@@ -243,17 +252,28 @@ class HostIndex:
 
     def answers(self, family: int, rule: np.ndarray, times: np.ndarray) -> np.ndarray:
         """The answer through which each record matched host rule ``rule``: of the rule's
-        run, the one seen nearest the record's time."""
-        _, _, runs = self._families[family]
+        run, the one seen nearest the record's time. Vectorised: answers and records sorted
+        together by (rule, time), each record takes the nearest answer before and after it
+        within its rule (running max/min of answer positions)."""
+        seen_rule, seen_time, seen_answer = self._sightings[family]
+        a = len(seen_rule)
+        is_record = np.concatenate([np.zeros(a, bool), np.ones(len(rule), bool)])
+        order = np.lexsort(
+            (is_record, np.concatenate([seen_time, times]), np.concatenate([seen_rule, rule]))
+        )
+        record_at = is_record[order]
+        before = np.maximum.accumulate(np.where(record_at, -1, order))[record_at]
+        after = np.minimum.accumulate(np.where(record_at, a, order)[::-1])[::-1][record_at]
+        record = order[record_at] - a
+        mine = rule[record]
+        t = times[record]
+        safe_before, safe_after = np.maximum(before, 0), np.minimum(after, a - 1)
+        has_before = (before >= 0) & (seen_rule[safe_before] == mine)
+        has_after = (after < a) & (seen_rule[safe_after] == mine)
+        gap_before = np.where(has_before, t - seen_time[safe_before], NONE)
+        gap_after = np.where(has_after, seen_time[safe_after] - t, NONE)
         found = np.full(len(rule), None, dtype=object)
-        for one in np.unique(rule).tolist():
-            at = np.flatnonzero(rule == one)
-            seen = runs[one].seen
-            position = np.clip(np.searchsorted(seen, times[at]), 1, max(len(seen) - 1, 1))
-            before = np.maximum(position - 1, 0)
-            after = np.minimum(position, len(seen) - 1)
-            nearer = np.where(
-                np.abs(seen[after] - times[at]) < np.abs(seen[before] - times[at]), after, before
-            )
-            found[at] = [runs[one].answers[i][1] for i in nearer.tolist()]
+        found[record] = np.where(
+            gap_after < gap_before, seen_answer[safe_after], seen_answer[safe_before]
+        )
         return found

@@ -129,7 +129,8 @@ def resolve_catalog_hosts(
     stored = resolutions_for_scan(store, scan_id)
     if stored is not None:
         return stored
-    hosts = sorted({host.lower() for endpoint in endpoints for host in endpoint.hosts})
+    # "*." patterns stand for the names below them and are never looked up.
+    hosts = sorted({h.lower() for e in endpoints for h in e.hosts if not h.startswith("*.")})
     if not hosts:
         return {}
     results = lookup_hosts(hosts, lookup=lookup)

@@ -60,6 +60,9 @@ def test_host_matches_only_within_the_horizon_of_an_answer() -> None:
 
 def test_answers_added_later_and_a_custom_horizon() -> None:
     classifier = Classifier([POOL], {}, horizon=dt.timedelta(hours=1))
+    mapped = Classifier([endpoint("m", hosts=("Pool.Example.ORG",))], {})
+    mapped.add_answers([Answer("pool.example.org", "::ffff:203.0.113.10", T0, "x:2")])
+    assert mapped.classify_one("203.0.113.10", 80, T0) is not None  # IPv4-mapped is IPv4
     late = T0 + dt.timedelta(minutes=90)
     assert classifier.classify_one("203.0.113.10", 3333, T0) is None
     classifier.add_answers([SEEN, Answer("other.example.net", "203.0.113.11", T0, "x:1")])
@@ -81,6 +84,9 @@ def test_wildcard_patterns_match_names_strictly_below() -> None:
     later = Classifier([exact, wild], {})
     assert later.match_host("eu.mine.example.org") == HostMatch(exact, "eu.mine.example.org")
     # An answer for a name under the pattern ties its address to the endpoint.
+    # A literal "*." name is no name: its answer (a wildcard record) ties nothing.
+    later.add_answers([Answer("*.mine.example.org", "2001:db8::6", T0, "odd:1")])
+    assert later.classify_one("2001:db8::6", 443, T0) is None
     later.add_answers([Answer("x.mine.example.org", "2001:db8::5", T0, "cap.pcap:3")])
     found = later.classify(["2001:db8::5"], [443], stamps(T0))
     assert (found.endpoint[0], found.answer[0].seen_in) == ("wild", "cap.pcap:3")
@@ -112,3 +118,64 @@ def test_catalog_addresses_hold_by_their_own_window_and_priority() -> None:
 def test_naive_time_refused() -> None:
     with pytest.raises(ValueError, match="naive"):
         Classifier([POOL], {}).classify_one("203.0.113.10", 3333, dt.datetime(2017, 1, 1))
+
+
+def test_the_answer_named_is_the_one_nearest_the_record() -> None:
+    seen = [
+        Answer("pool.example.org", "203.0.113.10", T0 + dt.timedelta(days=d), f"f:{d}")
+        for d in (0, 2, 4)
+    ]
+    classifier = Classifier([POOL], {}, list(reversed(seen)))
+    times = [
+        T0 + dt.timedelta(hours=12),
+        T0 + dt.timedelta(days=3, hours=12),
+        T0 + dt.timedelta(days=11),
+    ]
+    result = classifier.classify(["203.0.113.10"] * 3, [3333] * 3, stamps(*times))
+    assert [a.seen_in for a in result.answer] == ["f:0", "f:4", "f:4"]
+
+
+def test_host_and_address_rows_keep_catalog_priority() -> None:
+    by_host = endpoint(
+        "by-host",
+        hosts=("pool.example.org",),
+        valid_from=dt.date(2017, 6, 1),
+        valid_to=dt.date(2017, 6, 1),
+    )
+    by_address = endpoint("by-address", category="tor", networks=(net("203.0.113.0/24"),))
+    answers = [
+        SEEN,
+        Answer("pool.example.org", "203.0.113.10", T0 + dt.timedelta(days=5), "later:1"),
+    ]
+    classifier = Classifier([by_host, by_address], {}, answers)
+    times = [T0, T0 + dt.timedelta(days=5), T0 + dt.timedelta(days=30)]
+    result = classifier.classify(["203.0.113.10"] * 3, [3333] * 3, stamps(*times))
+    # The host row's own window (one day) bounds what its answers can say.
+    assert list(result.endpoint) == ["by-host", "by-address", "by-address"]
+    assert list(result.answer) == [SEEN, None, None]
+    reversed_order = Classifier([by_address, by_host], {}, answers)
+    assert reversed_order.classify_one("203.0.113.10", 3333, T0) == result.row(1)
+
+
+def test_catalog_coin_wins_over_the_payload_coin() -> None:
+    import json
+
+    import pyarrow as pa
+
+    from chainwatch.classify import with_verdicts
+
+    pool = endpoint("p", networks=(net("203.0.113.0/28"),))
+    classifier = Classifier([pool], {})
+    found = classifier.classify(["203.0.113.1", "192.0.2.1"], [3333, 3333], stamps(T0, T0))
+    records = pa.table(
+        {
+            "category": ["btc-pool", "btc-pool"],
+            "detector": ["payload", "payload"],
+            "confidence": [0.95, 0.95],
+            "endpoint": [None, None],
+            "facts": ["{}", "{}"],
+        }
+    )
+    result, facts = with_verdicts(found, records)
+    assert list(result.category) == ["xmr-pool", "btc-pool"]
+    assert json.loads(facts[0].as_py()) == {"coin_from": "endpoint", "payload_coin": "btc"}

@@ -7,34 +7,31 @@ are required, unknown columns are refused. Each row is one address (IP or CIDR) 
 (a DNS name, or ``*.example.org`` for every name below it), one port (empty: any) and one
 validity window (``YYYY-MM-DD``, a date ``valid_to`` meaning its whole day, or ISO-8601
 times with a zone; empty: unbounded), so one endpoint name has as many rows as it has
-intervals; its category and coin are the same on all of them. The CSV reading is the
-watchlist CSV's (``csvlist.py``: RFC 4180 by the ``csv`` module, BOM, CRLF, leading ``#``
-provenance lines skipped, blank lines skipped, errors at the line where the row starts) and
-CIDRs and windows are parsed by ``RangeBuilder``, the one parser of every watchlist form.
+intervals; its category and coin are the same on all of them. The CSV is read as the
+watchlist CSV is (``csvcolumns.py``: RFC 4180, BOM, CRLF, leading ``#`` provenance lines
+and blank lines skipped, errors at the line where the row starts) and CIDRs and windows are
+parsed by ``RangeBuilder``, the one parser of every watchlist form.
 
 Linear and columnar: every column is checked once per distinct value (a million rows repeat
-a few categories, ports and dates), addresses in ``RangeBuilder``'s tight loop; a
-1,000,000-row catalog loads in a few seconds (``benchmarks/catalog.py``).
+a few categories, ports and dates, and relays' addresses), addresses in ``RangeBuilder``'s
+tight loop; a 1,000,000-row catalog loads in a few seconds (``benchmarks/catalog.py``).
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
-import io
-from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import NoReturn
 
 import numpy as np
 
 from chainwatch.errors import WatchlistError
 from chainwatch.watchlists.builder import RangeBuilder
 from chainwatch.watchlists.catalog import HOST, HOST_HELP, Catalog, Endpoint, endpoint_kind
-from chainwatch.watchlists.csvlist import _rows_with_lines, _skip_comments
+from chainwatch.watchlists.csvcolumns import Column, read_columns
 from chainwatch.watchlists.endpoint_rows import ANY_PORT, EndpointRows
-from chainwatch.watchlists.ranges import NO_END, NO_START, from_micros
+from chainwatch.watchlists.ranges import NO_END, NO_START
 from chainwatch.watchlists.tomlfile import read_text
 
 COLUMNS = (
@@ -48,119 +45,57 @@ COLUMNS = (
     "valid_to",
     "source",
 )
-K = TypeVar("K")
-
-
-def read_rows(
-    path: Path, text: str, columns: Sequence[str], required: Sequence[str]
-) -> tuple[dict[str, list[str]], list[int]]:
-    """The columns (by header name) of a CSV text and the line each row starts on."""
-    skipped, text = _skip_comments(text)
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        header = next(reader, None)
-    except csv.Error as exc:
-        raise WatchlistError(path, f"not CSV: {exc}", line=skipped + 1) from None
-    expected = f"a header row of {','.join(columns)}"
-    if header is None:
-        raise WatchlistError(path, "empty file", expected=expected)
-    names = [name.strip().lower() for name in header]
-    unknown = [name for name in names if name not in columns]
-    missing = [name for name in required if name not in names]
-    if unknown or missing or len(set(names)) != len(names):
-        problem = (
-            f"unknown column {unknown[0]!r}"
-            if unknown
-            else f"header has no {missing[0]} column"
-            if missing
-            else "a column is named twice"
-        )
-        raise WatchlistError(path, problem, line=skipped + 1, expected=expected)
-    first = skipped + reader.line_num + 1
-    try:
-        rows = list(reader)
-    except csv.Error:
-        rows = []  # the slow pass says where
-    if rows and skipped + reader.line_num - first + 1 == len(rows):
-        lines = list(range(first, first + len(rows)))  # no line breaks inside quotes
-    else:
-        rows, found = _rows_with_lines(path, text, skipped)
-        lines = [int(line or 0) for line in found]
-    width = len(names)
-    wrong = [i for i, row in enumerate(rows) if len(row) != width]
-    if any(rows[i] for i in wrong):
-        i = next(i for i in wrong if rows[i])
-        raise WatchlistError(
-            path,
-            f"{len(rows[i])} fields",
-            line=lines[i],
-            expected=f"{width} fields as in the header ({','.join(names)})",
-        )
-    if wrong:  # blank lines
-        keep = [i for i, row in enumerate(rows) if row]
-        rows, lines = [rows[i] for i in keep], [lines[i] for i in keep]
-    # One comprehension per column: zip(*rows) over a million rows is 20 times slower.
-    return {name: [row[k] for row in rows] for k, name in enumerate(names)}, lines
-
-
-def _codes(values: Sequence[K]) -> tuple[dict[K, int], np.ndarray]:
-    """Each distinct value's code (in first-seen order) and every value's code."""
-    distinct: dict[K, int] = {}
-    for value in values:
-        if value not in distinct:
-            distinct[value] = len(distinct)
-    return distinct, np.fromiter(map(distinct.__getitem__, values), np.int64, len(values))
 
 
 def load_catalog_csv(path: Path) -> Catalog:
     """One CSV catalog: its endpoints (by name, first-seen order) and its rows."""
     raw, text = read_text(path, bom=True)
-    cols, lines = read_rows(path, text, COLUMNS, ("name", "category"))
-    n = len(lines)
+    cols, line_of = read_columns(path, raw, text, COLUMNS, ("name", "category"))
+    n = len(line_of)
     if not n:
         raise WatchlistError(
             path, "no rows", expected="one row per address or host after the header"
         )
-    empty = [""] * n
-    line_of = np.array(lines, np.int64)
+    blank = Column(np.zeros(n, np.int64), [""])
 
     def fail(row: int, problem: str, expected: str | None = None) -> NoReturn:
         raise WatchlistError(path, problem, line=int(line_of[row]), expected=expected)
 
     # Name, category and coin: one check per distinct triple; one kind per name.
-    names = cols["name"]
-    triples, triple_of = _codes(
-        list(zip(names, cols["category"], cols.get("coin", empty), strict=True))
-    )
-    first_row = np.full(len(triples), n, np.int64)
-    np.minimum.at(first_row, triple_of, np.arange(n))
+    name, category, coin = cols["name"], cols["category"], cols.get("coin", blank)
+    width_c, width_k = len(category.values), len(coin.values)
+    key = (name.codes * width_c + category.codes) * width_k + coin.codes
+    triples, first_row = np.unique(key, return_index=True)
     kinds: dict[str, tuple[int, str, str | None]] = {}  # name -> first row, category, coin
-    for (name, category, coin), row in sorted(
-        zip(triples, first_row.tolist(), strict=True), key=lambda item: item[1]
+    for triple, row in sorted(
+        zip(triples.tolist(), first_row.tolist(), strict=True), key=lambda t: t[1]
     ):
-        if not name.strip():
+        label = name.values[triple // (width_c * width_k)]
+        if not label.strip():
             fail(row, "name is empty", "an endpoint name")
 
         def bad(problem: str, expected: str, row: int = row) -> NoReturn:
             fail(row, problem, expected)
 
-        kind = endpoint_kind(category.strip(), coin.strip(), bad)
-        if name in kinds:
-            before = kinds[name]
+        stated = (category.values[triple // width_k % width_c], coin.values[triple % width_k])
+        kind = endpoint_kind(stated[0].strip(), stated[1].strip(), bad)
+        if label in kinds:
+            before = kinds[label]
             fail(
                 row,
-                f"endpoint {name!r} is {category!r}/{coin or '-'!r} here but "
-                f"{before[1]!r}/{before[2] or '-'!r} on line {line_of[before[0]]}",
+                f"endpoint {label!r} is {stated[0]!r} with coin {stated[1] or None!r} here but "
+                f"{before[1]!r} with coin {before[2]!r} on line {line_of[before[0]]}",
                 "one category and coin per endpoint name",
             )
-        kinds[name] = (row, *kind)
-    order = {name: index for index, name in enumerate(kinds)}
-    endpoint = np.fromiter(map(order.__getitem__, names), np.int64, n)
+        kinds[label] = (row, *kind)
+    order = np.zeros(len(name.values), np.int64)
+    order[[name.codes[row] for row, _, _ in kinds.values()]] = np.arange(len(kinds))
+    endpoint = order[name.codes]
 
     # Address or host, exactly one per row.
-    addresses, hosts = cols.get("address", empty), cols.get("host", empty)
-    has_address = np.fromiter(map(bool, addresses), bool, n)
-    has_host = np.fromiter(map(bool, hosts), bool, n)
+    address, host = cols.get("address", blank), cols.get("host", blank)
+    address_blank = np.array([not v.strip() for v in address.values], bool)
+    has_address, has_host = ~address_blank[address.codes], ~host.empty()
     both = np.flatnonzero(has_address == has_host)
     if len(both):
         row = int(both[0])
@@ -169,51 +104,53 @@ def load_catalog_csv(path: Path) -> Catalog:
             "both address and host" if has_address[row] else "no address or host",
             "an address (IP or CIDR) or a host, one per row",
         )
-    at = np.flatnonzero(has_address)
+    # Each distinct address parsed once, by the one CIDR parser, then spread to its rows.
+    used = np.flatnonzero(~address_blank)
     builder = RangeBuilder(path)
-    builder.extend([addresses[i] for i in at.tolist()], line_of[at].tolist())
+    builder.extend(
+        [address.values[i] for i in used.tolist()],
+        line_of[address.first_rows()[used]].tolist(),
+    )
     table = builder.build(check_duplicates=False)
+    at = np.full(len(address.values), 0, np.int64)
+    at[used] = np.arange(len(used))
+    spread = at[address.codes]
     version = np.zeros(n, np.uint8)
     hi, lo = np.zeros(n, np.uint64), np.zeros(n, np.uint64)
     prefix = np.zeros(n, np.uint8)
-    version[at], hi[at], lo[at], prefix[at] = table.version, table.hi, table.lo, table.prefix
-    patterns, host_of = _codes(hosts)
-    for pattern, code in patterns.items():
-        if pattern and not HOST.match(pattern.strip()):
-            fail(int(np.argmax(host_of == code)), f"bad host name {pattern!r}", HOST_HELP)
-    host_names = [p.strip().lower() for p in patterns]
-    host_code = np.where(has_host, host_of, -1)
+    if len(used):
+        rows_at = np.flatnonzero(has_address)
+        which = spread[rows_at]
+        version[rows_at], prefix[rows_at] = table.version[which], table.prefix[which]
+        hi[rows_at], lo[rows_at] = table.hi[which], table.lo[which]
+    host_first = host.first_rows()
+    for code, pattern in enumerate(host.values):
+        if pattern.strip() and not HOST.match(pattern.strip()):
+            fail(int(host_first[code]), f"bad host name {pattern!r}", HOST_HELP)
+    host_code = np.where(has_host, host.codes, -1)
 
     # Ports and windows, once per distinct value.
-    ports, port_of = _codes(cols.get("port", empty))
-    port_value = np.zeros(len(ports), np.int64)
-    for text_port, code in ports.items():
-        value = text_port.strip()
+    port = cols.get("port", blank)
+    port_first = port.first_rows()
+    port_value = np.zeros(len(port.values), np.int64)
+    for code, cell in enumerate(port.values):
+        value = cell.strip()
         if value and not (value.isdigit() and 0 < int(value) < 65536):
-            fail(
-                int(np.argmax(port_of == code)),
-                f"port is {text_port!r}",
-                "a port 1-65535, or empty for any",
-            )
+            fail(int(port_first[code]), f"port is {cell!r}", "a port 1-65535, or empty for any")
         port_value[code] = int(value) if value else ANY_PORT
-    bounds = builder._bounds  # RangeBuilder's own date parsing, messages and all
-    start = np.array(
-        bounds(cols.get("valid_from"), "valid_from", lines, [None] * n, last=False), np.int64
-    )
-    end = np.array(bounds(cols.get("valid_to"), "valid_to", lines, [None] * n, last=True), np.int64)
+    start = _bounds(builder, cols.get("valid_from", blank), line_of, last=False)
+    end = _bounds(builder, cols.get("valid_to", blank), line_of, last=True)
     backwards = np.flatnonzero(end < start)
     if len(backwards):
         row = int(backwards[0])
         fail(
             row,
-            f"valid_to {cols['valid_to'][row]} is before valid_from {cols['valid_from'][row]}",
+            f"valid_to {_cell(cols, 'valid_to', row)} is before valid_from "
+            f"{_cell(cols, 'valid_from', row)}",
             "valid_from on or before valid_to",
         )
-    sources, source_of = _codes(cols.get("source", empty))
-    source_names = list(sources)
-    named = np.fromiter(map(bool, source_names), bool, len(source_names))
-    source_code = np.where(named[source_of], source_of, -1)
-
+    source = cols.get("source", blank)
+    named = ~np.array([not v.strip() for v in source.values], bool)
     rows = EndpointRows(
         endpoint=endpoint.astype(np.int32),
         version=version,
@@ -221,13 +158,13 @@ def load_catalog_csv(path: Path) -> Catalog:
         lo=lo,
         prefix=prefix,
         host=host_code.astype(np.int32),
-        hosts=host_names,
-        port=port_value[port_of].astype(np.int32),
+        hosts=[p.strip().lower() for p in host.values],
+        port=port_value[port.codes].astype(np.int32),
         valid_from=start,
         valid_to=end,
         line=line_of,
-        source=source_code.astype(np.int32),
-        sources=source_names,
+        source=np.where(named[source.codes], source.codes, -1).astype(np.int32),
+        sources=source.values,
     )
     return Catalog(
         name=path.stem,
@@ -236,6 +173,21 @@ def load_catalog_csv(path: Path) -> Catalog:
         endpoints=_endpoints(path.stem, kinds, rows),
         rows=rows,
     )
+
+
+def _cell(cols: dict[str, Column], name: str, row: int) -> str:
+    column = cols[name]
+    return column.values[int(column.codes[row])]
+
+
+def _bounds(builder: RangeBuilder, column: Column, lines: np.ndarray, *, last: bool) -> np.ndarray:
+    """Window bounds (microseconds) of every row, each distinct text converted once by
+    ``RangeBuilder``'s own date parsing (same forms, same messages)."""
+    key = "valid_to" if last else "valid_from"
+    first = lines[column.first_rows()].tolist()
+    converted = builder._bounds(column.values, key, first, [None] * len(first), last=last)
+    bounds: np.ndarray = np.array(converted, np.int64)[column.codes]
+    return bounds
 
 
 def _endpoints(
@@ -251,8 +203,11 @@ def _endpoints(
     for row in np.flatnonzero(rows.host >= 0).tolist():
         hosts[int(rows.endpoint[row])][rows.hosts[int(rows.host[row])]] = None
 
-    def day(value: int, open_end: int) -> dt.date | None:
-        return None if value == open_end else from_micros(value).date()
+    def days(values: np.ndarray, open_end: int) -> list[dt.date | None]:
+        dates = values.astype("datetime64[us]").astype("datetime64[D]").tolist()
+        return [None if v == open_end else d for v, d in zip(values.tolist(), dates, strict=True)]
+
+    first_days, last_days = days(low, NO_START), days(high, NO_END)
 
     endpoints = []
     for index, (name, (row, category, coin)) in enumerate(kinds.items()):
@@ -263,8 +218,8 @@ def _endpoints(
                 category=category,
                 catalog=catalog,
                 hosts=tuple(hosts[index]),
-                valid_from=day(int(low[index]), NO_START),
-                valid_to=day(int(high[index]), NO_END),
+                valid_from=first_days[index],
+                valid_to=last_days[index],
                 line=int(rows.line[row]),
                 coin=coin,
                 source=None if source < 0 else rows.sources[source],

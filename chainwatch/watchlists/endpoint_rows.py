@@ -134,6 +134,7 @@ def rows_of(endpoints: Sequence[Endpoint]) -> EndpointRows:
             value = int(network.network_address)
             targets.append((network.version, value, network.prefixlen, -1))
         for name in endpoint.hosts:
+            name = name.strip().lower().rstrip(".")
             targets.append((0, 0, 0, hosts.setdefault(name, len(hosts))))
         code = -1 if endpoint.source is None else sources.setdefault(endpoint.source, len(sources))
         for version, value, prefix, host in targets:
