@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import re
 
+from chainwatch.errors import InputError
 from chainwatch.flows.dialect import split_record
+from chainwatch.flows.inputs import FlowInput, head
 from chainwatch.flows.readers.zeek_logs import kind_of_fields, log_kind
 
 #: nfcapd files start with the little-endian magic 0xA50C.
@@ -59,3 +61,27 @@ def detect(head: bytes) -> str | None:
     if {"src_ip", "dst_ip"} <= set(names):  # CSV as spreadsheets write it may quote them
         return "csv"
     return None
+
+
+#: The file layouts nfdump reads (LAYOUT_VERSION_1 and _2 of its nffileV2.h).
+NFCAPD_LAYOUTS = (1, 2)
+
+
+def check_nfcapd(flow_input: FlowInput) -> None:
+    """Refuse, before nfdump runs, a file given as nfcapd that is not one: nfdump only
+    complains on stderr and exits 0, which would record the input as read with nothing in it
+    (and a corrected rescan would then skip it)."""
+    first = head(flow_input, 4)
+    if first[:2] == NFCAPD_MAGIC and int.from_bytes(first[2:4], "little") in NFCAPD_LAYOUTS:
+        return
+    found = detect(head(flow_input))
+    looks = (
+        f"it looks like {NAMES[found]}"
+        if found and found != "nfcapd"
+        else f"its header is {first.hex()}, not the nfcapd magic 0ca5 and layout 1 or 2"
+    )
+    raise InputError(
+        flow_input.name,
+        f"is not an nfcapd file ({looks})",
+        expected="a file written by nfcapd or nfpcapd, or the right --format",
+    )

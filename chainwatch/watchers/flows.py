@@ -253,7 +253,7 @@ class FlowWatcher(Watcher):
                     "a header (or give --format)",
                 )
             if found == "nfcapd":
-                _check_nfcapd(flow_input)
+                detect.check_nfcapd(flow_input)
             ctx.console.print(
                 f"{flow_input.name}: detected {detect.NAMES[found]}", markup=False, highlight=False
             )
@@ -262,7 +262,7 @@ class FlowWatcher(Watcher):
             found = detect.detect(head(flow_input))
             return found if found is not None and found.startswith("zeek") else "zeek"
         if fmt == "nfcapd":
-            _check_nfcapd(flow_input)
+            detect.check_nfcapd(flow_input)
         return fmt
 
     def _resume(
@@ -348,30 +348,6 @@ class FlowWatcher(Watcher):
             return known_keys(conn, self.name, keys)
 
         return stored
-
-
-#: The file layouts nfdump reads (LAYOUT_VERSION_1 and _2 of its nffileV2.h).
-NFCAPD_LAYOUTS = (1, 2)
-
-
-def _check_nfcapd(flow_input: FlowInput) -> None:
-    """Refuse, before nfdump runs, a file given as nfcapd that is not one: nfdump only
-    complains on stderr and exits 0, which would record the input as read with nothing in it
-    (and a corrected rescan would then skip it)."""
-    first = head(flow_input, 4)
-    if first[:2] == detect.NFCAPD_MAGIC and int.from_bytes(first[2:4], "little") in NFCAPD_LAYOUTS:
-        return
-    found = detect.detect(head(flow_input))
-    looks = (
-        f"it looks like {detect.NAMES[found]}"
-        if found and found != "nfcapd"
-        else f"its header is {first.hex()}, not the nfcapd magic 0ca5 and layout 1 or 2"
-    )
-    raise InputError(
-        flow_input.name,
-        f"is not an nfcapd file ({looks})",
-        expected="a file written by nfcapd or nfpcapd, or the right --format",
-    )
 
 
 def _resumed(conn: Connection, flow_input: FlowInput, fmt: str) -> FlowInput:
