@@ -1,24 +1,18 @@
 """How fast today's event rows can be stored, per write path, on SQLite and PostgreSQL.
 
-Groundwork for issue 16 ("storage at the floor"). One process builds N event rows shaped as
-``chainwatch/flows/pipeline.py`` builds them (its Arrow table, connection keys made by the
-pipeline's own ``_Connections.of``) and writes them once per variant, each into a fresh
-database migrated by chainwatch's ``open_store`` (the real indexes): SQLite in a temp dir,
-PostgreSQL in a schema of its own (``floor_<pid>``, dropped at the end). Every variant is one
-transaction of all N rows, checked afterwards: row count, and a digest of every stored row
-that must equal variant 1's on the same database.
+Groundwork for issue 16 ("storage at the floor"). N event rows shaped as the flow pipeline
+builds them (its Arrow table; keys by its own ``_Connections.of``) are written once per
+variant, in one transaction, into a fresh database migrated by ``open_store`` (the real
+indexes): SQLite in a temp dir, PostgreSQL in a schema ``floor_<pid>`` dropped at the end.
+Each is checked: row count, and a digest of all stored rows equal to variant 1's. Columns:
+rows/s of the write alone, rows/s from the Arrow table to committed rows (with the
+conversion: what counts), its ratio to variant 1, peak RSS (VmHWM, reset per variant; tuple
+variants hold all N rows as tuples, the pipeline one batch). ADBC variants need
+``adbc-driver-sqlite``/``-postgresql`` (PyPI; not chainwatch dependencies), else skipped.
 
-Columns: rows/s of the write alone (from what the variant starts with: driver tuples, Arrow,
-or COPY bytes), rows/s from the pipeline's Arrow table to committed rows (what counts:
-includes ``event_rows``' conversion to tuples, or the COPY encoding), its ratio to variant 1
-on the same database, peak RSS during the variant (VmHWM, reset before each; the tuple
-variants hold all N rows as tuples at once, the pipeline one batch).
+    python benchmarks/store_floor.py [-n 300000] [--only sqlite|postgresql]
 
-    python benchmarks/store_floor.py                  # 300,000 rows
-    python benchmarks/store_floor.py -n 1000000 --only sqlite
-
-The ADBC variants need ``adbc-driver-sqlite`` / ``adbc-driver-postgresql`` (PyPI, not
-chainwatch dependencies) and are skipped without them.
+FINDINGS
 """
 
 from __future__ import annotations
@@ -32,7 +26,7 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,32 +54,22 @@ def pipeline_events(n: int, seed: int = 7) -> pa.Table:
     seconds = np.sort(1557100800 + rng.integers(0, 86_400, n))  # 2019-05-06, earliest first
     digits = lambda lo, hi: pa.array(rng.integers(lo, hi, n).astype(str))  # noqa: E731
     kind = rng.integers(0, 3, n)  # pool, bitcoin p2p, monero p2p
-    pool = kind == 0
+    pool, category = kind == 0, np.choose(kind, ["xmr-pool", "btc-p2p", "xmr-p2p"])
     lip = pc.binary_join_element_wise("175.45.176", digits(1, 255), ".")
     rnet = pa.array(np.where(pool, "203.0.113", "198.51.100"))
     rip = pc.binary_join_element_wise(rnet, pc.if_else(pa.array(pool), "10", digits(1, 255)), ".")
-    lport, rport = (
-        pa.array(rng.integers(1024, 65536, n)),
-        pa.array(np.choose(kind, [3333, 8333, 18080])),
-    )
-    proto, category = pa.array(["tcp"] * n), np.choose(kind, ["xmr-pool", "btc-p2p", "xmr-p2p"])
+    lport, rport, proto = pa.array(rng.integers(1024, 65536, n)), pa.array(np.choose(kind, [3333, 8333, 18080])), pa.array(["tcp"] * n)  # fmt: skip
     conns = _Connections.of(proto, lip, lport, rip, rport, pa.nulls(n, pa.string()), seconds)
     endpoint = pa.array(np.where(pool, ', "endpoint": "bench-pool"', ""))
     return pa.table({
         "observed_at": pa.array(seconds * 1_000_000, pa.timestamp("us", tz="UTC")),
-        "watchlist": pa.array(["kp"] * n),
-        "matched_cidr": pa.array(["175.45.176.0/22"] * n),
-        "local_ip": lip, "local_port": lport, "remote_ip": rip, "remote_port": rport,
-        "proto": proto,
+        "watchlist": pa.array(["kp"] * n), "matched_cidr": pa.array(["175.45.176.0/22"] * n),
+        "local_ip": lip, "local_port": lport, "remote_ip": rip, "remote_port": rport, "proto": proto,
         "direction": pa.array(np.where(rng.random(n) < 0.9, "outbound", "inbound")),
-        "category": pa.array(category),
-        "coin": pa.array(np.char.partition(category.astype(str), "-")[:, 0]),
-        "detector": pa.array(np.where(pool, "endpoint", "port")),
-        "confidence": pa.array(np.where(pool, 0.9, 0.5)),
-        "source": pa.array(["bench"] * n),
-        "source_ref": pc.binary_join_element_wise("flows.csv", digits(2, 10**7), ":"),
-        "bytes": pa.array(rng.integers(40, 10**7, n)),
-        "packets": pa.array(rng.integers(1, 10**4, n)),
+        "category": pa.array(category), "coin": pa.array(np.char.partition(category.astype(str), "-")[:, 0]),
+        "detector": pa.array(np.where(pool, "endpoint", "port")), "confidence": pa.array(np.where(pool, 0.9, 0.5)),
+        "source": pa.array(["bench"] * n), "source_ref": pc.binary_join_element_wise("flows.csv", digits(2, 10**7), ":"),
+        "bytes": pa.array(rng.integers(40, 10**7, n)), "packets": pa.array(rng.integers(1, 10**4, n)),
         "detail": pc.binary_join_element_wise('{"format": "csv"', endpoint, "}", ""),
         "evidence_sha256": pa.array([hashlib.sha256(b"%d" % i).hexdigest() for i in range(n)]),
         "connection_key": conns.key,
@@ -108,8 +92,8 @@ class Bench:
 
 def fresh(dialect: str, tmp: Path, k: int) -> Bench:
     if dialect == "sqlite":
-        url = f"sqlite:///{tmp / f'v{k}.db'}"
         adbc_uri = str(tmp / f"v{k}.db")
+        url = f"sqlite:///{adbc_uri}"
     else:
         with make_engine(PG_URL).begin() as conn:
             conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE; CREATE SCHEMA {SCHEMA}")
@@ -117,12 +101,8 @@ def fresh(dialect: str, tmp: Path, k: int) -> Bench:
         adbc_uri = url.replace("postgresql+psycopg", "postgresql")
     store = open_store(url)
     with store.write() as conn:
-        scan = conn.execute(
-            insert(Scan).values(started_at=NOW, status="running", command="scan", counts={})
-        ).inserted_primary_key[0]
-        input_id = conn.execute(
-            insert(Input).values(path="f", size=1, sha256="0" * 64, format="csv", read_at=NOW)
-        ).inserted_primary_key[0]
+        scan = conn.execute(insert(Scan).values(started_at=NOW, status="running", command="scan", counts={})).inserted_primary_key[0]  # fmt: skip
+        input_id = conn.execute(insert(Input).values(path="f", size=1, sha256="0" * 64, format="csv", read_at=NOW)).inserted_primary_key[0]  # fmt: skip
     fixed = {"last_seen_at": None, "recorded_at": NOW, "input_id": input_id, "scan_id": scan}
     return Bench(dialect, store, tmp, adbc_uri, fixed)
 
@@ -146,9 +126,7 @@ def set_indexes(b: Bench, mode: str) -> None:
         else:
             sql(f"ALTER TABLE events DROP CONSTRAINT {UNIQUE}")
             if mode == "bare":
-                for (name,) in sql("SELECT indexname FROM pg_indexes WHERE tablename = 'events' "
-                                   "AND schemaname = current_schema() AND left(indexname, 3) = 'ix_'").all():  # fmt: skip
-                    sql(f"DROP INDEX {name}")
+                sql("DROP INDEX ix_events_input_id, ix_events_observed_at, ix_events_source, ix_events_watchlist")  # fmt: skip
         if mode == "partial":
             sql(f"CREATE UNIQUE INDEX {UNIQUE} ON events (source, connection_key) "
                 "WHERE connection_key IS NOT NULL")  # fmt: skip
@@ -181,16 +159,14 @@ def arrow(b: Bench, events: pa.Table, staged: bool = False) -> pa.Table:
     return pa.table(columns)
 
 
-def literal(value: Any) -> str:
-    if isinstance(value, dt.datetime):
-        return f"'{value.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S.%f}'"
-    return "NULL" if value is None else str(int(value))
-
-
 def moved(conn: Connection, b: Bench, source: str, given: list[str]) -> float:
     """INSERT INTO events SELECT from a staging table (fixed columns as literals); seconds."""
     start = time.perf_counter()
-    fixed = {name: literal(v) for name, v in b.fixed.items() if name not in given}
+    fixed = {  # as literals, as insert_event_rows writes them (NOW is UTC)
+        name: f"'{v:%Y-%m-%d %H:%M:%S.%f}'" if isinstance(v, dt.datetime) else str(v or "NULL")
+        for name, v in b.fixed.items()
+        if name not in given
+    }
     names, values = ", ".join([*given, *fixed]), ", ".join([*given, *fixed.values()])
     conn.exec_driver_sql(f"INSERT INTO events ({names}) SELECT {values} FROM {source}")
     return time.perf_counter() - start
@@ -238,26 +214,20 @@ def sqlite_adbc(b: Bench, table: pa.Table) -> str:
     return f"stage {stage:.2f}s + move {move:.2f}s"
 
 
-def adbc_direct(b: Bench, table: pa.Table) -> str:
-    """ADBC into events itself, in ADBC's own connection and transaction (not the input's)."""
-    driver = "adbc_driver_sqlite" if b.dialect == "sqlite" else "adbc_driver_postgresql"
-    adbc: Any = importlib.import_module(f"{driver}.dbapi")
-    with adbc.connect(b.adbc_uri) as adbc_conn, adbc_conn.cursor() as cursor:
-        cursor.adbc_ingest("events", table, mode="append")
-        adbc_conn.commit()
-    return "own transaction"
-
-
-def pg_adbc_staged(b: Bench, table: pa.Table) -> str:
-    """ADBC COPYs into an UNLOGGED staging table, committed (a TEMP table of ADBC's own
-    connection would be invisible), which the input's transaction moves and drops."""
+def pg_adbc(b: Bench, table: pa.Table, staged: bool = False) -> str:
+    """ADBC ingests in its own connection and transaction (it cannot take psycopg's): into
+    events, or ``staged`` into an UNLOGGED table, committed (a TEMP table of ADBC's session
+    would be invisible), which the input's transaction then moves and drops."""
     import adbc_driver_postgresql.dbapi as adbc
 
     start = time.perf_counter()
     with adbc.connect(b.adbc_uri) as adbc_conn, adbc_conn.cursor() as cursor:
-        cursor.execute(f"CREATE UNLOGGED TABLE staging AS SELECT {', '.join(table.column_names)} FROM events WITH NO DATA")  # fmt: skip
-        cursor.adbc_ingest("staging", table, mode="append")
+        if staged:
+            cursor.execute(f"CREATE UNLOGGED TABLE staging AS SELECT {', '.join(table.column_names)} FROM events WITH NO DATA")  # fmt: skip
+        cursor.adbc_ingest("staging" if staged else "events", table, mode="append")
         adbc_conn.commit()
+    if not staged:
+        return "own transaction"
     stage = time.perf_counter() - start
     with b.store.write() as conn:
         move = moved(conn, b, "staging", table.column_names)
@@ -303,17 +273,16 @@ def pgcopy_binary(table: pa.Table, header: bool, trailer: bool) -> bytes:
         valid = np.asarray(array.is_valid(), dtype=bool)
         if pa.types.is_timestamp(array.type) or str(array.type) in _WIDTHS:
             shift = _PG_EPOCH_US if pa.types.is_timestamp(array.type) else 0
-            kind = _WIDTHS.get(str(array.type), ">i8")
             values = pc.fill_null(array.cast(pa.int64()) if shift else array, 0).to_numpy()
-            data: Any = (values - shift).astype(kind).view(np.uint8).reshape(n, -1)
-            lengths = np.full(n, data.shape[1]) * valid
+            blob = (values - shift).astype(_WIDTHS.get(str(array.type), ">i8")).view(np.uint8)
+            offsets = np.arange(n + 1) * (len(blob) // n)  # fixed width, big-endian
         else:
             array = array.cast(pa.large_string())
             offsets = np.frombuffer(array.buffers()[1], np.int64)[array.offset : array.offset + n + 1]  # fmt: skip
-            data = (offsets, np.frombuffer(array.buffers()[2] or b"", np.uint8))
-            lengths = np.diff(offsets) * valid
+            blob = np.frombuffer(array.buffers()[2] or b"", np.uint8)
+        lengths = np.diff(offsets) * valid
         sizes[:, j] = 4 + lengths
-        columns.append((valid, lengths, data))
+        columns.append((valid, lengths, offsets, blob))
     row_size = 2 + sizes.sum(1)
     row_start = np.cumsum(row_size) - row_size + (19 if header else 0)
     field = row_start[:, None] + 2 + np.cumsum(sizes, 1) - sizes
@@ -321,18 +290,13 @@ def pgcopy_binary(table: pa.Table, header: bool, trailer: bool) -> bytes:
     if header:
         out[:19] = np.frombuffer(b"PGCOPY\n\xff\r\n\x00" + bytes(8), np.uint8)
     out[row_start + 1] = width  # big-endian int16, fewer than 256 columns
-    for j, (valid, lengths, data) in enumerate(columns):
+    for j, (valid, lengths, offsets, blob) in enumerate(columns):
         head = np.where(valid, lengths, -1).astype(">i4").view(np.uint8).reshape(n, 4)
         for k in range(4):
             out[field[:, j] + k] = head[:, k]
-        if isinstance(data, tuple):  # each string's bytes to its field: one gather, one scatter
-            offsets, blob = data
-            within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-            out[np.repeat(field[:, j] + 4, lengths) + within] = blob[np.repeat(offsets[:-1], lengths) + within]  # fmt: skip
-        else:
-            rows = np.flatnonzero(valid)
-            for k in range(data.shape[1]):
-                out[field[rows, j] + 4 + k] = data[rows, k]
+        # each value's bytes to its field: one gather and one scatter per column
+        within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        out[np.repeat(field[:, j] + 4, lengths) + within] = blob[np.repeat(offsets[:-1], lengths) + within]  # fmt: skip
     if trailer:
         out[-2:] = 255
     return out.tobytes()
@@ -343,47 +307,33 @@ def binary(b: Bench, events: pa.Table, staged: bool = False) -> list[bytes]:
     return [pgcopy_binary(t, i == 0, i == len(parts) - 1) for i, t in enumerate(parts)]
 
 
-def with_fixed(b: Bench, events: pa.Table) -> list[list[tuple[Any, ...]]]:
-    tail = tuple(b.fixed.values())
-    return [[row + tail for row in chunk] for chunk in tuples(b, events)]
-
-
-@dataclass
-class Variant:
-    name: str
-    dialect: str
-    indexes: str  # see set_indexes
-    prep: Callable[[Bench, pa.Table], Any]  # from the pipeline's Arrow table
-    write: Callable[[Bench, Any], str]  # one transaction; returns a breakdown
-    needs: str = ""
-
-
+#: (name, database, indexes (see set_indexes), prep from the pipeline's Arrow table (timed in
+#: "Arrow→stored" only), write in one transaction returning a breakdown, module it needs)
 SQ, PG, ADBC_SQ, ADBC_PG = "sqlite", "postgresql", "adbc_driver_sqlite", "adbc_driver_postgresql"
-VARIANTS = [
-    Variant("1 today: insert_event_rows (executemany)", SQ, "all", tuples, today),
-    Variant("2a partial unique index", SQ, "partial", tuples, today),
-    Variant("2b no unique index", SQ, "none", tuples, today),
-    Variant("2c no index but the key (floor of the table)", SQ, "bare", tuples, today),
-    Variant("3 TEMP staging + INSERT SELECT", SQ, "all", tuples, sqlite_staged),
-    Variant("4 ADBC → scratch file, ATTACH + INSERT SELECT", SQ, "all", arrow, sqlite_adbc, ADBC_SQ),
-    Variant("4b = 4, no unique index", SQ, "none", arrow, sqlite_adbc, ADBC_SQ),
-    Variant("4' ADBC → events (own txn)", SQ, "all", arrow, adbc_direct, ADBC_SQ),
-    Variant("1 today: insert_event_rows (COPY write_row)", PG, "all", tuples, today),
-    Variant("2a partial unique index", PG, "partial", tuples, today),
-    Variant("2b no unique index", PG, "none", tuples, today),
-    Variant("2c no index but the key (floor of the table)", PG, "bare", tuples, today),
-    Variant("5a COPY write_row → TEMP staging + INSERT SELECT", PG, "all", with_fixed,
-            lambda b, rows: pg_copy(b, rows, [*b.given(), *b.fixed], staged=True)),
-    Variant("5b COPY BINARY from Arrow → events", PG, "all", binary,
-            lambda b, chunks: pg_copy(b, chunks, list(EVENT_COLUMNS))),
-    Variant("5c COPY BINARY → TEMP staging + INSERT SELECT", PG, "all",
-            lambda b, e: binary(b, e, staged=True),
-            lambda b, chunks: pg_copy(b, chunks, b.given(), staged=True)),
-    Variant("5d ADBC → events (own txn)", PG, "all", arrow, adbc_direct, ADBC_PG),
-    Variant("5e ADBC → UNLOGGED staging + INSERT SELECT", PG, "all",
-            lambda b, e: arrow(b, e, staged=True), pg_adbc_staged, ADBC_PG),
-    Variant("5f = 5b, no unique index", PG, "none", binary,
-            lambda b, chunks: pg_copy(b, chunks, list(EVENT_COLUMNS))),
+VARIANTS: list[tuple[Any, ...]] = [
+    ("1 today: insert_event_rows (executemany)", SQ, "all", tuples, today, ""),
+    ("2a partial unique index", SQ, "partial", tuples, today, ""),
+    ("2b no unique index", SQ, "none", tuples, today, ""),
+    ("2c no index but the key (floor of the table)", SQ, "bare", tuples, today, ""),
+    ("3 TEMP staging + INSERT SELECT", SQ, "all", tuples, sqlite_staged, ""),
+    ("4 ADBC → scratch file, ATTACH + INSERT SELECT", SQ, "all", arrow, sqlite_adbc, ADBC_SQ),
+    ("4b = 4, no unique index", SQ, "none", arrow, sqlite_adbc, ADBC_SQ),
+    ("1 today: insert_event_rows (COPY write_row)", PG, "all", tuples, today, ""),
+    ("2a partial unique index", PG, "partial", tuples, today, ""),
+    ("2b no unique index", PG, "none", tuples, today, ""),
+    ("2c no index but the key (floor of the table)", PG, "bare", tuples, today, ""),
+    ("5a COPY write_row → TEMP staging + INSERT SELECT", PG, "all",
+        lambda b, e: [[row + tuple(b.fixed.values()) for row in chunk] for chunk in tuples(b, e)],
+        lambda b, rows: pg_copy(b, rows, [*b.given(), *b.fixed], staged=True), ""),
+    ("5b COPY BINARY from Arrow → events", PG, "all", binary,
+        lambda b, chunks: pg_copy(b, chunks, list(EVENT_COLUMNS)), ""),
+    ("5c COPY BINARY → TEMP staging + INSERT SELECT", PG, "all", lambda b, e: binary(b, e, True),
+        lambda b, chunks: pg_copy(b, chunks, b.given(), staged=True), ""),
+    ("5d ADBC → events (own txn)", PG, "all", arrow, pg_adbc, ADBC_PG),
+    ("5e ADBC → UNLOGGED staging + INSERT SELECT", PG, "all", lambda b, e: arrow(b, e, True),
+        lambda b, t: pg_adbc(b, t, staged=True), ADBC_PG),
+    ("5f = 5b, no unique index", PG, "none", binary,
+        lambda b, chunks: pg_copy(b, chunks, list(EVENT_COLUMNS)), ""),
 ]  # fmt: skip
 
 
@@ -398,10 +348,8 @@ def digest(b: Bench) -> tuple[int, str]:
     return count, hasher.hexdigest()[:12]
 
 
-def memory(field: str) -> float:
-    """A line of /proc/self/status in MiB (VmHWM: peak RSS, VmRSS: now)."""
-    status = Path("/proc/self/status").read_text()
-    return int(re.search(rf"{field}:\s+(\d+)", status)[1]) / 1024  # type: ignore[index]
+def memory(field: str) -> float:  # VmHWM: peak RSS, VmRSS: now; in MiB
+    return int(re.findall(rf"{field}:\s+(\d+)", Path("/proc/self/status").read_text())[0]) / 1024
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -411,39 +359,31 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     events = pipeline_events(args.n)
     nulls = events.column("connection_key").null_count
-    print(
-        f"{args.n:,} event rows ({nulls} with a NULL connection_key), RSS {memory('VmRSS'):.0f} MiB"
-    )
+    print(f"{args.n:,} event rows ({nulls} with a NULL connection_key), RSS {memory('VmRSS'):.0f} MiB")  # fmt: skip
     print(f"{'variant':<50} {'db':<10} {'write r/s':>9} {'Arrow→stored':>12} {'× v1':>5} {'peak RSS':>9}  check, breakdown")  # fmt: skip
     first: dict[str, tuple[float, str]] = {}
     with tempfile.TemporaryDirectory(prefix="store-floor-") as tmp:
         try:
-            for k, v in enumerate(VARIANTS):
-                if args.only and v.dialect != args.only:
+            for k, (name, dialect, indexes, prep, write, needs) in enumerate(VARIANTS):
+                if args.only and dialect != args.only:
                     continue
-                if v.needs and importlib.util.find_spec(v.needs) is None:
-                    print(f"{v.name:<50} {v.dialect:<10} skipped: {v.needs} is not installed")
+                if needs and importlib.util.find_spec(needs) is None:
+                    print(f"{name:<50} {dialect:<10} skipped: {needs} is not installed")
                     continue
-                b = fresh(v.dialect, Path(tmp), k)
-                set_indexes(b, v.indexes)
+                b = fresh(dialect, Path(tmp), k)
+                set_indexes(b, indexes)
                 Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM (Linux)
                 start = time.perf_counter()
-                data = v.prep(b, events)
+                data = prep(b, events)
                 ready = time.perf_counter()
-                note = v.write(b, data)
-                end = time.perf_counter()
-                peak = memory("VmHWM")
+                note = write(b, data)
+                end, peak = time.perf_counter(), memory("VmHWM")
                 del data
-                count, fingerprint = digest(b)
+                (count, fingerprint), total = digest(b), args.n / (end - start)
                 b.store.close()
-                total = args.n / (end - start)
-                base, same = first.setdefault(v.dialect, (total, fingerprint))
-                ok = (
-                    "ok"
-                    if (count, fingerprint) == (args.n, same)
-                    else f"BAD {count:,} {fingerprint}"
-                )
-                print(f"{v.name:<50} {v.dialect:<10} {args.n / (end - ready):>9,.0f} {total:>12,.0f} "
+                base, same = first.setdefault(dialect, (total, fingerprint))
+                ok = "ok" if (count, fingerprint) == (args.n, same) else f"BAD {count:,} {fingerprint}"  # fmt: skip
+                print(f"{name:<50} {dialect:<10} {args.n / (end - ready):>9,.0f} {total:>12,.0f} "
                       f"{total / base:>5.2f} {peak:>5.0f} MiB  {ok}, {note}", flush=True)  # fmt: skip
         finally:
             if args.only != SQ:
