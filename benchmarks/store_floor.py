@@ -356,10 +356,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=300_000, help="event rows (default 300,000)")
     parser.add_argument("--only", choices=[SQ, PG], help="one database only")
+    parser.add_argument("-r", "--repeat", type=int, default=1, help="runs per variant (best)")
     args = parser.parse_args(argv)
     events = pipeline_events(args.n)
-    nulls = events.column("connection_key").null_count
-    print(f"{args.n:,} event rows ({nulls} with a NULL connection_key), RSS {memory('VmRSS'):.0f} MiB")  # fmt: skip
+    print(f"{args.n:,} event rows ({events.column('connection_key').null_count} with a NULL connection_key), "
+          f"RSS {memory('VmRSS'):.0f} MiB, best of {args.repeat}")  # fmt: skip
     print(f"{'variant':<50} {'db':<10} {'write r/s':>9} {'Arrow→stored':>12} {'× v1':>5} {'peak RSS':>9}  check, breakdown")  # fmt: skip
     first: dict[str, tuple[float, str]] = {}
     with tempfile.TemporaryDirectory(prefix="store-floor-") as tmp:
@@ -370,21 +371,24 @@ def main(argv: list[str] | None = None) -> int:
                 if needs and importlib.util.find_spec(needs) is None:
                     print(f"{name:<50} {dialect:<10} skipped: {needs} is not installed")
                     continue
-                b = fresh(dialect, Path(tmp), k)
-                set_indexes(b, indexes)
-                Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM (Linux)
-                start = time.perf_counter()
-                data = prep(b, events)
-                ready = time.perf_counter()
-                note = write(b, data)
-                end, peak = time.perf_counter(), memory("VmHWM")
-                del data
-                (count, fingerprint), total = digest(b), args.n / (end - start)
-                b.store.close()
-                base, same = first.setdefault(dialect, (total, fingerprint))
-                ok = "ok" if (count, fingerprint) == (args.n, same) else f"BAD {count:,} {fingerprint}"  # fmt: skip
-                print(f"{name:<50} {dialect:<10} {args.n / (end - ready):>9,.0f} {total:>12,.0f} "
-                      f"{total / base:>5.2f} {peak:>5.0f} MiB  {ok}, {note}", flush=True)  # fmt: skip
+                runs = []
+                for r in range(args.repeat):  # the best of several: the machine is shared
+                    b = fresh(dialect, Path(tmp), k * 100 + r)
+                    set_indexes(b, indexes)
+                    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM (Linux)
+                    start = time.perf_counter()
+                    data = prep(b, events)
+                    ready = time.perf_counter()
+                    note = write(b, data)
+                    end, peak = time.perf_counter(), memory("VmHWM")
+                    del data
+                    runs.append((args.n / (end - start), args.n / (end - ready), peak, note, *digest(b)))  # fmt: skip
+                    b.store.close()
+                total, alone, peak, note, _, _ = max(runs)
+                base, same = first.setdefault(dialect, (total, runs[0][-1]))
+                bad = [f"BAD {c:,} {f}" for *_, c, f in runs if (c, f) != (args.n, same)]
+                print(f"{name:<50} {dialect:<10} {alone:>9,.0f} {total:>12,.0f} {total / base:>5.2f} "
+                      f"{peak:>5.0f} MiB  {' '.join(bad) or 'ok'}, {note}", flush=True)  # fmt: skip
         finally:
             if args.only != SQ:
                 with make_engine(PG_URL).begin() as conn:
