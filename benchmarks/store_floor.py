@@ -1,18 +1,29 @@
 """How fast today's event rows can be stored, per write path, on SQLite and PostgreSQL.
 
-Groundwork for issue 16 ("storage at the floor"). N event rows shaped as the flow pipeline
-builds them (its Arrow table; keys by its own ``_Connections.of``) are written once per
-variant, in one transaction, into a fresh database migrated by ``open_store`` (the real
-indexes): SQLite in a temp dir, PostgreSQL in a schema ``floor_<pid>`` dropped at the end.
-Each is checked: row count, and a digest of all stored rows equal to variant 1's. Columns:
-rows/s of the write alone, rows/s from the Arrow table to committed rows (with the
-conversion: what counts), its ratio to variant 1, peak RSS (VmHWM, reset per variant; tuple
-variants hold all N rows as tuples, the pipeline one batch). ADBC variants need
-``adbc-driver-sqlite``/``-postgresql`` (PyPI; not chainwatch dependencies), else skipped.
+Issue 16 groundwork. N event rows as the flow pipeline builds them (its Arrow table, keys by its
+``_Connections.of``) go per variant, in one transaction, into a fresh database migrated by
+``open_store`` (real indexes; PostgreSQL: schema ``floor_<pid>``, dropped at the end), then are
+counted and digested (must equal variant 1's). rows/s of the write alone and from the Arrow table
+to committed rows (what counts), × v1 of that, peak RSS (tuple variants hold all rows as tuples).
+ADBC needs ``adbc-driver-sqlite``/``-postgresql`` (PyPI; not chainwatch dependencies).
+    python benchmarks/store_floor.py [-n 300000] [-r 3] [--only sqlite|postgresql]
 
-    python benchmarks/store_floor.py [-n 300000] [--only sqlite|postgresql]
-
-FINDINGS
+Findings (300,000 rows, best of 3; 2 shared cores, ±30% run to run), Arrow→stored rows/s:
+SQLite 1 today 44,137 | 2a 1.21× (noise) | 2b 1.84× | 2c 2.80× | 3 1.43× | 4 1.95× | 4b 3.10×.
+PostgreSQL 1 today 32,887 | 2a 0.93× | 2b 1.06× | 2c 1.26× | 5a 0.85× | 5b 1.09× | 5c 1.08× |
+5d 1.36× | 5e 1.32× | 5f 1.45×. ONEMILLION
+No event has a NULL connection_key (flow events get 5-tuple|window or zeek:uid, node peers their
+key; only the demo's are NULL): the partial index costs what the full one does. The 2b gain
+needs flow rows out of it: a predicate only node peers meet (last_seen_at IS NOT NULL) or a
+table of their own, ON CONFLICT naming it, pairing's look-up bounded by observed_at instead.
+SQLite: pick 4 (4b). ADBC has its own SQLite and connection: it cannot join sqlite3's
+transaction, and writing events itself would wait for the input's lock or commit apart. So it
+ingests into a scratch file, ATTACHed before BEGIN IMMEDIATE and moved by INSERT SELECT in the
+input's transaction. Floor: index upkeep; the move runs 146k rows/s with 5 indexes, 330k with 4.
+PostgreSQL: the server is the floor (COPY into the bare table: 57k rows/s written); staging
+costs a second write (the move: 51k rows/s). Pick binary COPY from Arrow on the input's own
+connection (5b/5f: 50k, 72k written without the unique index), encoded in the prepare thread
+(numpy here 2.3 s per 300k; ADBC's C encoder 1.0 s, but ADBC commits on its own: 5d).
 """
 
 from __future__ import annotations
@@ -26,7 +37,6 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,13 +65,12 @@ def pipeline_events(n: int, seed: int = 7) -> pa.Table:
     digits = lambda lo, hi: pa.array(rng.integers(lo, hi, n).astype(str))  # noqa: E731
     kind = rng.integers(0, 3, n)  # pool, bitcoin p2p, monero p2p
     pool, category = kind == 0, np.choose(kind, ["xmr-pool", "btc-p2p", "xmr-p2p"])
-    lip = pc.binary_join_element_wise("175.45.176", digits(1, 255), ".")
-    rnet = pa.array(np.where(pool, "203.0.113", "198.51.100"))
+    lip, rnet = pc.binary_join_element_wise("175.45.176", digits(1, 255), "."), pa.array(np.where(pool, "203.0.113", "198.51.100"))  # fmt: skip
     rip = pc.binary_join_element_wise(rnet, pc.if_else(pa.array(pool), "10", digits(1, 255)), ".")
     lport, rport, proto = pa.array(rng.integers(1024, 65536, n)), pa.array(np.choose(kind, [3333, 8333, 18080])), pa.array(["tcp"] * n)  # fmt: skip
     conns = _Connections.of(proto, lip, lport, rip, rport, pa.nulls(n, pa.string()), seconds)
     endpoint = pa.array(np.where(pool, ', "endpoint": "bench-pool"', ""))
-    return pa.table({
+    table = pa.table({
         "observed_at": pa.array(seconds * 1_000_000, pa.timestamp("us", tz="UTC")),
         "watchlist": pa.array(["kp"] * n), "matched_cidr": pa.array(["175.45.176.0/22"] * n),
         "local_ip": lip, "local_port": lport, "remote_ip": rip, "remote_port": rport, "proto": proto,
@@ -74,12 +83,12 @@ def pipeline_events(n: int, seed: int = 7) -> pa.Table:
         "evidence_sha256": pa.array([hashlib.sha256(b"%d" % i).hexdigest() for i in range(n)]),
         "connection_key": conns.key,
     })  # fmt: skip
+    _, first = np.unique(conns.key.to_numpy(zero_copy_only=False), return_index=True)
+    return table.take(np.sort(first))  # a key that repeats (rare) is one event, as paired
 
 
 @dataclass
 class Bench:
-    """One fresh database for one variant, with the scan and input its events point at."""
-
     dialect: str
     store: Store
     tmp: Path
@@ -108,9 +117,8 @@ def fresh(dialect: str, tmp: Path, k: int) -> Bench:
 
 
 def set_indexes(b: Bench, mode: str) -> None:
-    """``all`` as migrated; the UNIQUE (source, connection_key) index ``partial`` (WHERE
-    connection_key IS NOT NULL) or dropped (``none``); ``bare``: no index but the key. On
-    SQLite the unique index is a table constraint: the (empty) table is made again."""
+    """The unique index as migrated (``all``), ``partial``, dropped (``none``; ``bare``: all
+    but the key). On SQLite it is a table constraint: the (empty) table is made again."""
     if mode == "all":
         return
     with b.store.write() as conn:
@@ -128,24 +136,20 @@ def set_indexes(b: Bench, mode: str) -> None:
             if mode == "bare":
                 sql("DROP INDEX ix_events_input_id, ix_events_observed_at, ix_events_source, ix_events_watchlist")  # fmt: skip
         if mode == "partial":
-            sql(f"CREATE UNIQUE INDEX {UNIQUE} ON events (source, connection_key) "
-                "WHERE connection_key IS NOT NULL")  # fmt: skip
+            sql(f"CREATE UNIQUE INDEX {UNIQUE} ON events (source, connection_key) WHERE connection_key IS NOT NULL")  # fmt: skip
 
 
-def batches(table: pa.Table) -> Iterator[pa.Table]:
-    for start in range(0, table.num_rows, BATCH):
-        yield table.slice(start, BATCH)
+def batches(table: pa.Table) -> list[pa.Table]:
+    return [table.slice(start, BATCH) for start in range(0, table.num_rows, BATCH)]
 
 
 def tuples(b: Bench, events: pa.Table) -> list[list[tuple[Any, ...]]]:
-    """Today's conversion, batch by batch: ``event_rows`` as the pipeline calls it."""
     return [event_rows(t, b.dialect, fixed=b.fixed) for t in batches(events)]
 
 
 def arrow(b: Bench, events: pa.Table, staged: bool = False) -> pa.Table:
-    """The pipeline's table typed as the database stores it (no Python per value): on SQLite
-    times as SQLAlchemy's text; on PostgreSQL int4 where it is; the fixed columns too unless
-    ``staged`` (then the move adds them)."""
+    """The pipeline's table typed as stored (SQLite: times as SQLAlchemy's text; PostgreSQL:
+    int4 where it is), with the fixed columns unless ``staged`` (then the move adds them)."""
     n, columns = events.num_rows, {}
     for name in EVENT_COLUMNS if not staged else b.given():
         value = b.fixed.get(name)
@@ -193,15 +197,14 @@ def sqlite_staged(b: Bench, rows: list[list[tuple[Any, ...]]]) -> str:
 
 
 def sqlite_adbc(b: Bench, table: pa.Table) -> str:
-    """ADBC cannot use SQLAlchemy's sqlite3 connection, and as a second writer of the same
-    file it would wait for the input's write lock: it ingests into a scratch file, which the
-    input's own transaction ATTACHes (SQLite refuses ATTACH inside a transaction: before)."""
+    """ADBC ingests into a scratch file, ATTACHed before the input's transaction (SQLite
+    refuses ATTACH inside one), which moves the rows: see the findings above."""
     import adbc_driver_sqlite.dbapi as adbc
 
     scratch = b.tmp / "scratch.db"
     start = time.perf_counter()
     with adbc.connect(str(scratch)) as adbc_conn, adbc_conn.cursor() as cursor:
-        cursor.adbc_ingest("staging", table, mode="create")
+        cursor.adbc_ingest("staging", table, mode="replace")
         adbc_conn.commit()
     stage = time.perf_counter() - start
     with b.store.engine.connect() as conn:
@@ -210,14 +213,12 @@ def sqlite_adbc(b: Bench, table: pa.Table) -> str:
         with conn.execution_options(sqlite_begin="BEGIN IMMEDIATE").begin():
             move = moved(conn, b, "scratch.staging", table.column_names)
         driver.execute("DETACH DATABASE scratch")
-    scratch.unlink()
     return f"stage {stage:.2f}s + move {move:.2f}s"
 
 
 def pg_adbc(b: Bench, table: pa.Table, staged: bool = False) -> str:
-    """ADBC ingests in its own connection and transaction (it cannot take psycopg's): into
-    events, or ``staged`` into an UNLOGGED table, committed (a TEMP table of ADBC's session
-    would be invisible), which the input's transaction then moves and drops."""
+    """ADBC's own connection and transaction: into events, or ``staged`` into an UNLOGGED table
+    (committed: a TEMP one would be invisible) that the input's transaction moves and drops."""
     import adbc_driver_postgresql.dbapi as adbc
 
     start = time.perf_counter()
@@ -236,8 +237,7 @@ def pg_adbc(b: Bench, table: pa.Table, staged: bool = False) -> str:
 
 
 def pg_copy(b: Bench, chunks: list[Any], names: list[str], staged: bool = False) -> str:
-    """COPY into events, or into a TEMP staging table moved by INSERT SELECT: rows by
-    ``write_row`` (text format, as today) or, for ``bytes`` chunks, binary format."""
+    """COPY (rows by ``write_row``, as today, or ``bytes``: binary) into events or staging."""
     binary = isinstance(chunks[0], bytes)
     with b.store.write() as conn:
         driver: Any = conn.connection.driver_connection
@@ -307,8 +307,7 @@ def binary(b: Bench, events: pa.Table, staged: bool = False) -> list[bytes]:
     return [pgcopy_binary(t, i == 0, i == len(parts) - 1) for i, t in enumerate(parts)]
 
 
-#: (name, database, indexes (see set_indexes), prep from the pipeline's Arrow table (timed in
-#: "Arrow→stored" only), write in one transaction returning a breakdown, module it needs)
+#: (name, database, indexes, prep from the Arrow table, write in one transaction, needs)
 SQ, PG, ADBC_SQ, ADBC_PG = "sqlite", "postgresql", "adbc_driver_sqlite", "adbc_driver_postgresql"
 VARIANTS: list[tuple[Any, ...]] = [
     ("1 today: insert_event_rows (executemany)", SQ, "all", tuples, today, ""),
@@ -359,7 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-r", "--repeat", type=int, default=1, help="runs per variant (best)")
     args = parser.parse_args(argv)
     events = pipeline_events(args.n)
-    print(f"{args.n:,} event rows ({events.column('connection_key').null_count} with a NULL connection_key), "
+    n = events.num_rows
+    print(f"{n:,} event rows ({events.column('connection_key').null_count} with a NULL connection_key), "
           f"RSS {memory('VmRSS'):.0f} MiB, best of {args.repeat}")  # fmt: skip
     print(f"{'variant':<50} {'db':<10} {'write r/s':>9} {'Arrow→stored':>12} {'× v1':>5} {'peak RSS':>9}  check, breakdown")  # fmt: skip
     first: dict[str, tuple[float, str]] = {}
@@ -382,11 +382,11 @@ def main(argv: list[str] | None = None) -> int:
                     note = write(b, data)
                     end, peak = time.perf_counter(), memory("VmHWM")
                     del data
-                    runs.append((args.n / (end - start), args.n / (end - ready), peak, note, *digest(b)))  # fmt: skip
+                    runs.append((n / (end - start), n / (end - ready), peak, note, *digest(b)))  # fmt: skip
                     b.store.close()
                 total, alone, peak, note, _, _ = max(runs)
                 base, same = first.setdefault(dialect, (total, runs[0][-1]))
-                bad = [f"BAD {c:,} {f}" for *_, c, f in runs if (c, f) != (args.n, same)]
+                bad = [f"BAD {c:,} {f}" for *_, c, f in runs if (c, f) != (n, same)]
                 print(f"{name:<50} {dialect:<10} {alone:>9,.0f} {total:>12,.0f} {total / base:>5.2f} "
                       f"{peak:>5.0f} MiB  {' '.join(bad) or 'ok'}, {note}", flush=True)  # fmt: skip
         finally:
