@@ -3,10 +3,10 @@
 Issue 16 groundwork. N event rows as the flow pipeline builds them (its Arrow table, keys by its
 ``_Connections.of``) go per variant, in one transaction, into a fresh database migrated by
 ``open_store`` (real indexes; PostgreSQL: schema ``floor_<pid>``, dropped at the end), then are
-counted and digested (must equal variant 1's). rows/s of the write alone and from the Arrow table
-to committed rows (what counts), × v1 of that, peak RSS (tuple variants hold all rows as tuples).
-ADBC needs ``adbc-driver-sqlite``/``-postgresql`` (PyPI; not chainwatch dependencies).
-    python benchmarks/store_floor.py [-n 300000] [-r 3] [--only sqlite|postgresql]
+counted and digested (= variant 1's). Shown: rows/s written, rows/s from Arrow to committed
+(what counts), × v1 of that, peak RSS (tuple variants hold all rows as tuples). ADBC variants
+need ``adbc-driver-sqlite``/``-postgresql`` (PyPI, not chainwatch's). Usage: ``python
+benchmarks/store_floor.py [-n 300000] [-r 3] [--only sqlite|postgresql]``
 
 Findings (300,000 rows, best of 3; 2 shared cores, ±30% run to run), Arrow→stored rows/s:
 SQLite 1 today 44,137 | 2a 1.21× (noise) | 2b 1.84× | 2c 2.80× | 3 1.43× | 4 1.95× | 4b 3.10×.
@@ -190,10 +190,9 @@ def sqlite_staged(b: Bench, rows: list[list[tuple[Any, ...]]]) -> str:
         conn.exec_driver_sql(f"CREATE TEMP TABLE staging AS SELECT {', '.join(given)} FROM events WHERE 0")  # fmt: skip
         for chunk in rows:
             conn.exec_driver_sql(f"INSERT INTO staging VALUES ({', '.join('?' * len(given))})", chunk)  # fmt: skip
-        stage = time.perf_counter() - start
-        move = moved(conn, b, "staging", given)
+        note = f"stage {time.perf_counter() - start:.2f}s + move {moved(conn, b, 'staging', given):.2f}s"
         conn.exec_driver_sql("DROP TABLE staging")
-    return f"stage {stage:.2f}s + move {move:.2f}s"
+    return note
 
 
 def sqlite_adbc(b: Bench, table: pa.Table) -> str:
@@ -253,8 +252,7 @@ def pg_copy(b: Bench, chunks: list[Any], names: list[str], staged: bool = False)
                     for row in chunk:
                         copy.write_row(row)
         if staged:
-            stage = time.perf_counter() - start
-            return f"stage {stage:.2f}s + move {moved(conn, b, 'staging', names):.2f}s"
+            return f"stage {time.perf_counter() - start:.2f}s + move {moved(conn, b, 'staging', names):.2f}s"
     return ""
 
 
