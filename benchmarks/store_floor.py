@@ -11,7 +11,8 @@ benchmarks/store_floor.py [-n 300000] [-r 3] [--only sqlite|postgresql]``
 Findings (300,000 rows, best of 3; 2 shared cores, ±30% run to run), Arrow→stored rows/s:
 SQLite 1 today 44,137 | 2a 1.21× (noise) | 2b 1.84× | 2c 2.80× | 3 1.43× | 4 1.95× | 4b 3.10×.
 PostgreSQL 1 today 32,887 | 2a 0.93× | 2b 1.06× | 2c 1.26× | 5a 0.85× | 5b 1.09× | 5c 1.08× |
-5d 1.36× | 5e 1.32× | 5f 1.45×. ONEMILLION
+5d 1.36× | 5e 1.32× | 5f 1.45×. 1,000,000 rows, one run: SQLite today 58,287 | 2b 1.51× |
+4 1.55× | 4b 2.66×; PostgreSQL today 33,465 | 2b 1.28× | 5b 1.00× | 5d 1.21× | 5f 1.25×.
 No event has a NULL connection_key (flow events get 5-tuple|window or zeek:uid, node peers their
 key; only the demo's are NULL): the partial index costs what the full one does. The 2b gain
 needs flow rows out of it: a predicate only node peers meet (last_seen_at IS NOT NULL) or a
@@ -23,7 +24,7 @@ input's transaction. Floor: index upkeep; the move runs 146k rows/s with 5 index
 PostgreSQL: the server is the floor (COPY into the bare table: 57k rows/s written); staging
 costs a second write (the move: 51k rows/s). Pick binary COPY from Arrow on the input's own
 connection (5b/5f: 50k, 72k written without the unique index), encoded in the prepare thread
-(numpy here 2.3 s per 300k; ADBC's C encoder 1.0 s, but ADBC commits on its own: 5d).
+(numpy: 2.3 s per 300k rows; ADBC, in C into an UNLOGGED bare table: 1.0 s, but its own txn).
 """
 
 from __future__ import annotations
