@@ -1,0 +1,399 @@
+"""How fast today's event rows can be stored, per write path, on SQLite and PostgreSQL.
+
+Issue 16 groundwork. N event rows as the flow pipeline builds them (its Arrow table, keys by its
+``_Connections.of``) go per variant, in one transaction, into a fresh database migrated by
+``open_store`` (real indexes; PostgreSQL: schema ``floor_<pid>``, dropped at the end), then are
+counted and digested (= variant 1's). Shown: rows/s written, rows/s from Arrow to committed
+(what counts), × v1 of that, peak RSS (tuple variants hold all rows as tuples). ADBC variants
+need ``adbc-driver-sqlite``/``-postgresql`` (PyPI, not chainwatch's). Usage: ``python
+benchmarks/store_floor.py [-n 300000] [-r 3] [--only sqlite|postgresql]``
+
+Findings (300,000 rows, best of 3; 2 shared cores, ±30% run to run), Arrow→stored rows/s:
+SQLite 1 today 44,137 | 2a 1.21× (noise) | 2b 1.84× | 2c 2.80× | 3 1.43× | 4 1.95× | 4b 3.10×.
+PostgreSQL 1 today 32,887 | 2a 0.93× | 2b 1.06× | 2c 1.26× | 5a 0.85× | 5b 1.09× | 5c 1.08× |
+5d 1.36× | 5e 1.32× | 5f 1.45×. 1,000,000 rows, one run: SQLite today 58,287 | 2b 1.51× |
+4 1.55× | 4b 2.66×; PostgreSQL today 33,465 | 2b 1.28× | 5b 1.00× | 5d 1.21× | 5f 1.25×.
+No event has a NULL connection_key (flow events get 5-tuple|window or zeek:uid, node peers their
+key; only the demo's are NULL): the partial index costs what the full one does. The 2b gain
+needs flow rows out of it: a predicate only node peers meet (last_seen_at IS NOT NULL) or a
+table of their own, ON CONFLICT naming it, pairing's look-up bounded by observed_at instead.
+SQLite: pick 4 (4b). ADBC has its own SQLite and connection: it cannot join sqlite3's
+transaction, and writing events itself would wait for the input's lock or commit apart. So it
+ingests into a scratch file, ATTACHed before BEGIN IMMEDIATE and moved by INSERT SELECT in the
+input's transaction. Floor: index upkeep; the move runs 146k rows/s with 5 indexes, 330k with 4.
+PostgreSQL: the server is the floor (COPY into the bare table: 57k rows/s written); staging
+costs a second write (the move: 51k rows/s). Pick binary COPY from Arrow on the input's own
+connection (5b/5f: 50k, 72k written without the unique index), encoded in the prepare thread
+(numpy: 2.3 s per 300k rows; ADBC, in C into an UNLOGGED bare table: 1.0 s, but its own txn).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import importlib.util
+import os
+import re
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import Connection, insert
+
+from chainwatch.flows.pipeline import _Connections
+from chainwatch.store.db import Store, make_engine, open_store
+from chainwatch.store.ingest import EVENT_COLUMNS, event_rows, insert_event_rows
+from chainwatch.store.models import Input, Scan
+
+PG_URL = os.environ.get("CHAINWATCH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+SCHEMA = f"floor_{os.getpid()}"
+BATCH = 65_536  # rows per insert call or COPY chunk: the pipeline writes batch by batch
+NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+UNIQUE = "uq_events_source_connection_key"
+
+
+def pipeline_events(n: int, seed: int = 7) -> pa.Table:
+    """N classified NetFlow records (no Zeek uid) as ``InputPipeline.prepare`` makes events."""
+    rng = np.random.default_rng(seed)
+    seconds = np.sort(1557100800 + rng.integers(0, 86_400, n))  # 2019-05-06, earliest first
+    digits = lambda lo, hi: pa.array(rng.integers(lo, hi, n).astype(str))  # noqa: E731
+    kind = rng.integers(0, 3, n)  # pool, bitcoin p2p, monero p2p
+    pool, category = kind == 0, np.choose(kind, ["xmr-pool", "btc-p2p", "xmr-p2p"])
+    lip, rnet = pc.binary_join_element_wise("175.45.176", digits(1, 255), "."), pa.array(np.where(pool, "203.0.113", "198.51.100"))  # fmt: skip
+    rip = pc.binary_join_element_wise(rnet, pc.if_else(pa.array(pool), "10", digits(1, 255)), ".")
+    lport, rport, proto = pa.array(rng.integers(1024, 65536, n)), pa.array(np.choose(kind, [3333, 8333, 18080])), pa.array(["tcp"] * n)  # fmt: skip
+    conns = _Connections.of(proto, lip, lport, rip, rport, pa.nulls(n, pa.string()), seconds)
+    endpoint = pa.array(np.where(pool, ', "endpoint": "bench-pool"', ""))
+    table = pa.table({
+        "observed_at": pa.array(seconds * 1_000_000, pa.timestamp("us", tz="UTC")),
+        "watchlist": pa.array(["kp"] * n), "matched_cidr": pa.array(["175.45.176.0/22"] * n),
+        "local_ip": lip, "local_port": lport, "remote_ip": rip, "remote_port": rport, "proto": proto,
+        "direction": pa.array(np.where(rng.random(n) < 0.9, "outbound", "inbound")),
+        "category": pa.array(category), "coin": pa.array(np.char.partition(category.astype(str), "-")[:, 0]),
+        "detector": pa.array(np.where(pool, "endpoint", "port")), "confidence": pa.array(np.where(pool, 0.9, 0.5)),
+        "source": pa.array(["bench"] * n), "source_ref": pc.binary_join_element_wise("flows.csv", digits(2, 10**7), ":"),
+        "bytes": pa.array(rng.integers(40, 10**7, n)), "packets": pa.array(rng.integers(1, 10**4, n)),
+        "detail": pc.binary_join_element_wise('{"format": "csv"', endpoint, "}", ""),
+        "evidence_sha256": pa.array([hashlib.sha256(b"%d" % i).hexdigest() for i in range(n)]),
+        "connection_key": conns.key,
+    })  # fmt: skip
+    _, first = np.unique(conns.key.to_numpy(zero_copy_only=False), return_index=True)
+    return table.take(np.sort(first))  # a key that repeats (rare) is one event, as paired
+
+
+@dataclass
+class Bench:
+    dialect: str
+    store: Store
+    tmp: Path
+    adbc_uri: str
+    fixed: dict[str, Any]  # columns the same for all of an input's events, as the pipeline's
+
+    def given(self) -> list[str]:
+        return [c for c in EVENT_COLUMNS if c not in self.fixed]
+
+
+def fresh(dialect: str, tmp: Path, k: int) -> Bench:
+    if dialect == "sqlite":
+        adbc_uri = str(tmp / f"v{k}.db")
+        url = f"sqlite:///{adbc_uri}"
+    else:
+        with make_engine(PG_URL).begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE; CREATE SCHEMA {SCHEMA}")
+        url = f"{PG_URL}?options=-csearch_path%3D{SCHEMA}"
+        adbc_uri = url.replace("postgresql+psycopg", "postgresql")
+    store = open_store(url)
+    with store.write() as conn:
+        scan = conn.execute(insert(Scan).values(started_at=NOW, status="running", command="scan", counts={})).inserted_primary_key[0]  # fmt: skip
+        input_id = conn.execute(insert(Input).values(path="f", size=1, sha256="0" * 64, format="csv", read_at=NOW)).inserted_primary_key[0]  # fmt: skip
+    fixed = {"last_seen_at": None, "recorded_at": NOW, "input_id": input_id, "scan_id": scan}
+    return Bench(dialect, store, tmp, adbc_uri, fixed)
+
+
+def set_indexes(b: Bench, mode: str) -> None:
+    """The unique index as migrated (``all``), ``partial``, dropped (``none``; ``bare``: all
+    but the key). On SQLite it is a table constraint: the (empty) table is made again."""
+    if mode == "all":
+        return
+    with b.store.write() as conn:
+        sql = conn.exec_driver_sql
+        if b.dialect == "sqlite":
+            schema = sql("SELECT type, sql FROM sqlite_master WHERE tbl_name = 'events'").all()
+            table = next(s for t, s in schema if t == "table")
+            pattern = rf",\s*CONSTRAINT {UNIQUE} UNIQUE \(source, connection_key\)"
+            sql("DROP TABLE events")
+            sql(re.sub(pattern, "", table))
+            for statement in (s for t, s in schema if t == "index" and s and mode != "bare"):
+                sql(statement)
+        else:
+            sql(f"ALTER TABLE events DROP CONSTRAINT {UNIQUE}")
+            if mode == "bare":
+                sql("DROP INDEX ix_events_input_id, ix_events_observed_at, ix_events_source, ix_events_watchlist")  # fmt: skip
+        if mode == "partial":
+            sql(f"CREATE UNIQUE INDEX {UNIQUE} ON events (source, connection_key) WHERE connection_key IS NOT NULL")  # fmt: skip
+
+
+def batches(table: pa.Table) -> list[pa.Table]:
+    return [table.slice(start, BATCH) for start in range(0, table.num_rows, BATCH)]
+
+
+def tuples(b: Bench, events: pa.Table) -> list[list[tuple[Any, ...]]]:
+    return [event_rows(t, b.dialect, fixed=b.fixed) for t in batches(events)]
+
+
+def arrow(b: Bench, events: pa.Table, staged: bool = False) -> pa.Table:
+    """The pipeline's table typed as stored (SQLite: times as SQLAlchemy's text; PostgreSQL:
+    int4 where it is), with the fixed columns unless ``staged`` (then the move adds them)."""
+    n, columns = events.num_rows, {}
+    for name in EVENT_COLUMNS if not staged else b.given():
+        value = b.fixed.get(name)
+        column = events.column(name) if name not in b.fixed else pa.array(
+            [value] * n, pa.int64() if isinstance(value, int) else pa.timestamp("us", tz="UTC"))  # fmt: skip
+        if pa.types.is_timestamp(column.type) and b.dialect == "sqlite":
+            column = column.cast(pa.timestamp("us")).cast(pa.string())
+        elif name.endswith(("_port", "_id")) and b.dialect == "postgresql":  # int4 columns
+            column = column.cast(pa.int32())
+        columns[name] = column
+    return pa.table(columns)
+
+
+def moved(conn: Connection, b: Bench, source: str, given: list[str]) -> float:
+    """INSERT INTO events SELECT from a staging table (fixed columns as literals); seconds."""
+    start = time.perf_counter()
+    fixed = {  # as literals, as insert_event_rows writes them (NOW is UTC)
+        name: f"'{v:%Y-%m-%d %H:%M:%S.%f}'" if isinstance(v, dt.datetime) else str(v or "NULL")
+        for name, v in b.fixed.items()
+        if name not in given
+    }
+    names, values = ", ".join([*given, *fixed]), ", ".join([*given, *fixed.values()])
+    conn.exec_driver_sql(f"INSERT INTO events ({names}) SELECT {values} FROM {source}")
+    return time.perf_counter() - start
+
+
+def today(b: Bench, rows: list[list[tuple[Any, ...]]]) -> str:
+    with b.store.write() as conn:
+        for chunk in rows:
+            insert_event_rows(conn, chunk, fixed=b.fixed)
+    return ""
+
+
+def sqlite_staged(b: Bench, rows: list[list[tuple[Any, ...]]]) -> str:
+    given = b.given()
+    with b.store.write() as conn:
+        start = time.perf_counter()
+        conn.exec_driver_sql(f"CREATE TEMP TABLE staging AS SELECT {', '.join(given)} FROM events WHERE 0")  # fmt: skip
+        for chunk in rows:
+            conn.exec_driver_sql(f"INSERT INTO staging VALUES ({', '.join('?' * len(given))})", chunk)  # fmt: skip
+        note = f"stage {time.perf_counter() - start:.2f}s + move {moved(conn, b, 'staging', given):.2f}s"
+        conn.exec_driver_sql("DROP TABLE staging")
+    return note
+
+
+def sqlite_adbc(b: Bench, table: pa.Table) -> str:
+    """ADBC ingests into a scratch file, ATTACHed before the input's transaction (SQLite
+    refuses ATTACH inside one), which moves the rows: see the findings above."""
+    import adbc_driver_sqlite.dbapi as adbc
+
+    scratch = b.tmp / "scratch.db"
+    start = time.perf_counter()
+    with adbc.connect(str(scratch)) as adbc_conn, adbc_conn.cursor() as cursor:
+        cursor.adbc_ingest("staging", table, mode="replace")
+        adbc_conn.commit()
+    stage = time.perf_counter() - start
+    with b.store.engine.connect() as conn:
+        driver: Any = conn.connection.driver_connection
+        driver.execute(f"ATTACH DATABASE '{scratch}' AS scratch")
+        with conn.execution_options(sqlite_begin="BEGIN IMMEDIATE").begin():
+            move = moved(conn, b, "scratch.staging", table.column_names)
+        driver.execute("DETACH DATABASE scratch")
+    return f"stage {stage:.2f}s + move {move:.2f}s"
+
+
+def pg_adbc(b: Bench, table: pa.Table, staged: bool = False) -> str:
+    """ADBC's own connection and transaction: into events, or ``staged`` into an UNLOGGED table
+    (committed: a TEMP one would be invisible) that the input's transaction moves and drops."""
+    import adbc_driver_postgresql.dbapi as adbc
+
+    start = time.perf_counter()
+    with adbc.connect(b.adbc_uri) as adbc_conn, adbc_conn.cursor() as cursor:
+        if staged:
+            cursor.execute(f"CREATE UNLOGGED TABLE staging AS SELECT {', '.join(table.column_names)} FROM events WITH NO DATA")  # fmt: skip
+        cursor.adbc_ingest("staging" if staged else "events", table, mode="append")
+        adbc_conn.commit()
+    if not staged:
+        return "own transaction"
+    stage = time.perf_counter() - start
+    with b.store.write() as conn:
+        move = moved(conn, b, "staging", table.column_names)
+        conn.exec_driver_sql("DROP TABLE staging")
+    return f"stage {stage:.2f}s + move {move:.2f}s"
+
+
+def pg_copy(b: Bench, chunks: list[Any], names: list[str], staged: bool = False) -> str:
+    """COPY (rows by ``write_row``, as today, or ``bytes``: binary) into events or staging."""
+    binary = isinstance(chunks[0], bytes)
+    with b.store.write() as conn:
+        driver: Any = conn.connection.driver_connection
+        start, target = time.perf_counter(), "staging" if staged else "events"
+        if staged:
+            conn.exec_driver_sql(f"CREATE TEMP TABLE staging ON COMMIT DROP AS SELECT {', '.join(names)} FROM events WITH NO DATA")  # fmt: skip
+        how = " WITH (FORMAT binary)" if binary else ""
+        with driver.cursor() as cur, cur.copy(f"COPY {target} ({', '.join(names)}) FROM STDIN{how}") as copy:  # fmt: skip
+            for chunk in chunks:
+                if binary:
+                    copy.write(chunk)
+                else:
+                    for row in chunk:
+                        copy.write_row(row)
+        if staged:
+            return f"stage {time.perf_counter() - start:.2f}s + move {moved(conn, b, 'staging', names):.2f}s"
+    return ""
+
+
+_PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01: the origin of PostgreSQL's binary times
+_WIDTHS = {"int32": ">i4", "int64": ">i8", "double": ">f8"}
+
+
+def pgcopy_binary(table: pa.Table, header: bool, trailer: bool) -> bytes:
+    """An Arrow table as PostgreSQL's binary COPY rows, built column by column with numpy (no
+    Python per value): per row an int16 field count, per field an int32 length (-1: NULL) and
+    the bytes; strings as text (json's binary form is its text), times as µs since 2000."""
+    n, width = table.num_rows, table.num_columns
+    sizes, columns = np.zeros((n, width), np.int64), []
+    for j, column in enumerate(table.columns):
+        array = column.combine_chunks()
+        valid = np.asarray(array.is_valid(), dtype=bool)
+        if pa.types.is_timestamp(array.type) or str(array.type) in _WIDTHS:
+            shift = _PG_EPOCH_US if pa.types.is_timestamp(array.type) else 0
+            values = pc.fill_null(array.cast(pa.int64()) if shift else array, 0).to_numpy()
+            blob = (values - shift).astype(_WIDTHS.get(str(array.type), ">i8")).view(np.uint8)
+            offsets = np.arange(n + 1) * (len(blob) // n)  # fixed width, big-endian
+        else:
+            array = array.cast(pa.large_string())
+            offsets = np.frombuffer(array.buffers()[1], np.int64)[array.offset : array.offset + n + 1]  # fmt: skip
+            blob = np.frombuffer(array.buffers()[2] or b"", np.uint8)
+        lengths = np.diff(offsets) * valid
+        sizes[:, j] = 4 + lengths
+        columns.append((valid, lengths, offsets, blob))
+    row_size = 2 + sizes.sum(1)
+    row_start = np.cumsum(row_size) - row_size + (19 if header else 0)
+    field = row_start[:, None] + 2 + np.cumsum(sizes, 1) - sizes
+    out = np.zeros(int(row_start[-1] + row_size[-1]) + (2 if trailer else 0), np.uint8)
+    if header:
+        out[:19] = np.frombuffer(b"PGCOPY\n\xff\r\n\x00" + bytes(8), np.uint8)
+    out[row_start + 1] = width  # big-endian int16, fewer than 256 columns
+    for j, (valid, lengths, offsets, blob) in enumerate(columns):
+        head = np.where(valid, lengths, -1).astype(">i4").view(np.uint8).reshape(n, 4)
+        for k in range(4):
+            out[field[:, j] + k] = head[:, k]
+        # each value's bytes to its field: one gather and one scatter per column
+        within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        out[np.repeat(field[:, j] + 4, lengths) + within] = blob[np.repeat(offsets[:-1], lengths) + within]  # fmt: skip
+    if trailer:
+        out[-2:] = 255
+    return out.tobytes()
+
+
+def binary(b: Bench, events: pa.Table, staged: bool = False) -> list[bytes]:
+    parts = list(batches(arrow(b, events, staged)))
+    return [pgcopy_binary(t, i == 0, i == len(parts) - 1) for i, t in enumerate(parts)]
+
+
+#: (name, database, indexes, prep from the Arrow table, write in one transaction, needs)
+SQ, PG, ADBC_SQ, ADBC_PG = "sqlite", "postgresql", "adbc_driver_sqlite", "adbc_driver_postgresql"
+VARIANTS: list[tuple[Any, ...]] = [
+    ("1 today: insert_event_rows (executemany)", SQ, "all", tuples, today, ""),
+    ("2a partial unique index", SQ, "partial", tuples, today, ""),
+    ("2b no unique index", SQ, "none", tuples, today, ""),
+    ("2c no index but the key (floor of the table)", SQ, "bare", tuples, today, ""),
+    ("3 TEMP staging + INSERT SELECT", SQ, "all", tuples, sqlite_staged, ""),
+    ("4 ADBC → scratch file, ATTACH + INSERT SELECT", SQ, "all", arrow, sqlite_adbc, ADBC_SQ),
+    ("4b = 4, no unique index", SQ, "none", arrow, sqlite_adbc, ADBC_SQ),
+    ("1 today: insert_event_rows (COPY write_row)", PG, "all", tuples, today, ""),
+    ("2a partial unique index", PG, "partial", tuples, today, ""),
+    ("2b no unique index", PG, "none", tuples, today, ""),
+    ("2c no index but the key (floor of the table)", PG, "bare", tuples, today, ""),
+    ("5a COPY write_row → TEMP staging + INSERT SELECT", PG, "all",
+        lambda b, e: [[row + tuple(b.fixed.values()) for row in chunk] for chunk in tuples(b, e)],
+        lambda b, rows: pg_copy(b, rows, [*b.given(), *b.fixed], staged=True), ""),
+    ("5b COPY BINARY from Arrow → events", PG, "all", binary,
+        lambda b, chunks: pg_copy(b, chunks, list(EVENT_COLUMNS)), ""),
+    ("5c COPY BINARY → TEMP staging + INSERT SELECT", PG, "all", lambda b, e: binary(b, e, True),
+        lambda b, chunks: pg_copy(b, chunks, b.given(), staged=True), ""),
+    ("5d ADBC → events (own txn)", PG, "all", arrow, pg_adbc, ADBC_PG),
+    ("5e ADBC → UNLOGGED staging + INSERT SELECT", PG, "all", lambda b, e: arrow(b, e, True),
+        lambda b, t: pg_adbc(b, t, staged=True), ADBC_PG),
+    ("5f = 5b, no unique index", PG, "none", binary,
+        lambda b, chunks: pg_copy(b, chunks, list(EVENT_COLUMNS)), ""),
+]  # fmt: skip
+
+
+def digest(b: Bench) -> tuple[int, str]:
+    """Row count and a digest of every stored event (all columns but id, in id order)."""
+    hasher, count = hashlib.sha256(), 0
+    with b.store.engine.connect() as conn:
+        rows = conn.exec_driver_sql(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events ORDER BY id")
+        while chunk := rows.fetchmany(50_000):
+            count += len(chunk)
+            hasher.update(repr([tuple(r) for r in chunk]).encode())
+    return count, hasher.hexdigest()[:12]
+
+
+def memory(field: str) -> float:  # VmHWM: peak RSS, VmRSS: now; in MiB
+    return int(re.findall(rf"{field}:\s+(\d+)", Path("/proc/self/status").read_text())[0]) / 1024
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=300_000, help="event rows (default 300,000)")
+    parser.add_argument("--only", choices=[SQ, PG], help="one database only")
+    parser.add_argument("-r", "--repeat", type=int, default=1, help="runs per variant (best)")
+    args = parser.parse_args(argv)
+    events = pipeline_events(args.n)
+    n = events.num_rows
+    print(f"{n:,} event rows ({events.column('connection_key').null_count} with a NULL connection_key), "
+          f"RSS {memory('VmRSS'):.0f} MiB, best of {args.repeat}")  # fmt: skip
+    print(f"{'variant':<50} {'db':<10} {'write r/s':>9} {'Arrow→stored':>12} {'× v1':>5} {'peak RSS':>9}  check, breakdown")  # fmt: skip
+    first: dict[str, tuple[float, str]] = {}
+    with tempfile.TemporaryDirectory(prefix="store-floor-") as tmp:
+        try:
+            for k, (name, dialect, indexes, prep, write, needs) in enumerate(VARIANTS):
+                if args.only and dialect != args.only:
+                    continue
+                if needs and importlib.util.find_spec(needs) is None:
+                    print(f"{name:<50} {dialect:<10} skipped: {needs} is not installed")
+                    continue
+                runs = []
+                for r in range(args.repeat):  # the best of several: the machine is shared
+                    b = fresh(dialect, Path(tmp), k * 100 + r)
+                    set_indexes(b, indexes)
+                    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM (Linux)
+                    start = time.perf_counter()
+                    data = prep(b, events)
+                    ready = time.perf_counter()
+                    note = write(b, data)
+                    end, peak = time.perf_counter(), memory("VmHWM")
+                    del data
+                    runs.append((n / (end - start), n / (end - ready), peak, note, *digest(b)))  # fmt: skip
+                    b.store.close()
+                total, alone, peak, note, _, _ = max(runs)
+                base, same = first.setdefault(dialect, (total, runs[0][-1]))
+                bad = [f"BAD {c:,} {f}" for *_, c, f in runs if (c, f) != (n, same)]
+                print(f"{name:<50} {dialect:<10} {alone:>9,.0f} {total:>12,.0f} {total / base:>5.2f} "
+                      f"{peak:>5.0f} MiB  {' '.join(bad) or 'ok'}, {note}", flush=True)  # fmt: skip
+        finally:
+            if args.only != SQ:
+                with make_engine(PG_URL).begin() as conn:
+                    conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
