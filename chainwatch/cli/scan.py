@@ -21,9 +21,9 @@ def scan_command(
         list[str] | None,
         typer.Option(
             "--flows",
-            help="Flow file or directory (nfcapd, nfdump CSV, Zeek conn.log, CSV, Suricata "
-            "eve.json); - for stdin; "
-            ".gz allowed. Repeatable.",
+            help="Flow file or directory (nfcapd, nfdump CSV, Zeek conn/dns/ssl/http logs, CSV, "
+            "Suricata eve.json); - for stdin; .gz allowed. Repeatable: several paths are read "
+            "as one source (Zeek logs joined by uid).",
         ),
     ] = None,
     fmt: Annotated[

@@ -249,8 +249,8 @@ class FlowWatcher(Watcher):
                     flow_input.name,
                     "is not a flow format chainwatch knows",
                     line=1,
-                    expected="nfcapd, nfdump CSV, Zeek conn.log, Suricata eve.json or CSV with "
-                    "a header (or give --format)",
+                    expected="nfcapd, nfdump CSV, a Zeek conn/dns/ssl/http log, Suricata eve.json "
+                    "or CSV with a header (or give --format)",
                 )
             if found == "nfcapd":
                 detect.check_nfcapd(flow_input)
