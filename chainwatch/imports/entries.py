@@ -21,18 +21,10 @@ from chainwatch.categories import CATEGORIES, COINS, OTHER, coin_of
 from chainwatch.errors import UsageError
 from chainwatch.imports.output import SourceFile
 from chainwatch.imports.sources import SourceMember
+from chainwatch.watchlists.catalog_csv import COLUMNS
 
-CATALOG_HEADER = (
-    "name",
-    "category",
-    "coin",
-    "address",
-    "host",
-    "port",
-    "valid_from",
-    "valid_to",
-    "source",
-)
+#: The catalog CSV's columns, as the loader reads them.
+CATALOG_HEADER = COLUMNS
 Row = tuple[str, str, str, str, str, str, str, str, str]
 #: How many skipped lines the report keeps word for word (the rest are counted).
 KEEP_SKIPPED = 50
