@@ -1,17 +1,17 @@
 """The plain conversion path: the common rows of a block converted straight from its bytes
-(``columns.plain_*``), without Python per row."""
+(``spans.plain_*``), without Python per row."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
 
-from chainwatch.flows import columns as cols
 from chainwatch.flows import dialect
 from chainwatch.flows.inputs import Lines
 from chainwatch.flows.limits import MAX_COUNT
 from chainwatch.flows.readers.batch import Layout
 from chainwatch.flows.readers.exact import sum_known
+from chainwatch.flows.spans import Spans, plain_integer, plain_protocol, plain_text, plain_time
 
 # -- The plain path: the common rows, straight from the bytes ---------------------------------
 
@@ -24,7 +24,7 @@ def _field_spans(
     rows: np.ndarray,
     layout: Layout,
     seps: np.ndarray,
-) -> tuple[np.ndarray, dict[int, cols.Spans]]:
+) -> tuple[np.ndarray, dict[int, Spans]]:
     """The ``rows`` that have the right number of fields (``seps``: where the separators
     are), and the spans of each field the layout uses (for the other rows, an empty span at
     the line's start)."""
@@ -38,7 +38,7 @@ def _field_spans(
         if not each or ((grid[:, 0] >= start).all() and (grid[:, -1] < end).all()):
             used = grid[:, : min(max(wanted, default=0) + 1, each)].T.copy()  # rows: fields
             spans = {
-                k: cols.Spans(
+                k: Spans(
                     data, buffer, start if k == 0 else used[k - 1] + 1, used[k] if k < each else end
                 )
                 for k in wanted
@@ -55,7 +55,7 @@ def _field_spans(
     for k in wanted:  # rows that do not fit get empty spans, so that spans stay in order
         begin = start if k == 0 else np.where(fits, after[first + k - 1] + 1, start)
         stop = np.where(fits, np.minimum(after[first + k], end), start)
-        spans[k] = cols.Spans(data, buffer, begin, stop)
+        spans[k] = Spans(data, buffer, begin, stop)
     return fits, spans
 
 
@@ -91,7 +91,7 @@ def plain(
         where = index.get(key)
         if where is None:
             return pa.nulls(n, pa.string())
-        good, values = cols.plain_text(spans[where], ok, required=required)
+        good, values = plain_text(spans[where], ok, required=required)
         accepted.append(good)
         return values
 
@@ -99,13 +99,13 @@ def plain(
         where = index.get(key)
         if where is None:
             return pa.nulls(n, pa.int64())
-        good, values = cols.plain_integer(spans[where], ok, maximum=maximum)
+        good, values = plain_integer(spans[where], ok, maximum=maximum)
         accepted.append(good)
         return values
 
     arrays = {"src_ip": text("src_ip", required=True), "dst_ip": text("dst_ip", required=True)}
     ok = ok & accepted[0] & accepted[1]  # later fields need not look at rows already refused
-    good, arrays["ts"] = cols.plain_time(spans[ts], ok, naive_is_utc=layout.naive_is_utc)
+    good, arrays["ts"] = plain_time(spans[ts], ok, naive_is_utc=layout.naive_is_utc)
     accepted.append(good)
     arrays["src_port"] = integer("src_port", 65535)
     arrays["dst_port"] = integer("dst_port", 65535)
@@ -113,7 +113,7 @@ def plain(
     if proto is None:
         arrays["proto"] = pa.nulls(n, pa.string())
     else:
-        good, arrays["proto"] = cols.plain_protocol(spans[proto], ok)
+        good, arrays["proto"] = plain_protocol(spans[proto], ok)
         accepted.append(good)
     if "bytes2" in index:
         arrays["bytes"] = sum_known(integer("bytes", MAX_COUNT), integer("bytes2", MAX_COUNT))
@@ -128,13 +128,13 @@ def plain(
     return ok, arrays
 
 
-def _unquote(spans: cols.Spans) -> cols.Spans:
+def _unquote(spans: Spans) -> Spans:
     """The fields without the quotes around them (of the rows ``Quoted.plain`` allows: a
     field that starts with a quote ends with its closing one, and holds no other)."""
     wrapped = (spans.length >= 2) & (spans.first == dialect.QUOTE)
     if not wrapped.any():
         return spans
-    return cols.Spans(spans.data, spans.buffer, spans.start + wrapped, spans.end - wrapped)
+    return Spans(spans.data, spans.buffer, spans.start + wrapped, spans.end - wrapped)
 
 
 def utf8_invalid(lines: Lines, buffer: pa.Buffer) -> np.ndarray:
@@ -146,7 +146,7 @@ def utf8_invalid(lines: Lines, buffer: pa.Buffer) -> np.ndarray:
     try:
         if len(lines.data) >= 1 << 31:  # beyond 32-bit offsets: one by one
             raise pa.ArrowInvalid("block too large")
-        cols.Spans(lines.data, buffer, lines.start, lines.end).array(lines.high, pa.binary()).cast(
+        Spans(lines.data, buffer, lines.start, lines.end).array(lines.high, pa.binary()).cast(
             pa.string()
         )
         return invalid
