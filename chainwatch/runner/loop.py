@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from io import StringIO
@@ -195,9 +194,10 @@ class Runner:
             )
             self._retry = lambda config, delay: self._reschedule(scheduler, config, delay)  # type: ignore[method-assign]
             now = dt.datetime.now(dt.UTC)
+            jobs = _Jobs()
             for config in self.watchers:
                 scheduler.add_job(
-                    self.round,
+                    jobs.tracked(self.round),
                     "interval",
                     args=[config],
                     id=config.name,
@@ -206,7 +206,10 @@ class Runner:
                     next_run_time=now,
                 )
             scheduler.add_job(
-                lambda: heartbeat(store, utcnow()), "interval", seconds=HEARTBEAT, id="heartbeat"
+                jobs.tracked(lambda: heartbeat(store, utcnow())),
+                "interval",
+                seconds=HEARTBEAT,
+                id="heartbeat",
             )
             scheduler.start()
             self.log.info(
@@ -216,7 +219,7 @@ class Runner:
                 pass
             self.log.info("stopping", extra={"fields": {"grace_seconds": GRACE}})
             scheduler.shutdown(wait=False)
-            if not _wait_idle(scheduler, GRACE):
+            if not jobs.close(GRACE):
                 self.abandoned = True
                 self.log.warning("a round did not stop in time; its open batch is rolled back")
         return ExitStatus.SUCCESS
@@ -250,12 +253,32 @@ class Runner:
                 store.close()
 
 
-def _wait_idle(scheduler: BackgroundScheduler, seconds: float) -> bool:
-    """Wait for running jobs to finish; False when they are still running after ``seconds``."""
-    executor = scheduler._lookup_executor("default")  # APScheduler 3 keeps running jobs here
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if not any(executor._instances.values()):
-            return True
-        time.sleep(0.05)
-    return False
+class _Jobs:
+    """The scheduler's jobs, counted while they run (APScheduler has no public "running jobs"
+    call): ``close`` lets none start after it and waits for those running to finish."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._running = 0
+        self._closed = False
+
+    def tracked(self, job: Callable[..., object]) -> Callable[..., None]:
+        def run(*args: object) -> None:
+            with self._changed:
+                if self._closed:  # queued before the stop, started after it: nothing to do
+                    return
+                self._running += 1
+            try:
+                job(*args)
+            finally:
+                with self._changed:
+                    self._running -= 1
+                    self._changed.notify_all()
+
+        return run
+
+    def close(self, seconds: float) -> bool:
+        """Wait for running jobs to finish; False when they still run after ``seconds``."""
+        with self._changed:
+            self._closed = True
+            return self._changed.wait_for(lambda: self._running == 0, timeout=seconds)
