@@ -15,14 +15,16 @@ from sqlalchemy import select
 from chainwatch.store.models import Scan
 from tests.conftest import PgDatabases
 from tests.reliability.test_signals import (
+    rescan_equals_clean,
+    scan,
+    work,  # noqa: F401  (the module's inputs, a fixture)
+)
+from tests.sources.process import (
     Stderr,
     inputs_stored,
     poll,
-    rescan_equals_clean,
     scalar,
-    scan,
     scan_started,
-    work,  # noqa: F401  (the module's inputs, a fixture)
     writing,
 )
 

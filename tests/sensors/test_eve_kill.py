@@ -11,12 +11,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import create_engine, select
 
-from chainwatch.store.models import HostResolution
 from tests.conftest import PgDatabases
-from tests.reliability.test_signals import Stderr, inputs_stored, poll, spawn, stored, writing
 from tests.sensors.conftest import POOL_HOST, alert, event, flow, lines, tuple_of
+from tests.sources.process import Stderr, everything, inputs_stored, poll, spawn, writing
 
 FILES = 3
 ROWS = 20_000
@@ -101,20 +99,6 @@ def write_inputs(directory: Path) -> Path:
 @pytest.fixture(scope="module")
 def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_inputs(tmp_path_factory.mktemp("eve-inputs"))
-
-
-def everything(db_url: str) -> dict[str, Any]:
-    out: dict[str, Any] = stored(db_url)
-    engine = create_engine(db_url)
-    try:
-        with engine.connect() as conn:
-            answers = conn.execute(
-                select(HostResolution.host, HostResolution.address, HostResolution.seen_in)
-            ).all()
-    finally:
-        engine.dispose()
-    out["answers"] = sorted(tuple(a) for a in answers)
-    return out
 
 
 @pytest.mark.slow

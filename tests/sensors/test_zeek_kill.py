@@ -13,16 +13,7 @@ from sqlalchemy import select
 
 from chainwatch.store.models import Event, Scan
 from tests.conftest import PgDatabases
-from tests.reliability.test_signals import (
-    Stderr,
-    inputs_stored,
-    poll,
-    rescan_equals_clean,
-    scalar,
-    scan,
-    scan_started,
-    writing,
-)
+from tests.reliability.test_signals import rescan_equals_clean, scan
 from tests.sensors.zeeklogs import (
     CONN_FIELDS,
     DNS_FIELDS,
@@ -33,6 +24,14 @@ from tests.sensors.zeeklogs import (
     ssl_rows,
     tsv,
     watchlists,
+)
+from tests.sources.process import (
+    Stderr,
+    inputs_stored,
+    poll,
+    scalar,
+    scan_started,
+    writing,
 )
 
 #: Unclassified records around the scene: enough that storing conn.log takes a while.
