@@ -5,8 +5,8 @@ scan`` and the database (SQLite and PostgreSQL), whatever the code behind it:
     rest of the input is stored; a damaged nfcapd file fails whole, naming the file;
 (b) an input read before is skipped and stores nothing, under its own name or a copy's;
 (c) a scan killed inside an input, then run again, stores what one clean scan stores;
-(d) an empty input gives one clear line and stores nothing; an input of the format with no
-    records in it is read, 0 records;
+(d) an empty input gives one clear line, stores nothing and fails the scan (1), or makes it
+    partial (3) beside a good input; an input of the format with no records in it is read;
 (e) every event names a record that exists (``source_ref`` file:line or file:packet) and
     ``evidence_sha256`` is the SHA-256 of that record's raw bytes, which hold its address.
 """
@@ -148,17 +148,14 @@ def test_kill_mid_input_then_rescan_equals_one_clean_scan(
         )
     work = kill_work[contract.name]
     command = ("scan", *contract.scan_args(Path("inputs")))
-    clean = (
-        f"sqlite:///{work / f'clean-{len(db_url)}.db'}"
-        if db_url.startswith("sqlite")
-        else pg_databases.new()
-    )
+    clean = f"sqlite:///{work / 'clean.db'}" if db_url.startswith("sqlite") else pg_databases.new()
     run_to_end(clean, work, *command)
     reference = everything(clean)
     assert len(reference["inputs"]) == FILES and reference["events"]
 
     kill_mid_input(db_url, work, *command, inputs=FILES)
-    run_to_end(db_url, work, *command)
+    err = run_to_end(db_url, work, *command)
+    assert "skipped, already read" in err  # what the killed scan committed stands
     assert everything(db_url) == reference
 
 
@@ -187,6 +184,15 @@ def test_empty_input_says_so_and_stores_nothing(
     assert f"failed: {path}: is empty" in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert count(db_url, Event) == 0 and count(db_url, Input) == 0  # not marked read
+
+    # Beside a good input, the empty one makes the scan partial (3): the good one is stored.
+    folder = tmp_path / "both"
+    contract.input(folder, "good", scene(RECORDS))
+    shutil.move(path, folder / path.name)
+    both = scan(cli, db_url, wl, contract, folder)
+    assert both.exit_code == 3, both.stderr
+    assert f"{folder / path.name}: is empty" in both.stderr, both.stderr
+    assert len(events(db_url)) == EVENTS and count(db_url, Input) == 1
 
 
 @pytest.mark.parametrize("contract", HEADED, ids=[c.name for c in HEADED], indirect=True)
