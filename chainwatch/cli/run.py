@@ -12,13 +12,15 @@ from rich.console import Console
 
 from chainwatch.cli import app, state
 from chainwatch.errors import UsageError
+from chainwatch.registry import listing
 from chainwatch.store.db import open_store
 from chainwatch.store.status import lock_holder, watcher_status
+from chainwatch.watchers import REGISTRY
 
 LOG_FORMATS = ("text", "json")
 
 
-@app.command("run")
+@app.command("run", epilog=f"Watcher kinds: {listing(REGISTRY.values())}.")
 def run_command(
     ctx: typer.Context,
     once: Annotated[
