@@ -130,7 +130,12 @@ def export_command(
 
 @export_app.command("verify")
 def verify_command(directory: Annotated[Path, typer.Argument(help="An export directory.")]) -> None:
-    """Recompute the manifest's hashes, sizes and record counts and say what differs."""
+    """Recompute the manifest's hashes, sizes and record counts and say what differs.
+
+    Example:
+
+      chainwatch export verify evidence/
+    """
     from chainwatch.export.manifest import verify
 
     result = verify(directory)
