@@ -4,13 +4,13 @@ habit: the lists come from the real command tree and registries, not from this f
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import typer.main
 
-from chainwatch.cli import app
+from chainwatch.cli import COMMANDS, app, register
 from chainwatch.export import FORMATS as EXPORTERS
 from chainwatch.registry import Entry
 from chainwatch.report import FORMATS as REPORT_FORMATS
@@ -37,6 +37,7 @@ def commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, An
 
 
 def tree() -> dict[str, Any]:
+    register()  # every command module (``main`` imports only the one it runs)
     return dict(commands(typer.main.get_command(app)))
 
 
@@ -65,6 +66,19 @@ def test_the_command_tree_is_walked() -> None:
     assert {"scan", "export", "export verify", "db upgrade", "watchlist import"} <= found
 
 
+def test_main_knows_the_module_of_every_command() -> None:
+    """``main`` imports only ``COMMANDS[name]``: it must be the module registering ``name``."""
+    register()
+    found = {c.name: c.callback.__module__ for c in app.registered_commands if c.callback}
+    for group in app.registered_groups:
+        sub = group.typer_instance
+        assert sub is not None
+        action = sub.registered_callback or sub.registered_commands[0]
+        assert action.callback is not None
+        found[str(group.name)] = action.callback.__module__
+    assert found == {name: f"chainwatch.cli.{module}" for name, module in COMMANDS.items()}
+
+
 def test_every_command_is_in_the_readme() -> None:
     for command in tree():
         assert f"chainwatch {command}" in README, command
@@ -83,8 +97,8 @@ def test_every_format_kind_exporter_and_report_format_is_in_the_readme() -> None
 
 
 def test_the_commands_table_lists_the_registries_choices() -> None:
-    def alternatives(names: object) -> str:
-        return "--format " + "\\|".join(names)  # type: ignore[call-overload]
+    def alternatives(names: Iterable[str]) -> str:
+        return "--format " + "\\|".join(names)
 
     assert alternatives(choices("flows")) in README
     assert alternatives(REPORT_FORMATS) in README

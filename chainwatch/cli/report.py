@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from chainwatch.cli import app, state
 from chainwatch.errors import ExitStatus, UsageError
@@ -81,6 +80,8 @@ def report_command(
 
       chainwatch report --compare 2017-12-01..2017-12-31 2018-03-01..2018-03-15
     """
+    from rich.console import Console
+
     from chainwatch.analysis.series import BY
     from chainwatch.report.build import build_report, options_from
     from chainwatch.report.compare import parse_period

@@ -8,13 +8,10 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from chainwatch.cli import app, state
 from chainwatch.errors import UsageError
 from chainwatch.registry import listing
-from chainwatch.store.db import open_store
-from chainwatch.store.status import lock_holder, watcher_status
 from chainwatch.watchers import REGISTRY
 
 LOG_FORMATS = ("text", "json")
@@ -80,6 +77,11 @@ def status_command(ctx: typer.Context) -> None:
 
       chainwatch --db postgresql+psycopg://chainwatch@db/chainwatch status
     """
+    from rich.console import Console
+
+    from chainwatch.store.db import open_store
+    from chainwatch.store.status import lock_holder, watcher_status
+
     settings = state(ctx).settings
     store = open_store(settings.db)
     try:

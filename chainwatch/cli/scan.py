@@ -5,14 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from chainwatch.cli import app, state
 from chainwatch.config import CHECKSUM_POLICIES
 from chainwatch.errors import UsageError
-from chainwatch.interrupt import StopFlag, stop_on_signals
 from chainwatch.registry import listing
-from chainwatch.scan import adhoc_watchers, run_scan, select_watchers, with_checksums
 from chainwatch.sources import FORMATS, choices, titles
 
 _FORMATS = listing(FORMATS[name] for name in choices("flows") if name in FORMATS)
@@ -86,6 +83,11 @@ def scan_command(
         raise UsageError(
             f"--checksums {checksums!r}: expected one of {', '.join(CHECKSUM_POLICIES)}"
         )
+    from rich.console import Console
+
+    from chainwatch.interrupt import StopFlag, stop_on_signals
+    from chainwatch.scan import adhoc_watchers, run_scan, select_watchers, with_checksums
+
     settings = state(ctx).settings
     configs = select_watchers(settings, watcher or [], adhoc_watchers(flows or [], fmt, pcap or []))
     if checksums is not None:
