@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from chainwatch.errors import UsageError
+from chainwatch.errors import InputError
 from chainwatch.registry import load
 
 #: The format meaning "detect it from the file's first bytes" (the default).
@@ -61,11 +61,15 @@ FORMATS: dict[str, SourceFormat] = {
             "Zeek conn.log (JSON lines)",
             "flows",
             f"{_READERS}.zeek:read_zeek_json",
-            False,
+            choosable=False,
         ),
         *(
             SourceFormat(
-                f"zeek-{k}", f"Zeek {k}.log (TSV)", "flows", f"{_READERS}.zeek_join:Join", False
+                f"zeek-{k}",
+                f"Zeek {k}.log (TSV)",
+                "flows",
+                f"{_READERS}.zeek_join:Join",
+                choosable=False,
             )
             for k in _ZEEK_LOGS
         ),
@@ -75,7 +79,7 @@ FORMATS: dict[str, SourceFormat] = {
                 f"Zeek {k}.log (JSON lines)",
                 "flows",
                 f"{_READERS}.zeek_join:Join",
-                False,
+                choosable=False,
             )
             for k in _ZEEK_LOGS
         ),
@@ -101,12 +105,17 @@ def titles(kind: str = "flows") -> str:
     return ", ".join(dict.fromkeys(f.title for f in FORMATS.values() if f.watcher == kind))
 
 
-def reader(fmt: str) -> Callable[..., Iterator[Any]]:
+def reader(fmt: str, name: str = "--format") -> Callable[..., Iterator[Any]]:
     """The reader of a format: a function yielding observation batches, or (eve, pcap, Zeek's
-    dns/ssl/http logs) the reader class whose ``batches`` yields them. Imported now."""
+    dns/ssl/http logs) the reader class whose ``batches`` yields them. Imported now.
+
+    An unknown format is an ``InputError`` of ``name`` (the input being read) naming the known
+    formats."""
     found = FORMATS.get(fmt)
     if found is None:
-        raise UsageError(f"format {fmt!r} is not known: expected one of {', '.join(FORMATS)}")
+        raise InputError(
+            name, f"format {fmt!r} is not known", expected=f"one of {', '.join(FORMATS)}"
+        )
     target: Callable[..., Iterator[Any]] = load(found.reader)
     return target
 

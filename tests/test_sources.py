@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from chainwatch.errors import UsageError
+from chainwatch.errors import InputError
 from chainwatch.flows import detect
 from chainwatch.sources import FORMATS, choices, formats_of, reader
 
@@ -42,5 +42,8 @@ def test_choices_are_auto_and_the_choosable_formats_of_a_kind() -> None:
 
 
 def test_an_unknown_format_is_refused_naming_the_known_ones() -> None:
-    with pytest.raises(UsageError, match="'parquet' is not known: expected one of nfcapd, nfdump"):
-        reader("parquet")
+    with pytest.raises(InputError) as raised:
+        reader("parquet", "flows.parquet")
+    assert str(raised.value).startswith(
+        "flows.parquet: format 'parquet' is not known; expected one of nfcapd, nfdump, zeek,"
+    )
