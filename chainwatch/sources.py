@@ -51,10 +51,10 @@ _ZEEK_LOGS = ("dns", "ssl", "http")
 FORMATS: dict[str, SourceFormat] = {
     f.name: f
     for f in (
+        SourceFormat("nfdump", "nfdump CSV", "flows", f"{_READERS}.csv_readers:read_nfdump_csv"),
         SourceFormat(
             "nfcapd", "nfcapd (read with nfdump)", "flows", f"{_READERS}.nfcapd:read_nfcapd"
         ),
-        SourceFormat("nfdump", "nfdump CSV", "flows", f"{_READERS}.csv_readers:read_nfdump_csv"),
         SourceFormat("zeek", "Zeek conn.log (TSV)", "flows", f"{_READERS}.zeek:read_zeek"),
         SourceFormat(
             "zeek-json",
@@ -101,7 +101,7 @@ def choices(kind: str = "flows") -> tuple[str, ...]:
 
 
 def titles(kind: str = "flows") -> str:
-    """``"nfcapd (read with nfdump), nfdump CSV, ..."``: what a kind reads, for messages."""
+    """``"nfdump CSV, nfcapd (read with nfdump), ..."``: what a kind reads, for messages."""
     return ", ".join(dict.fromkeys(f.title for f in FORMATS.values() if f.watcher == kind))
 
 
@@ -121,5 +121,5 @@ def reader(fmt: str, name: str = "--format") -> Callable[..., Iterator[Any]]:
 
 
 def formats_of(kind: str) -> list[str]:
-    """The formats a watcher kind reads (``flows``: nfcapd, nfdump, zeek, ...; ``pcap``)."""
+    """The formats a watcher kind reads (``flows``: nfdump, nfcapd, zeek, ...; ``pcap``)."""
     return [f.name for f in FORMATS.values() if f.watcher == kind]

@@ -20,16 +20,6 @@ if TYPE_CHECKING:
 
 REGISTRY: dict[str, Entry] = registry(
     Entry(
-        "flows",
-        "chainwatch.watchers.flows:FlowWatcher",
-        "flow files (nfcapd, nfdump CSV, Zeek logs, generic CSV, Suricata eve.json)",
-    ),
-    Entry(
-        "pcap",
-        "chainwatch.watchers.pcap:PcapWatcher",
-        "packet captures (pcap, pcapng), payloads recognised on any port",
-    ),
-    Entry(
         "bitcoin",
         "chainwatch.watchers.bitcoin:BitcoinWatcher",
         "Bitcoin Core node peers and address book",
@@ -44,6 +34,16 @@ REGISTRY: dict[str, Entry] = registry(
         "ethereum",
         "chainwatch.watchers.ethereum:EthereumWatcher",
         "Ethereum node peers (geth, Erigon, Nethermind, Besu, ethereumjs)",
+    ),
+    Entry(
+        "flows",
+        "chainwatch.watchers.flows:FlowWatcher",
+        "flow files (nfcapd, nfdump CSV, Zeek logs, generic CSV, Suricata eve.json)",
+    ),
+    Entry(
+        "pcap",
+        "chainwatch.watchers.pcap:PcapWatcher",
+        "packet captures (pcap, pcapng), payloads recognised on any port",
     ),
 )
 
