@@ -44,12 +44,21 @@ from chainwatch.config import (
     WATCHER_KINDS,
     WatcherConfig,
 )
+from chainwatch.flows.limits import ENVIRONMENT as LIMIT_KEYS
+from chainwatch.passive_dns import HORIZON_KEY
 from chainwatch.settings.errors import translate
 from chainwatch.settings.fields import Duration, Secret, invalid
 from chainwatch.settings.report import ReportTable
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _NODE_KINDS = {"bitcoin", "litecoin", "monero", "ethereum"}
+#: the keys of the tables whose values their own loaders check (``load_limits``,
+#: ``load_horizon``, ``load_suricata``), refused here so that an unknown one has its line
+_OWN_TABLES = {
+    "limits": tuple(LIMIT_KEYS),
+    "catalogs": (HORIZON_KEY,),
+    "suricata": ("mapping", "replace", "rules"),
+}
 #: the file's parsed table for the model being built (a source cannot take arguments)
 _FILE: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar("chainwatch_file")
 
@@ -288,8 +297,13 @@ class ConfigFile(BaseSettings):
     @field_validator("limits", "catalogs", "suricata", mode="before")
     @classmethod
     def _table(cls, value: Any, info: Any) -> Any:
+        name = info.field_name
         if value is not None and not isinstance(value, dict):
-            raise invalid(f"{info.field_name} is not a table", f"a [{info.field_name}] table")
+            raise invalid(f"{name} is not a table", f"a [{name}] table")
+        unknown = sorted(set(value or ()) - set(_OWN_TABLES[name]))
+        if unknown:  # worded as their loaders word it
+            known = ", ".join(_OWN_TABLES[name])
+            raise invalid(f"unknown key {name}.{unknown[0]}", f"one of: {known}", key=unknown[0])
         return value
 
     @classmethod
