@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from chainwatch.export import run_export
+from chainwatch.export.run import run_export
 from chainwatch.store.db import open_store
 from chainwatch.store.evidence import EXPORT_FIELDS, EvidenceQuery, stream_events
 from chainwatch.store.ingest import EVENT_COLUMNS, insert_events

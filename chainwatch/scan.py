@@ -32,8 +32,8 @@ from chainwatch.store.scans import (
     start_watcher_run,
     sync_watchlists,
 )
-from chainwatch.watchers import Watcher, make_watcher
-from chainwatch.watchers.interface import COUNTERS, ScanContext, WatcherResult, utcnow
+from chainwatch.watchers import make_watcher
+from chainwatch.watchers.interface import COUNTERS, ScanContext, Watcher, WatcherResult, utcnow
 from chainwatch.watchlists import RangeMatcher, WatchlistSet, load_watchlists
 
 

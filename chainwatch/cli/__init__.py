@@ -1,25 +1,32 @@
 """The ``chainwatch`` command line: a thin layer over the library.
 
-Each command group lives in its own module and registers on ``app``. Commands parse options,
-call one library function and format the result. ``main`` is the single place where errors
-become one-line messages and exit statuses (DESIGN.md); ``--traceback`` shows the traceback.
+Each command group lives in its own module and registers on ``app`` when imported; ``main``
+imports only the module of the command it runs (all of them for the top-level help), and the
+command modules import the library inside their commands, so ``chainwatch --version`` or a
+small scan does not pay for SQLAlchemy's or alembic's import when it does not use them.
+Commands parse options, call one library function and format the result. ``main`` is the
+single place where errors become one-line messages and exit statuses (DESIGN.md);
+``--traceback`` shows the traceback.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from chainwatch import __version__
-from chainwatch.config import Settings, load_settings
 from chainwatch.errors import ChainwatchError, ExitStatus, Interrupted
 from chainwatch.interrupt import signal_handlers
+
+if TYPE_CHECKING:
+    from chainwatch.config import Settings
 
 try:  # newer typer releases vendor click; older ones use the click package
     from typer._click.exceptions import ClickException
@@ -50,6 +57,8 @@ class State:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            from chainwatch.config import load_settings
+
             self._settings = load_settings(
                 db=self.db, config=self.config, watchlists=self.watchlists
             )
@@ -111,14 +120,52 @@ def _global(
     ctx.obj = State(db=db, config=config, watchlists=watchlists, traceback=traceback)
 
 
-def _register() -> None:
-    # Imported here, not at module top, so each module can import ``app`` and ``state``.
-    from chainwatch.cli import catalog, db, demo, export, report, run, scan, watchlist  # noqa: F401
+#: Command -> the module (``chainwatch.cli.NAME``) that registers it; the order is that of
+#: the top-level help. ``tests/test_docs.py`` checks it against the registered commands.
+COMMANDS = {
+    "demo": "demo",
+    "report": "report",
+    "run": "run",
+    "status": "run",
+    "scan": "scan",
+    "catalog": "catalog",
+    "db": "db",
+    "export": "export",
+    "watchlist": "watchlist",
+}
+#: Global options that take a value (the command name comes after them).
+_VALUED = ("--db", "--config", "--watchlists")
 
 
-_register()
+def register(args: Sequence[str] | None = None) -> None:
+    """Register the command ``args`` run (its module imported), or every command when ``args``
+    names none (``--help``, a typo: click then lists them all)."""
+    name = None
+    it = iter(args or ())
+    for arg in it:
+        if arg in _VALUED:
+            next(it, None)
+        elif not arg.startswith("-"):
+            name = arg
+            break
+    if name in COMMANDS:
+        modules = [COMMANDS[name]]
+    elif args is not None and "--version" in args and name is None:
+        modules = []  # eager: printed before any command is looked at
+    else:
+        modules = list(dict.fromkeys(COMMANDS.values()))
+    for module in modules:
+        importlib.import_module(f"chainwatch.cli.{module}")
 
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+def _print_error(text: str, *, exception: bool = False) -> None:
+    from rich.console import Console  # only when there is something to say
+
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    if exception:
+        console.print_exception()
+    if text:
+        console.print(text, markup=False)
 
 
 def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
@@ -133,36 +180,34 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: run the app, map errors to exit statuses."""
     args = sys.argv[1:] if argv is None else argv
     show_traceback = "--traceback" in args or os.environ.get("CHAINWATCH_TRACEBACK") == "1"
+    register(args)
     try:
         with signal_handlers(_raise_interrupted):
             code = app(args=args, prog_name="chainwatch", standalone_mode=False)
     except ChainwatchError as exc:
-        if show_traceback:
-            err_console.print_exception()
-        err_console.print(f"chainwatch: error: {exc}", markup=False)
+        _print_error(f"chainwatch: error: {exc}", exception=show_traceback)
         sys.exit(int(exc.exit_status))
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
-        err_console.print("chainwatch: aborted", markup=False)
+        _print_error("chainwatch: aborted")
         sys.exit(130)
     except Interrupted as exc:
-        err_console.print(f"chainwatch: {exc}", markup=False)
+        _print_error(f"chainwatch: {exc}")
         sys.exit(exc.exit_status)
     except KeyboardInterrupt:
-        err_console.print("chainwatch: interrupted by SIGINT", markup=False)
+        _print_error("chainwatch: interrupted by SIGINT")
         sys.exit(int(ExitStatus.INTERRUPTED))
     except ClickException as exc:
         exc.show()
         sys.exit(int(ExitStatus.USAGE))
     except Exception as exc:  # the last line of defence: a bug, still one line unless asked
         if show_traceback:
-            err_console.print_exception()
+            _print_error("", exception=True)
         else:
-            err_console.print(
+            _print_error(
                 f"chainwatch: internal error: {type(exc).__name__}: {exc} (run with --traceback "
-                "and report it)",
-                markup=False,
+                "and report it)"
             )
         sys.exit(int(ExitStatus.ERROR))
     # Without standalone mode click returns the exit code of typer.Exit instead of raising.

@@ -5,14 +5,6 @@ from __future__ import annotations
 import typer
 
 from chainwatch.cli import app, state
-from chainwatch.store.db import (
-    current_revision,
-    head_revision,
-    make_engine,
-    redact,
-    reporting_errors,
-    upgrade,
-)
 
 db_app = typer.Typer(help="Create, migrate and inspect the database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -24,6 +16,8 @@ def upgrade_command(ctx: typer.Context) -> None:
 
     Example: chainwatch --db postgresql+psycopg://chainwatch@localhost/chainwatch db upgrade
     """
+    from chainwatch.store.db import current_revision, make_engine, redact, reporting_errors, upgrade
+
     url = state(ctx).settings.db
     engine = make_engine(url)
     try:
@@ -45,6 +39,14 @@ def current_command(ctx: typer.Context) -> None:
 
     Example: chainwatch db current
     """
+    from chainwatch.store.db import (
+        current_revision,
+        head_revision,
+        make_engine,
+        redact,
+        reporting_errors,
+    )
+
     url = state(ctx).settings.db
     engine = make_engine(url)
     try:

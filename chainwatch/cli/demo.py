@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from chainwatch.cli import app
 
@@ -30,6 +29,8 @@ def demo_command(
 
       chainwatch demo --dir ./demo
     """
+    from rich.console import Console
+
     from chainwatch.demo import run_demo
     from chainwatch.report.terminal import fold_text, print_table
 

@@ -15,6 +15,8 @@ import typer
 from chainwatch.categories import CATEGORIES, COINS
 from chainwatch.cli import app, state
 from chainwatch.errors import ChainwatchError, UsageError
+from chainwatch.export import FORMATS
+from chainwatch.registry import listing
 
 export_app = typer.Typer(
     invoke_without_command=True,
@@ -49,7 +51,9 @@ def export_command(
     out: Annotated[
         str | None, typer.Option("--out", help="Directory to write (must be empty unless --force).")
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="csv | jsonl | stix.")] = "csv",
+    fmt: Annotated[
+        str, typer.Option("--format", help=f"Exporter: {listing(FORMATS.values())}.")
+    ] = "csv",
     watchlist: Annotated[
         list[str] | None, typer.Option("--watchlist", help="Only this watchlist. Repeatable.")
     ] = None,
@@ -89,7 +93,7 @@ def export_command(
         return
     if out is None:
         raise UsageError("export: --out DIR is required (or: chainwatch export verify DIR)")
-    from chainwatch.export import FORMATS, run_export
+    from chainwatch.export.run import run_export
     from chainwatch.store.db import open_store
     from chainwatch.store.evidence import EvidenceQuery
 
@@ -126,7 +130,12 @@ def export_command(
 
 @export_app.command("verify")
 def verify_command(directory: Annotated[Path, typer.Argument(help="An export directory.")]) -> None:
-    """Recompute the manifest's hashes, sizes and record counts and say what differs."""
+    """Recompute the manifest's hashes, sizes and record counts and say what differs.
+
+    Example:
+
+      chainwatch export verify evidence/
+    """
     from chainwatch.export.manifest import verify
 
     result = verify(directory)

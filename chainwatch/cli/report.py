@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from chainwatch.cli import app, state
 from chainwatch.errors import ExitStatus, UsageError
+from chainwatch.registry import listing
+from chainwatch.report import FORMATS
 
 
 def _day(option: str, value: str | None) -> dt.date | None:
@@ -36,7 +37,9 @@ def report_command(
         str | None, typer.Option("--until", help="Last day, YYYY-MM-DD (default: last stored).")
     ] = None,
     by: Annotated[str, typer.Option("--by", help="Bucket: day|week|month.")] = "day",
-    fmt: Annotated[str, typer.Option("--format", help="table|json|csv|html|png.")] = "table",
+    fmt: Annotated[
+        str, typer.Option("--format", help=f"Output: {listing(FORMATS.values())}.")
+    ] = "table",
     out: Annotated[
         Path | None, typer.Option("--out", help="Write to this file (png needs it).")
     ] = None,
@@ -77,10 +80,12 @@ def report_command(
 
       chainwatch report --compare 2017-12-01..2017-12-31 2018-03-01..2018-03-15
     """
+    from rich.console import Console
+
     from chainwatch.analysis.series import BY
     from chainwatch.report.build import build_report, options_from
     from chainwatch.report.compare import parse_period
-    from chainwatch.report.render import FORMATS, render
+    from chainwatch.report.render import render
     from chainwatch.report.terminal import print_table
     from chainwatch.store.db import open_store
 

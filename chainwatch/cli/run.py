@@ -8,17 +8,16 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from chainwatch.cli import app, state
 from chainwatch.errors import UsageError
-from chainwatch.store.db import open_store
-from chainwatch.store.status import lock_holder, watcher_status
+from chainwatch.registry import listing
+from chainwatch.watchers import REGISTRY
 
 LOG_FORMATS = ("text", "json")
 
 
-@app.command("run")
+@app.command("run", epilog=f"Watcher kinds: {listing(REGISTRY.values())}.")
 def run_command(
     ctx: typer.Context,
     once: Annotated[
@@ -78,6 +77,11 @@ def status_command(ctx: typer.Context) -> None:
 
       chainwatch --db postgresql+psycopg://chainwatch@db/chainwatch status
     """
+    from rich.console import Console
+
+    from chainwatch.store.db import open_store
+    from chainwatch.store.status import lock_holder, watcher_status
+
     settings = state(ctx).settings
     store = open_store(settings.db)
     try:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from chainwatch.cli import app, state
-from chainwatch.config import CHECKSUM_POLICIES, FLOW_FORMATS
+from chainwatch.config import CHECKSUM_POLICIES
 from chainwatch.errors import UsageError
-from chainwatch.interrupt import StopFlag, stop_on_signals
-from chainwatch.scan import adhoc_watchers, run_scan, select_watchers, with_checksums
+from chainwatch.registry import listing
+from chainwatch.sources import FORMATS, choices, titles
+
+_FORMATS = listing(FORMATS[name] for name in choices("flows") if name in FORMATS)
 
 
 @app.command("scan")
@@ -21,18 +22,23 @@ def scan_command(
         list[str] | None,
         typer.Option(
             "--flows",
-            help="Flow file or directory (nfcapd, nfdump CSV, Zeek conn/dns/ssl/http logs, CSV, "
-            "Suricata eve.json); - for stdin; .gz allowed. Repeatable: several paths are read "
-            "as one source (Zeek logs joined by uid).",
+            help="Flow file or directory, in a format of --format; - for stdin; .gz allowed. "
+            "Repeatable: several paths are read as one source (Zeek logs joined by uid).",
         ),
     ] = None,
     fmt: Annotated[
-        str, typer.Option("--format", help=f"Flow format: {'|'.join(FLOW_FORMATS)}.")
+        str,
+        typer.Option(
+            "--format",
+            help="Flow format. auto: detected from the first bytes (Zeek's JSON and dns, ssl and "
+            f"http logs are told apart so too); {_FORMATS}.",
+        ),
     ] = "auto",
     pcap: Annotated[
         list[str] | None,
         typer.Option(
-            "--pcap", help="Packet capture file or directory (pcap, pcapng, .gz). Repeatable."
+            "--pcap",
+            help=f"Packet capture file or directory ({titles('pcap')}; .gz allowed). Repeatable.",
         ),
     ] = None,
     checksums: Annotated[
@@ -71,12 +77,17 @@ def scan_command(
     SIGINT (Ctrl-C) or SIGTERM stops it between batches: the input being read is rolled back,
     the scan is recorded as interrupted, and it exits 130 or 143; run it again to finish.
     """
-    if fmt not in FLOW_FORMATS:
-        raise UsageError(f"--format {fmt!r}: expected one of {', '.join(FLOW_FORMATS)}")
+    if fmt not in choices("flows"):
+        raise UsageError(f"--format {fmt!r}: expected one of {', '.join(choices('flows'))}")
     if checksums is not None and checksums not in CHECKSUM_POLICIES:
         raise UsageError(
             f"--checksums {checksums!r}: expected one of {', '.join(CHECKSUM_POLICIES)}"
         )
+    from rich.console import Console
+
+    from chainwatch.interrupt import StopFlag, stop_on_signals
+    from chainwatch.scan import adhoc_watchers, run_scan, select_watchers, with_checksums
+
     settings = state(ctx).settings
     configs = select_watchers(settings, watcher or [], adhoc_watchers(flows or [], fmt, pcap or []))
     if checksums is not None:

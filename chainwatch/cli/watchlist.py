@@ -5,18 +5,16 @@ from __future__ import annotations
 import shlex
 import textwrap
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from chainwatch.cli import app, state
 from chainwatch.errors import UsageError, WatchlistError
-from chainwatch.imports.list_info import ListInfo, catalog_info, describe, watchlist_info
 from chainwatch.imports.watchlist_blocks import FORMATS, Selection, addresses_text
-from chainwatch.watchlists import load_watchlists
+
+if TYPE_CHECKING:
+    from chainwatch.imports.list_info import ListInfo
 
 watchlist_app = typer.Typer(
     help="List, show, check and import watchlists and endpoint catalogs.", no_args_is_help=True
@@ -30,6 +28,13 @@ def list_command(ctx: typer.Context) -> None:
 
     Example: chainwatch --watchlists watchlists watchlist list
     """
+    import numpy as np
+    from rich.console import Console
+    from rich.table import Table
+
+    from chainwatch.imports.list_info import describe
+    from chainwatch.watchlists import load_watchlists
+
     loaded = load_watchlists(state(ctx).settings.watchlists)
     table = Table(title=f"watchlists in {loaded.directory}", title_justify="left")
     for column in ("name", "file", "ranges", "dated", "IPv4 addresses", "description"):
@@ -71,6 +76,12 @@ def show_command(
 
     Example: chainwatch watchlist show kp
     """
+    from rich.console import Console
+    from rich.table import Table
+
+    from chainwatch.imports.list_info import catalog_info, watchlist_info
+    from chainwatch.watchlists import load_watchlists
+
     loaded = load_watchlists(state(ctx).settings.watchlists)
     catalog = next((c for c in loaded.catalogs if c.name == name), None)
     if catalog is not None and name not in {w.name for w in loaded.watchlists}:
@@ -120,6 +131,8 @@ def check_command(ctx: typer.Context) -> None:
 
     Example: chainwatch --watchlists ./my-lists watchlist check
     """
+    from chainwatch.watchlists import load_watchlists
+
     loaded = load_watchlists(state(ctx).settings.watchlists)
     ranges = sum(len(w.table) for w in loaded.watchlists)
     dated = sum(int(w.table.dated.sum()) for w in loaded.watchlists)

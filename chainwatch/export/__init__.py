@@ -1,126 +1,15 @@
 """Evidence export: CSV, JSON lines or STIX 2.1 from the store, with a manifest of hashes.
 
-``run_export`` streams the selected events once through one exporter (``csv_out``,
-``jsonl_out``, ``stix_out``), keeps the set of input files they came from, and writes
-``manifest.json`` last. ``manifest.verify`` checks a written export.
+``FORMATS`` names the exporters (each an ``export.base.Exporter``), imported only when one
+runs; ``export.run.run_export`` writes an export, ``export.manifest.verify`` checks one.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-from collections.abc import Iterator
-from dataclasses import dataclass
-from operator import itemgetter
-from pathlib import Path
-from typing import Any
+from chainwatch.registry import Entry, registry
 
-from chainwatch import __version__
-from chainwatch.errors import UsageError
-from chainwatch.export.base import AtomicFile, Exporter, sha256_file, utc_text
-from chainwatch.export.manifest import MANIFEST, lists_used
-from chainwatch.store.db import Store, redact
-from chainwatch.store.evidence import EvidenceQuery, input_files, stream_events, stream_json
-
-FORMATS = ("csv", "jsonl", "stix")
-
-
-@dataclass
-class ExportSummary:
-    directory: Path
-    files: list[dict[str, Any]]
-    records: int
-    inputs: int
-
-
-def exporter_for(fmt: str) -> Exporter:
-    if fmt == "csv":
-        from chainwatch.export.csv_out import CsvExporter
-
-        return CsvExporter()
-    if fmt == "jsonl":
-        from chainwatch.export.jsonl_out import JsonlExporter
-
-        return JsonlExporter()
-    if fmt == "stix":
-        from chainwatch.export.stix_out import StixExporter
-
-        return StixExporter()
-    raise UsageError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
-
-
-def prepare_directory(directory: Path, force: bool) -> None:
-    """Create the output directory; refuse a non-empty one unless ``force`` (then clear ours)."""
-    if directory.exists() and not directory.is_dir():
-        raise UsageError(f"--out {directory}: exists and is not a directory")
-    directory.mkdir(parents=True, exist_ok=True)
-    entries = list(directory.iterdir())
-    if entries and not force:
-        raise UsageError(f"--out {directory}: directory is not empty (use --force to overwrite)")
-    # With --force only files an export writes are replaced; other files would fail verify.
-    for entry in entries:
-        if entry.is_file() and (
-            entry.name == MANIFEST or entry.name.startswith(("events.", ".events."))
-        ):
-            entry.unlink()
-
-
-def run_export(
-    store: Store, query: EvidenceQuery, fmt: str, directory: Path, *, force: bool = False
-) -> ExportSummary:
-    """Write the export; the manifest appears only once every data file is complete."""
-    exporter = exporter_for(fmt)
-    prepare_directory(directory, force)
-    (directory / MANIFEST).unlink(missing_ok=True)
-    target = AtomicFile(directory, exporter.filename)
-    input_ids: set[int | None] = set()
-    records = 0
-    events = 0
-    chunks: Iterator[list[tuple[Any, ...]]]
-    if exporter.json_rows is None:
-        chunks = stream_events(store, query)
-    else:
-        chunks = stream_json(store, query, objects=exporter.json_rows == "objects")
-    try:
-        exporter.begin(target.handle)
-        for rows in chunks:
-            events += len(rows)
-            input_ids.update(map(itemgetter(-1), rows))  # every row ends with its input_id
-            records += exporter.write(target.handle, rows)
-        exporter.end(target.handle)
-        records = getattr(exporter, "records", records)
-        target.commit()
-    except BaseException:
-        target.discard()
-        raise
-    digest, size = sha256_file(target.final)
-    files = [
-        {
-            "path": exporter.filename,
-            "format": fmt,
-            "records": records,
-            "events": events,
-            "size": size,
-            "sha256": digest,
-        }
-    ]
-    inputs = input_files(store, (i for i in input_ids if i is not None))
-    manifest = {
-        "tool": "chainwatch",
-        "version": __version__,
-        "created_at": utc_text(dt.datetime.now(dt.UTC)),
-        "database": redact(store.url),
-        "query": query.as_json(),
-        "files": files,
-        "inputs": inputs,
-        "lists": lists_used(store, query),
-    }
-    out = AtomicFile(directory, MANIFEST)
-    try:
-        json.dump(manifest, out.handle, indent=2, ensure_ascii=False)
-        out.handle.write("\n")
-        out.commit()
-    except BaseException:
-        out.discard()
-        raise
-    return ExportSummary(directory, files, events, len(inputs))
+FORMATS: dict[str, Entry] = registry(
+    Entry("csv", "chainwatch.export.csv_out:CsvExporter", "one row per event, CSV"),
+    Entry("jsonl", "chainwatch.export.jsonl_out:JsonlExporter", "one JSON object per event"),
+    Entry("stix", "chainwatch.export.stix_out:StixExporter", "a STIX 2.1 bundle"),
+)

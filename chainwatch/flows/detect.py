@@ -9,26 +9,19 @@ from chainwatch.errors import InputError
 from chainwatch.flows.dialect import split_record
 from chainwatch.flows.inputs import FlowInput, head
 from chainwatch.flows.readers.zeek_logs import kind_of_fields, log_kind
+from chainwatch.sources import FORMATS
 
 #: nfcapd files start with the little-endian magic 0xA50C.
 NFCAPD_MAGIC = b"\x0c\xa5"
 _NFDUMP_HEADER = ["ts", "te", "td", "sa", "da", "sp", "dp", "pr"]
 _NFDUMP_ROW = re.compile(rb'^\s*"?\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?"?,')
-NAMES = {
-    "nfcapd": "nfcapd (read with nfdump)",
-    "nfdump": "nfdump CSV",
-    "zeek": "Zeek conn.log (TSV)",
-    "zeek-json": "Zeek conn.log (JSON lines)",
-    **{f"zeek-{k}": f"Zeek {k}.log (TSV)" for k in ("dns", "ssl", "http")},
-    **{f"zeek-{k}-json": f"Zeek {k}.log (JSON lines)" for k in ("dns", "ssl", "http")},
-    "csv": "generic CSV",
-    "eve": "Suricata eve.json",
-}
+#: Each flow format's title (``chainwatch.sources.FORMATS``), for "detected ..." messages.
+NAMES = {name: f.title for name, f in FORMATS.items() if f.watcher == "flows"}
 
 
 def detect(head: bytes) -> str | None:
-    """``nfcapd``, ``nfdump``, ``zeek``, ``zeek-json`` (conn.log), ``zeek-dns``, ``zeek-ssl``,
-    ``zeek-http`` (and their ``-json`` forms), ``csv``, ``eve``, or None when unknown."""
+    """The flow format (a name of ``chainwatch.sources.FORMATS``) of a file's first bytes, or
+    None when unknown."""
     if head.startswith(NFCAPD_MAGIC):
         return "nfcapd"
     text = head.lstrip(b"\xef\xbb\xbf").lstrip()
@@ -76,7 +69,7 @@ def check_nfcapd(flow_input: FlowInput) -> None:
         return
     found = detect(head(flow_input))
     looks = (
-        f"it looks like {NAMES[found]}"
+        f"it looks like {FORMATS[found].title}"
         if found and found != "nfcapd"
         else f"its header is {first.hex()}, not the nfcapd magic 0ca5 and layout 1 or 2"
     )

@@ -7,15 +7,13 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from chainwatch.report import FORMATS
 from chainwatch.report.build import Report
 from chainwatch.report.colours import colour
-
-FORMATS = ("table", "json", "csv", "html", "png")
 
 
 def to_json(report: Report) -> str:
@@ -73,13 +71,6 @@ def render(report: Report, fmt: str, details: Any = None) -> str | bytes:
 
     ``details`` (``report.details.ReportDetails``) feeds the HTML page's detail views.
     """
-    if fmt == "html":
-        from chainwatch.report.html import to_html
-
-        return to_html(report, details)
-    renderers: dict[str, Callable[[Report], str | bytes]] = {
-        "json": to_json,
-        "csv": to_csv,
-        "png": to_png,
-    }
-    return renderers[fmt](report)
+    renderer = FORMATS[fmt].load()
+    content: str | bytes = renderer(report, details) if fmt == "html" else renderer(report)
+    return content

@@ -1,40 +1,67 @@
 """Watchers: the registry of watcher kinds.
 
 Kinds register here by module path and are imported only when used, so a missing optional
-piece (or a slow import such as bitcoinlib's) costs nothing until a watcher of that kind runs.
+piece (or a slow import such as bitcoinlib's) costs nothing until a watcher of that kind runs,
+and the config validator can read ``REGISTRY`` without importing a watcher. The interface
+(``Watcher``, ``ScanContext``, ``WatcherResult``) is in ``watchers.interface``.
 """
 
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
-from chainwatch.config import WatcherConfig
 from chainwatch.errors import NotAvailableError
-from chainwatch.watchers.interface import ScanContext, Watcher, WatcherResult
+from chainwatch.registry import Entry, registry
 
-#: kind -> "module:Class"
-REGISTRY: dict[str, str] = {
-    "flows": "chainwatch.watchers.flows:FlowWatcher",
-    "pcap": "chainwatch.watchers.pcap:PcapWatcher",
-    "bitcoin": "chainwatch.watchers.bitcoin:BitcoinWatcher",
-    "litecoin": "chainwatch.watchers.bitcoin:LitecoinWatcher",
-    "monero": "chainwatch.watchers.monero:MoneroWatcher",
-    "ethereum": "chainwatch.watchers.ethereum:EthereumWatcher",
-}
+if TYPE_CHECKING:
+    from chainwatch.config import WatcherConfig
+    from chainwatch.watchers.interface import Watcher
+
+REGISTRY: dict[str, Entry] = registry(
+    Entry(
+        "bitcoin",
+        "chainwatch.watchers.bitcoin:BitcoinWatcher",
+        "Bitcoin Core node peers and address book",
+    ),
+    Entry(
+        "litecoin",
+        "chainwatch.watchers.bitcoin:LitecoinWatcher",
+        "Litecoin Core node peers and address book",
+    ),
+    Entry("monero", "chainwatch.watchers.monero:MoneroWatcher", "monerod peers and peer lists"),
+    Entry(
+        "ethereum",
+        "chainwatch.watchers.ethereum:EthereumWatcher",
+        "Ethereum node peers (geth, Erigon, Nethermind, Besu, ethereumjs)",
+    ),
+    Entry(
+        "flows",
+        "chainwatch.watchers.flows:FlowWatcher",
+        "flow files (nfcapd, nfdump CSV, Zeek logs, generic CSV, Suricata eve.json)",
+    ),
+    Entry(
+        "pcap",
+        "chainwatch.watchers.pcap:PcapWatcher",
+        "packet captures (pcap, pcapng), payloads recognised on any port",
+    ),
+)
 
 
 def watcher_class(kind: str) -> type[Watcher]:
-    target = REGISTRY.get(kind)
-    if target is None:
+    from chainwatch.watchers.interface import Watcher
+
+    entry = REGISTRY.get(kind)
+    if entry is None:
         raise NotAvailableError(f"watcher kind {kind!r}")
-    module_name, _, class_name = target.partition(":")
+    module_name = entry.target.partition(":")[0]
     try:
-        module = importlib.import_module(module_name)
+        importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name == module_name:
             raise NotAvailableError(f"watcher kind {kind!r}") from None
         raise
-    cls: type[Watcher] = getattr(module, class_name)
+    cls: type[Watcher] = entry.load()
     assert issubclass(cls, Watcher)
     return cls
 
@@ -43,4 +70,4 @@ def make_watcher(config: WatcherConfig) -> Watcher:
     return watcher_class(config.kind)(config)
 
 
-__all__ = ["REGISTRY", "ScanContext", "Watcher", "WatcherResult", "make_watcher", "watcher_class"]
+__all__ = ["REGISTRY", "make_watcher", "watcher_class"]

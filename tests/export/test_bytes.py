@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chainwatch.export import run_export
 from chainwatch.export.csv_out import quoted
+from chainwatch.export.run import run_export
 from chainwatch.store.db import Store, open_store
 from chainwatch.store.evidence import EXPORT_FIELDS, JSON_CHUNK, EvidenceQuery, stream_events
 from tests.export.conftest import T0, add_events, make_event

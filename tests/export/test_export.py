@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chainwatch.export import run_export
 from chainwatch.export.csv_out import unneutralise
 from chainwatch.export.manifest import verify
+from chainwatch.export.run import run_export
 from chainwatch.store.db import open_store
 from chainwatch.store.evidence import EXPORT_FIELDS, EvidenceQuery
 from tests.export.conftest import add_events, make_event
@@ -277,7 +277,7 @@ def test_interrupted_export_leaves_no_complete_looking_file(db_url: str, tmp_pat
             super().write(handle, rows)
             raise KeyboardInterrupt
 
-    import chainwatch.export as export
+    import chainwatch.export.run as export
 
     original = export.exporter_for
     export.exporter_for = lambda fmt: Boom()  # type: ignore[assignment]

@@ -17,7 +17,7 @@ from typing import Any
 import stix2
 from stix2validator import ValidationOptions, validate_file
 
-from chainwatch.export import run_export
+from chainwatch.export.run import run_export
 from chainwatch.export.stix_out import IDENTITY, MAX_ENDPOINTS
 from chainwatch.store.db import open_store
 from chainwatch.store.evidence import EXPORT_FIELDS, EvidenceQuery, stream_events
