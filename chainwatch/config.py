@@ -30,6 +30,8 @@ from chainwatch.errors import ConfigError
 from chainwatch.flows.limits import Limits, load_limits
 from chainwatch.passive_dns import load_horizon
 from chainwatch.sensors.signatures import SuricataSettings, load_suricata
+from chainwatch.sources import choices
+from chainwatch.watchers import REGISTRY as KINDS
 
 if TYPE_CHECKING:
     from chainwatch.settings.fields import Secret as Secret
@@ -38,9 +40,10 @@ DEFAULT_DB = "sqlite:///chainwatch.db"
 DEFAULT_CONFIG = "chainwatch.toml"
 DEFAULT_WATCHLISTS = "watchlists"
 
-#: Watcher kinds of DESIGN.md.
-WATCHER_KINDS = ("bitcoin", "litecoin", "monero", "ethereum", "flows", "pcap")
-FLOW_FORMATS = ("auto", "nfdump", "nfcapd", "zeek", "csv", "eve")
+#: Watcher kinds (``chainwatch.watchers.REGISTRY``) and what a ``flows`` watcher's ``format``
+#: may be (``chainwatch.sources``): the registries are the one list.
+WATCHER_KINDS = tuple(KINDS)
+FLOW_FORMATS = choices("flows")
 #: Checksum policies of packet captures (``chainwatch.pcap.checksums``), the default first.
 CHECKSUM_POLICIES = ("auto", "validate", "ignore")
 #: The settings with an environment twin (``CHAINWATCH_`` + the name in capitals); the

@@ -40,7 +40,6 @@ from chainwatch.config import (
     DEFAULT_DB,
     DEFAULT_WATCHLISTS,
     ENVIRONMENT,
-    FLOW_FORMATS,
     WATCHER_KINDS,
     WatcherConfig,
 )
@@ -49,6 +48,7 @@ from chainwatch.passive_dns import HORIZON_KEY
 from chainwatch.settings.errors import translate
 from chainwatch.settings.fields import Duration, Secret, invalid
 from chainwatch.settings.report import ReportTable
+from chainwatch.sources import choices
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _NODE_KINDS = {"bitcoin", "litecoin", "monero", "ethereum"}
@@ -95,13 +95,6 @@ class WatcherEntry(BaseModel):
             raise invalid(f"kind is {kind!r}", f"one of: {', '.join(WATCHER_KINDS)}")
         return kind
 
-    @field_validator("format")
-    @classmethod
-    def _format(cls, fmt: str) -> str:
-        if fmt not in FLOW_FORMATS:
-            raise invalid(f"format is {fmt!r}", f"one of: {', '.join(FLOW_FORMATS)}")
-        return fmt
-
     @field_validator("retries")
     @classmethod
     def _retries(cls, retries: int) -> int:
@@ -123,6 +116,9 @@ class WatcherEntry(BaseModel):
                     "user = ... and password_env = ... (or cookie = ...) instead",
                     key="url",
                 )
+        if self.format not in choices(self.kind):  # what the kind reads (chainwatch.sources)
+            formats = ", ".join(choices(self.kind))
+            raise invalid(f"format is {self.format!r}", f"one of: {formats}", key="format")
         if self.kind in {"flows", "pcap"} and not self.path:
             raise invalid("path is missing", "a file or directory")
         if self.password_env and self.cookie:

@@ -166,3 +166,44 @@ def test_key_line_reads_toml_structure() -> None:
     assert key_line(text, ("watchers", 1, "url")) == 7  # missing: the entry's header
     assert key_line(text, ("watchers", 0)) == 5
     assert key_line(text, ("report", "alpha")) is None
+
+
+def test_kinds_and_formats_come_from_the_registries() -> None:
+    from chainwatch.config import FLOW_FORMATS, WATCHER_KINDS
+    from chainwatch.sources import choices
+    from chainwatch.watchers import REGISTRY
+
+    assert tuple(REGISTRY) == WATCHER_KINDS and choices("flows") == FLOW_FORMATS
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (
+            'kind = "flows"\npath = "x"\nformat = "netflow9"\n',
+            "chainwatch.toml:6 (watchers #1 'w'): format is 'netflow9'; expected one of: auto, nfdump,",
+        ),
+        # a format is checked against what the watcher's kind reads
+        (
+            'kind = "pcap"\npath = "x"\nformat = "csv"\n',
+            "chainwatch.toml:6 (watchers #1 'w'): format is 'csv'; expected one of: auto, pcap",
+        ),
+        (
+            'kind = "monero"\nurl = "http://127.0.0.1:18081"\nformat = "csv"\n',
+            "format is 'csv'; expected one of: auto",
+        ),
+    ],
+)
+def test_format_is_one_its_kind_reads(entry: str, message: str) -> None:
+    Path("chainwatch.toml").write_text(f'# w\n[[watchers]]\nname = "w"\n{entry}')
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert message in str(caught.value), caught.value
+
+
+def test_pcap_and_flows_formats_accepted() -> None:
+    Path("chainwatch.toml").write_text(
+        '[[watchers]]\nname = "p"\nkind = "pcap"\npath = "x"\nformat = "pcap"\n'
+        '[[watchers]]\nname = "f"\nkind = "flows"\npath = "x"\nformat = "eve"\n'
+    )
+    assert [w.format for w in load_settings().watchers] == ["pcap", "eve"]
