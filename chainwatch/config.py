@@ -9,7 +9,9 @@ This module holds what the rest of chainwatch uses: the frozen ``Settings`` and
 ``WatcherConfig`` values, ``parse_duration`` and the names of kinds and formats.
 Secrets never live in the file itself: a watcher names an environment variable
 (``password_env``) or a cookie file, and the value is read only when the watcher connects,
-as a ``Secret`` (pydantic's ``SecretStr``, which never prints itself).
+as a ``Secret`` (pydantic's ``SecretStr``, which never prints itself). The ``[alerts]``
+webhook is a ``Secret`` too (such URLs carry tokens), and ``Settings.db`` (which may hold a
+database password) stays out of ``repr``.
 """
 
 from __future__ import annotations
