@@ -2,8 +2,16 @@
 
 Precedence, highest first: command-line flag, environment variable, configuration file,
 built-in default. Loading is explicit (``load_settings``); nothing is read at import time.
+The file is validated as a whole when it is loaded, by the pydantic-settings model in
+``chainwatch.settings`` (imported only then: pydantic costs ~100 ms, which ``--help`` and
+modules that only need these types should not pay); an error names the file and line.
+This module holds what the rest of chainwatch uses: the frozen ``Settings`` and
+``WatcherConfig`` values, ``parse_duration`` and the names of kinds and formats.
 Secrets never live in the file itself: a watcher names an environment variable
-(``password_env``) or a cookie file, and the value is read only when the watcher connects.
+(``password_env``) or a cookie file, and the value is read only when the watcher connects,
+as a ``Secret`` (pydantic's ``SecretStr``, which never prints itself). The ``[alerts]``
+webhook is a ``Secret`` too (such URLs carry tokens), and ``Settings.db`` (which may hold a
+database password) stays out of ``repr``.
 """
 
 from __future__ import annotations
@@ -14,74 +22,52 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tomli
 
-from chainwatch.categories import DEFAULT_PORT_RULES, EVENT_CATEGORIES
+from chainwatch.categories import DEFAULT_PORT_RULES
 from chainwatch.classify import DNS_HORIZON
 from chainwatch.errors import ConfigError
 from chainwatch.flows.limits import Limits, load_limits
 from chainwatch.passive_dns import load_horizon
 from chainwatch.sensors.signatures import SuricataSettings, load_suricata
+from chainwatch.sources import choices
+from chainwatch.watchers import REGISTRY as KINDS
+
+if TYPE_CHECKING:
+    from chainwatch.settings.fields import Secret as Secret
 
 DEFAULT_DB = "sqlite:///chainwatch.db"
 DEFAULT_CONFIG = "chainwatch.toml"
 DEFAULT_WATCHLISTS = "watchlists"
 
-#: Watcher kinds of DESIGN.md.
-WATCHER_KINDS = ("bitcoin", "litecoin", "monero", "ethereum", "flows", "pcap")
-FLOW_FORMATS = ("auto", "nfdump", "nfcapd", "zeek", "csv", "eve")
+#: Watcher kinds (``chainwatch.watchers.REGISTRY``) and what a ``flows`` watcher's ``format``
+#: may be (``chainwatch.sources``): the registries are the one list.
+WATCHER_KINDS = tuple(KINDS)
+FLOW_FORMATS = choices("flows")
 #: Checksum policies of packet captures (``chainwatch.pcap.checksums``), the default first.
 CHECKSUM_POLICIES = ("auto", "validate", "ignore")
+#: The settings with an environment twin (``CHAINWATCH_`` + the name in capitals); the
+#: ``[limits]`` and ``[catalogs]`` twins are read by their own loaders.
+ENVIRONMENT = {
+    "db": "CHAINWATCH_DB",
+    "watchlists": "CHAINWATCH_WATCHLISTS",
+    "resolve_hosts": "CHAINWATCH_RESOLVE_HOSTS",
+}
 
-#: Keys every watcher entry may carry; anything else is a typo and refused.
-_WATCHER_KEYS = {
-    "name",
-    "kind",
-    "url",
-    "user",
-    "password_env",
-    "cookie",
-    "interval",
-    "timeout",
-    "path",
-    "format",
-    "retries",
-    "checksums",
-}
-_TOP_KEYS = {
-    "db",
-    "watchlists",
-    "resolve_hosts",
-    "port_rules",
-    "watchers",
-    "report",
-    "alerts",
-    "limits",
-    "catalogs",
-    "suricata",
-}
 _PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "password", "secret", "xxx"}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 
-class Secret:
-    """A secret value that never shows itself in ``repr``/``str`` (logs, tracebacks, output)."""
+def __getattr__(name: str) -> Any:
+    # ``Secret`` is pydantic's SecretStr: imported on first use, not with this module.
+    if name == "Secret":
+        from chainwatch.settings.fields import Secret
 
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def get(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('**********')"
-
-    __str__ = __repr__
+        return Secret
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def parse_duration(text: str | int | float, *, where: str, path: Path | str) -> float:
@@ -142,6 +128,8 @@ class WatcherConfig:
 
     def password(self) -> Secret | None:
         """The RPC password from ``password_env`` (read now, not at load time), or None."""
+        from chainwatch.settings.fields import Secret
+
         if not self.password_env:
             return None
         value = os.environ.get(self.password_env)
@@ -167,14 +155,17 @@ class Settings:
     """Everything a command needs to know, resolved once by ``load_settings``.
 
     Attributes:
-        db: SQLAlchemy URL of the store.
+        db: SQLAlchemy URL of the store (it may hold a password: kept out of ``repr``;
+            messages show it through ``chainwatch.store.db.redact``).
         watchlists: directory of watchlists (and ``endpoints/`` catalogs).
         config_path: the configuration file read, or None when there was none.
         watchers: the configured watchers, in file order.
         port_rules: port -> category, the built-in rules with the file's overrides applied.
         resolve_hosts: resolve catalog host names when a scan runs (off for air-gapped use).
-        report: the file's ``[report]`` table, validated by the report package.
-        alerts: the file's ``[alerts]`` table, validated by the scheduler.
+        report: the file's ``[report]`` table, validated at load (the keys given; the
+            report package fills in its defaults).
+        alerts: the file's ``[alerts]`` table, validated at load, defaults filled in
+            (``webhook`` a ``Secret``: its URL may hold a token).
         limits: what flow readers accept (``[limits]``, see ``chainwatch.flows.limits``).
         dns_horizon: how far from a DNS answer it attributes records to a catalog host
             (``[catalogs] dns_horizon``, see ``chainwatch.passive_dns``).
@@ -182,7 +173,7 @@ class Settings:
             ``chainwatch.sensors.signatures``).
     """
 
-    db: str = DEFAULT_DB
+    db: str = field(default=DEFAULT_DB, repr=False)
     watchlists: Path = Path(DEFAULT_WATCHLISTS)
     config_path: Path | None = None
     watchers: tuple[WatcherConfig, ...] = ()
@@ -203,18 +194,6 @@ class Settings:
         raise ConfigError(where, f"no watcher named {name!r}", expected=f"one of: {known}")
 
 
-def _env_flag(name: str) -> bool | None:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return None
-    lowered = value.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off"}:
-        return False
-    raise ConfigError(f"${name}", f"value {value!r}", expected="1/0, true/false, yes/no or on/off")
-
-
 def load_settings(
     *,
     db: str | None = None,
@@ -224,204 +203,50 @@ def load_settings(
     """Resolve settings from flags (arguments), environment and the configuration file.
 
     ``config`` given explicitly (flag or ``CHAINWATCH_CONFIG``) must exist; the default
-    ``chainwatch.toml`` is read only if present.
+    ``chainwatch.toml`` is read only if present. Every table is validated now, so a typo
+    anywhere in the file stops the command before it starts work.
     """
+    from chainwatch.settings.model import validate
+
     explicit = config if config is not None else os.environ.get("CHAINWATCH_CONFIG") or None
     path = Path(explicit) if explicit else Path(DEFAULT_CONFIG)
     data: dict[str, Any] = {}
+    text = ""
     config_path: Path | None = None
     if explicit and not path.is_file():
         raise ConfigError(path, "configuration file not found", expected="a TOML file")
     if path.is_file():
         config_path = path
-        data = _read_toml(path)
-
-    file_db = data.get("db")
-    if file_db is not None and not isinstance(file_db, str):
-        raise ConfigError(path, f"db is {file_db!r}", expected="an SQLAlchemy URL string")
-    file_lists = data.get("watchlists")
-    if file_lists is not None and not isinstance(file_lists, str):
-        raise ConfigError(path, f"watchlists is {file_lists!r}", expected="a directory path string")
+        text, data = _read_toml(path)
+    flags = {"db": db or None, "watchlists": str(watchlists) if watchlists else None}
+    model, lists_in_file = validate(data, text=text, path=path, flags=flags, environ=os.environ)
+    lists = Path(model.watchlists)
     # A relative watchlists path in the file is relative to the file, not to where we run.
-    if file_lists is not None and config_path is not None and not Path(file_lists).is_absolute():
-        file_lists = str(config_path.parent / file_lists)
-
-    resolve = data.get("resolve_hosts", True)
-    if not isinstance(resolve, bool):
-        raise ConfigError(path, f"resolve_hosts is {resolve!r}", expected="true or false")
-    env_resolve = _env_flag("CHAINWATCH_RESOLVE_HOSTS")
-    if env_resolve is not None:
-        resolve = env_resolve
-
-    for key in ("report", "alerts", "limits", "catalogs"):
-        if key in data and not isinstance(data[key], dict):
-            raise ConfigError(path, f"{key} is not a table", expected=f"a [{key}] table")
-
+    if lists_in_file and config_path is not None and not lists.is_absolute():
+        lists = config_path.parent / lists
     return Settings(
-        db=db or os.environ.get("CHAINWATCH_DB") or file_db or DEFAULT_DB,
-        watchlists=Path(
-            watchlists
-            or os.environ.get("CHAINWATCH_WATCHLISTS")
-            or file_lists
-            or DEFAULT_WATCHLISTS
-        ),
+        db=model.db.get(),
+        watchlists=lists,
         config_path=config_path,
-        watchers=_watchers(data.get("watchers", []), path),
-        port_rules=_port_rules(data.get("port_rules", {}), path),
-        resolve_hosts=resolve,
-        report=data.get("report", {}),
-        alerts=data.get("alerts", {}),
+        watchers=tuple(entry.config(str(path)) for entry in model.watchers),
+        port_rules=model.port_rules,
+        resolve_hosts=model.resolve_hosts,
+        report=model.report.model_dump(exclude_unset=True),
+        alerts=model.alerts.model_dump(),
         limits=load_limits(data.get("limits"), os.environ, path),
         dns_horizon=load_horizon(data.get("catalogs"), os.environ, path, DNS_HORIZON),
-        suricata=load_suricata(
-            data.get("suricata"), path, path.read_text("utf-8") if "suricata" in data else None
-        ),
+        suricata=load_suricata(data.get("suricata"), path, text if "suricata" in data else None),
     )
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
     try:
-        with path.open("rb") as handle:
-            data = tomli.load(handle)
-    except tomli.TOMLDecodeError as exc:
-        raise ConfigError(path, f"not valid TOML: {exc}") from None
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(path, f"cannot read: {exc.strerror}") from None
-    unknown = sorted(set(data) - _TOP_KEYS)
-    if unknown:
-        raise ConfigError(
-            path, f"unknown key {unknown[0]!r}", expected=f"one of: {', '.join(sorted(_TOP_KEYS))}"
-        )
-    return data
-
-
-def _port_rules(table: Any, path: Path) -> dict[int, str]:
-    if not isinstance(table, dict):
-        raise ConfigError(
-            path, "port_rules is not a table", expected='a table like {8333 = "btc-p2p"}'
-        )
-    rules = dict(DEFAULT_PORT_RULES)
-    for key, category in table.items():
-        if not str(key).isdigit() or not 0 < int(key) < 65536:
-            raise ConfigError(path, f"port_rules key {key!r}", expected="a port number 1-65535")
-        if category == "none":  # lets a site switch a built-in rule off
-            rules.pop(int(key), None)
-            continue
-        if category not in EVENT_CATEGORIES:
-            raise ConfigError(
-                path,
-                f"port_rules.{key} is {category!r}",
-                expected=f'one of: {", ".join(EVENT_CATEGORIES)}, or "none"',
-            )
-        rules[int(key)] = category
-    return rules
-
-
-def _watchers(entries: Any, path: Path) -> tuple[WatcherConfig, ...]:
-    if not isinstance(entries, list):
-        raise ConfigError(
-            path, "watchers is not an array of tables", expected="[[watchers]] entries"
-        )
-    seen: set[str] = set()
-    result = []
-    for number, entry in enumerate(entries, start=1):
-        where = f"watchers #{number}"
-        if not isinstance(entry, dict):
-            raise ConfigError(path, "not a table", entry=where, expected="a [[watchers]] table")
-        name = entry.get("name")
-        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
-            raise ConfigError(
-                path, f"name is {name!r}", entry=where, expected="a name of letters, digits, - _ ."
-            )
-        where = f"watchers #{number} {name!r}"
-        if name in seen:
-            raise ConfigError(path, "duplicate watcher name", entry=where, expected="unique names")
-        seen.add(name)
-        unknown = sorted(set(entry) - _WATCHER_KEYS)
-        if unknown:
-            hint = (
-                " (put the password in an environment variable named by password_env)"
-                if ("password" in unknown)
-                else ""
-            )
-            raise ConfigError(
-                path,
-                f"unknown key {unknown[0]!r}{hint}",
-                entry=where,
-                expected=f"one of: {', '.join(sorted(_WATCHER_KEYS))}",
-            )
-        kind = entry.get("kind")
-        if kind not in WATCHER_KINDS:
-            raise ConfigError(
-                path,
-                f"kind is {kind!r}",
-                entry=where,
-                expected=f"one of: {', '.join(WATCHER_KINDS)}",
-            )
-        result.append(_watcher(entry, name, kind, where, path))
-    return tuple(result)
-
-
-def _watcher(entry: dict[str, Any], name: str, kind: str, where: str, path: Path) -> WatcherConfig:
-    def text(key: str) -> str | None:
-        value = entry.get(key)
-        if value is not None and not isinstance(value, str):
-            raise ConfigError(path, f"{key} is {value!r}", entry=where, expected="a string")
-        return value
-
-    url = text("url")
-    if kind in {"bitcoin", "litecoin", "monero", "ethereum"}:
-        if not url:
-            raise ConfigError(path, "url is missing", entry=where, expected="the node's RPC URL")
-        if not re.match(r"^https?://", url):
-            raise ConfigError(
-                path, f"url is {url!r}", entry=where, expected="an http:// or https:// URL"
-            )
-        if "@" in url.split("//", 1)[1].split("/", 1)[0]:
-            raise ConfigError(
-                path,
-                "url carries credentials",
-                entry=where,
-                expected="user = ... and password_env = ... (or cookie = ...) instead",
-            )
-    if kind in {"flows", "pcap"} and not text("path"):
-        raise ConfigError(path, "path is missing", entry=where, expected="a file or directory")
-    fmt = text("format") or "auto"
-    if fmt not in FLOW_FORMATS:
-        raise ConfigError(
-            path, f"format is {fmt!r}", entry=where, expected=f"one of: {', '.join(FLOW_FORMATS)}"
-        )
-    if entry.get("password_env") and entry.get("cookie"):
-        raise ConfigError(
-            path, "both password_env and cookie are set", entry=where, expected="one of them"
-        )
-    retries = entry.get("retries", 3)
-    if not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries <= 20:
-        raise ConfigError(
-            path, f"retries is {retries!r}", entry=where, expected="a whole number 0-20"
-        )
-    checksums = text("checksums")
-    if checksums is not None and (kind != "pcap" or checksums not in CHECKSUM_POLICIES):
-        raise ConfigError(
-            path,
-            f"checksums is {checksums!r}" + ("" if kind == "pcap" else f" on a {kind} watcher"),
-            entry=where,
-            expected=f"one of {', '.join(CHECKSUM_POLICIES)}, on pcap watchers only",
-        )
-    cookie = text("cookie")
-    data_path = text("path")
-    return WatcherConfig(
-        name=name,
-        kind=kind,
-        url=url,
-        user=text("user"),
-        password_env=text("password_env"),
-        cookie=Path(cookie).expanduser() if cookie else None,
-        interval=parse_duration(entry.get("interval", "5m"), where=f"{where} interval", path=path),
-        timeout=parse_duration(entry.get("timeout", "10s"), where=f"{where} timeout", path=path),
-        path=Path(data_path).expanduser() if data_path else None,
-        format=fmt,
-        retries=retries,
-        checksums=checksums or "auto",
-        source_file=str(path),
-    )
+    except UnicodeDecodeError:
+        raise ConfigError(path, "is not UTF-8 text", expected="a TOML file") from None
+    try:
+        return text, tomli.loads(text)
+    except tomli.TOMLDecodeError as exc:
+        raise ConfigError(path, f"not valid TOML: {exc}") from None

@@ -11,26 +11,17 @@ from typing import Any
 
 from chainwatch.analysis.compare import METHOD
 from chainwatch.analysis.onsets import find_onset
-from chainwatch.analysis.series import GROUPS, Series, build_series
-from chainwatch.analysis.shifts import DEFAULTS, detect_shift
-from chainwatch.errors import ConfigError
+from chainwatch.analysis.series import Series, build_series
+from chainwatch.analysis.shifts import detect_shift
 from chainwatch.report.compare import Period, check_periods, compare_periods
+from chainwatch.settings.report import OPTION_KEYS, parse_pair
 from chainwatch.store.db import Store
 from chainwatch.store.reporting import BUCKETS, BucketRow, SourceRow, bucket_counts, stored_span
-
-#: onset defaults, in days (converted to buckets for weekly reports)
-ONSET_DEFAULTS: dict[str, Any] = {
-    "onset_baseline_days": 14,  # silent days needed before an onset
-    "onset_window_days": 7,  # the sustain window starting at the onset ...
-    "onset_min_active": 0.5,  # ... in which at least this fraction of buckets are active
-}
-PAIR_DEFAULT = ("btc:xmr",)
-OPTION_KEYS = {**DEFAULTS, **ONSET_DEFAULTS, "pairs": list(PAIR_DEFAULT)}
 
 
 @dataclass(frozen=True)
 class ReportOptions:
-    """Thresholds of the analysis; defaults documented in ``DEFAULTS``/``ONSET_DEFAULTS``."""
+    """Thresholds of the analysis; defaults in ``chainwatch.settings.report.OPTION_KEYS``."""
 
     values: Mapping[str, Any] = field(default_factory=lambda: dict(OPTION_KEYS))
 
@@ -39,38 +30,16 @@ class ReportOptions:
 
 
 def options_from(table: Mapping[str, Any], where: Path | str, **overrides: Any) -> ReportOptions:
-    """Validate the config's ``[report]`` table and apply flag overrides (None = not given)."""
-    values = dict(OPTION_KEYS)
-    for key, value in table.items():
-        if key not in OPTION_KEYS:
-            raise ConfigError(
-                where, f"[report] has unknown key {key!r}", expected=", ".join(sorted(OPTION_KEYS))
-            )
-        default = OPTION_KEYS[key]
-        if key == "pairs":
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise ConfigError(where, "[report] pairs", expected='a list like ["btc:xmr"]')
-        elif isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise ConfigError(
-                where,
-                f"[report] {key} = {value!r}",
-                expected=f"a non-negative {type(default).__name__}",
-            )
-        values[key] = value
+    """The config's ``[report]`` values (validated when the settings were loaded, see
+    ``chainwatch.settings.report``) over the defaults, with flag overrides (None = not
+    given); ``where`` names the file in the error of a bad pair."""
+    values = {**OPTION_KEYS, **table}
     for key, value in overrides.items():
         if value is not None:
             values[key] = value
     for pair in values["pairs"]:
         parse_pair(pair, where)
     return ReportOptions(values)
-
-
-def parse_pair(text: str, where: Path | str = "--pair") -> tuple[str, str]:
-    """``"btc:xmr"`` -> (``btc``, ``xmr``); two different coins of the registry or tor/vpn."""
-    parts = text.replace("->", ":").split(":")
-    if len(parts) != 2 or parts[0] not in GROUPS or parts[1] not in GROUPS or parts[0] == parts[1]:
-        raise ConfigError(where, f"pair {text!r}", expected=f"FROM:TO, two of {', '.join(GROUPS)}")
-    return parts[0], parts[1]
 
 
 @dataclass

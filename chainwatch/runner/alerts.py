@@ -11,76 +11,40 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shlex
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from chainwatch import __version__
-from chainwatch.config import Settings, parse_duration
-from chainwatch.errors import ConfigError
-
-_KEYS = {"webhook", "command", "timeout", "retries"}
+from chainwatch.config import Secret, Settings
 
 
 @dataclass(frozen=True)
 class AlertConfig:
-    """The ``[alerts]`` table.
+    """The ``[alerts]`` table (validated when the settings are loaded:
+    ``chainwatch.settings.model.AlertsTable``).
 
     Attributes:
-        webhook: URL to POST each alert to (JSON body), or None.
+        webhook: URL to POST each alert to (JSON body), or None; a ``Secret``, since such
+            URLs often carry a token (messages name the host only).
         command: argv run once per alert with the JSON on stdin, or None.
         timeout: seconds one POST or command may take.
         retries: extra POST attempts after a failure (1 s, 2 s, 4 s ... apart).
     """
 
-    webhook: str | None = None
+    webhook: Secret | None = None
     command: tuple[str, ...] | None = None
     timeout: float = 10.0
     retries: int = 3
 
 
 def alert_config(settings: Settings) -> AlertConfig:
-    table = dict(settings.alerts)
-    where = settings.config_path or "configuration"
-    unknown = set(table) - _KEYS
-    if unknown:
-        raise ConfigError(
-            where,
-            f"[alerts] has unknown key {sorted(unknown)[0]!r}",
-            expected=", ".join(sorted(_KEYS)),
-        )
-    webhook = table.get("webhook")
-    if webhook is not None and (
-        not isinstance(webhook, str) or not webhook.startswith(("http://", "https://"))
-    ):
-        raise ConfigError(
-            where, f"[alerts] webhook is {webhook!r}", expected="an http:// or https:// URL"
-        )
-    command = table.get("command")
-    argv: tuple[str, ...] | None = None
-    if command is not None:
-        if isinstance(command, str):
-            argv = tuple(shlex.split(command))
-        elif isinstance(command, list) and all(isinstance(a, str) for a in command):
-            argv = tuple(command)
-        if not argv:
-            raise ConfigError(
-                where,
-                f"[alerts] command is {command!r}",
-                expected="a command line or a list of arguments",
-            )
-    retries = table.get("retries", 3)
-    if not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries <= 10:
-        raise ConfigError(
-            where, f"[alerts] retries is {retries!r}", expected="an integer from 0 to 10"
-        )
-    timeout = parse_duration(table.get("timeout", "10s"), where="[alerts] timeout", path=where)
-    return AlertConfig(webhook=webhook, command=argv, timeout=timeout, retries=retries)
+    return AlertConfig(**settings.alerts)
 
 
 def alert_key(alert: dict[str, Any]) -> str:
@@ -90,10 +54,11 @@ def alert_key(alert: dict[str, Any]) -> str:
     return f"{alert['watchlist']}|onset|{alert['coin']}|{alert['date']}"
 
 
-def post(url: str, body: bytes, *, timeout: float, retries: int) -> None:
-    """POST ``body`` as JSON; retry failures with backoff. Raises OSError on the last one."""
+def post(url: Secret, body: bytes, *, timeout: float, retries: int) -> None:
+    """POST ``body`` as JSON; retry failures with backoff. Raises OSError on the last one,
+    naming the URL's scheme and host only (its path or query may be a token)."""
     request = urllib.request.Request(
-        url,
+        url.get(),
         data=body,
         method="POST",
         headers={"Content-Type": "application/json", "User-Agent": f"chainwatch/{__version__}"},
@@ -107,9 +72,14 @@ def post(url: str, body: bytes, *, timeout: float, retries: int) -> None:
             if attempt == retries:
                 reason = getattr(exc, "reason", exc)
                 raise OSError(
-                    f"POST to {url} failed after {retries + 1} attempts: {reason}"
+                    f"POST to {_shown(url)} failed after {retries + 1} attempts: {reason}"
                 ) from None
             time.sleep(min(2.0**attempt, 30.0))
+
+
+def _shown(url: Secret) -> str:
+    parts = urllib.parse.urlsplit(url.get())
+    return f"{parts.scheme}://{parts.hostname}{'' if parts.port is None else f':{parts.port}'}/..."
 
 
 def run_command(argv: tuple[str, ...], body: bytes, *, timeout: float) -> None:
