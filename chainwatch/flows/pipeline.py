@@ -39,7 +39,7 @@ from chainwatch.categories import coin_of
 from chainwatch.classify import Classifier, with_verdicts
 from chainwatch.flows.connection_keys import PAIR_WINDOW, Connections
 from chainwatch.flows.detail import details
-from chainwatch.flows.readers import Batch
+from chainwatch.observations import Batch
 from chainwatch.passive_dns import Answer, Sightings, unique
 from chainwatch.store.ingest import (
     add_rollup_addresses,
