@@ -39,16 +39,16 @@ from chainwatch.categories import coin_of
 from chainwatch.classify import Classifier, with_verdicts
 from chainwatch.flows.connection_keys import PAIR_WINDOW, Connections
 from chainwatch.flows.detail import details
-from chainwatch.flows.readers import Batch
+from chainwatch.observations import Batch
 from chainwatch.passive_dns import Answer, Sightings, unique
-from chainwatch.store.ingest import (
+from chainwatch.store.pairing import known_keys, latest_start, pair_alone
+from chainwatch.store.resolutions import add_answers
+from chainwatch.store.writes import (
     add_rollup_addresses,
     add_rollups,
     event_rows,
     insert_event_rows,
 )
-from chainwatch.store.pairing import known_keys, latest_start, pair_alone
-from chainwatch.store.resolutions import add_answers
 from chainwatch.watchlists.matcher import ParsedIps, RangeMatcher, parse_ips
 
 

@@ -35,7 +35,7 @@ from chainwatch.classify import Classifier
 from chainwatch.errors import InputError
 from chainwatch.flows.columns import PROTOCOLS, UTC_US
 from chainwatch.flows.inputs import FlowInput, open_decoded
-from chainwatch.flows.readers import SCHEMA, Batch
+from chainwatch.observations import SCHEMA, VERDICT_SCHEMA, Batch
 from chainwatch.pcap import capture, dns
 from chainwatch.pcap.checksums import Gate
 from chainwatch.pcap.connections import Connection, Reassembler, initiator_is_dst
@@ -60,16 +60,6 @@ ANSWERS = 50_000
 MEMO = 1 << 20
 #: Problems kept with their packet number (the rest are counted).
 EXAMPLES = 20
-
-VERDICT_SCHEMA = pa.schema(
-    [
-        ("category", pa.string()),
-        ("detector", pa.string()),
-        ("confidence", pa.float64()),
-        ("endpoint", pa.string()),
-        ("facts", pa.string()),
-    ]
-)
 
 
 def _from_port_53(data: bytes) -> bool:

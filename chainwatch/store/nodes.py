@@ -28,9 +28,9 @@ import pyarrow as pa
 from sqlalchemy import Connection, and_, bindparam, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from chainwatch.store.ingest import EVENT_COLUMNS, add_rollup_addresses, add_rollups
 from chainwatch.store.locks import wait_for
 from chainwatch.store.models import AddressBookEntry, Event
+from chainwatch.store.writes import EVENT_COLUMNS, add_rollup_addresses, add_rollups
 
 #: What a later poll refreshes on a live connection's event.
 _EVENT_REFRESH = ("last_seen_at", "bytes", "packets", "detail", "evidence_sha256")

@@ -41,6 +41,7 @@ from chainwatch.flows.inputs import (
 from chainwatch.flows.nfdump_filter import FilterFile
 from chainwatch.flows.pipeline import InputPipeline, InputTotals
 from chainwatch.flows.readers import zeek_join
+from chainwatch.observations import Batch
 from chainwatch.resolve import catalog_answers
 from chainwatch.sensors.eve import EveReader
 from chainwatch.sensors.signatures import signature_map
@@ -313,7 +314,7 @@ class FlowWatcher(Watcher):
 
     def _batches(
         self, ctx: ScanContext, flow_input: FlowInput, fmt: str, classifier: Classifier
-    ) -> Iterator[readers.Batch]:
+    ) -> Iterator[Batch]:
         limits = ctx.settings.limits
         if fmt == "csv":
             return readers.read_csv(flow_input, limits)
@@ -367,11 +368,11 @@ class _Usable:
     tables' rows (``Batch.usable``), so that an input whose every record was bad is told from
     one whose good records were simply not watched."""
 
-    def __init__(self, batches: Iterator[readers.Batch]) -> None:
+    def __init__(self, batches: Iterator[Batch]) -> None:
         self.batches = batches
         self.beyond_table = 0
 
-    def __iter__(self) -> Generator[readers.Batch, None, None]:
+    def __iter__(self) -> Generator[Batch, None, None]:
         try:
             for batch in self.batches:
                 if batch.usable is not None:

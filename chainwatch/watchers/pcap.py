@@ -24,7 +24,7 @@ from sqlalchemy import Connection
 from chainwatch.classify import Classifier
 from chainwatch.errors import InputError
 from chainwatch.flows.inputs import FlowInput, head
-from chainwatch.flows.readers import Batch
+from chainwatch.observations import Batch
 from chainwatch.pcap.capture import is_capture
 from chainwatch.pcap.reader import CaptureReader
 from chainwatch.watchers.flows import FlowWatcher
