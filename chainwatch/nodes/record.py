@@ -33,29 +33,17 @@ import pyarrow as pa
 
 from chainwatch.categories import CONFIDENCE, Detector, coin_of
 from chainwatch.flows.columns import UTC_US
-from chainwatch.flows.readers import SCHEMA, Batch
 from chainwatch.nodes.snapshot import BookEntry, NodeSnapshot, Peer, canonical_json, sha256_of
+from chainwatch.observations import OVERRIDE_SCHEMA, SCHEMA, VERDICT_SCHEMA, Batch
 from chainwatch.store.db import Store
-from chainwatch.store.ingest import EVENT_COLUMNS
 from chainwatch.store.nodes import Transaction, store_book, store_peers
+from chainwatch.store.writes import EVENT_COLUMNS, FIXED_EVENT_COLUMNS
 from chainwatch.watchlists import RangeMatcher
 
 _FLIP = {"outbound": "inbound", "inbound": "outbound"}
 
 #: The observation schema with the verdict and event-override columns a node's peers carry.
-PEER_SCHEMA = pa.schema(
-    [
-        *SCHEMA,
-        ("category", pa.string()),
-        ("detector", pa.string()),
-        ("confidence", pa.float64()),
-        ("endpoint", pa.string()),
-        ("facts", pa.string()),
-        ("direction", pa.string()),
-        ("detail", pa.string()),
-        ("connection_key", pa.string()),
-    ]
-)
+PEER_SCHEMA = pa.schema([*SCHEMA, *VERDICT_SCHEMA, *OVERRIDE_SCHEMA])
 
 
 @dataclass(frozen=True)
@@ -153,20 +141,15 @@ def observations(snapshot: NodeSnapshot, source: NodeSource, now: dt.datetime) -
     )
     # The raw record's canonical JSON: its digest is the event's evidence_sha256 (sha256_of).
     raw = [canonical_json(p.raw).encode("utf-8") for p in peers]
-    return Batch(table, np.arange(1, n + 1, dtype=np.int64), raw=raw)
+    return Batch(table, np.arange(1, n + 1, dtype=np.int64), raw=raw, refs=[source.url] * n)
 
 
-#: Columns the ingest gives once per write (``chainwatch.store.writes.FIXED_EVENT_COLUMNS``).
-_FIXED = ("last_seen_at", "recorded_at", "input_id", "scan_id")
-
-
-def _match_peers(
-    batch: Batch, refs: Sequence[str], matcher: RangeMatcher, source: NodeSource
-) -> pa.Table:
+def _match_peers(batch: Batch, matcher: RangeMatcher, source: NodeSource) -> pa.Table:
     """ADAPTER until ``chainwatch.match.match_batch`` is merged: the events of the watched
     peers (``EVENT_COLUMNS`` but the fixed ones), as the match stage makes them from a batch
     carrying its verdicts and event overrides."""
-    table = batch.table
+    table, refs = batch.table, batch.refs
+    assert refs is not None, "observations() gives every peer the node's URL"
     found = matcher.match(table.column("src_ip"), table.column("ts"))
     rows = np.flatnonzero(found.matched)
     w = table.take(pa.array(rows, pa.int64()))
@@ -193,7 +176,7 @@ def _match_peers(
         "evidence_sha256": pa.array(batch.digests_for(rows), pa.string()),
         "connection_key": w.column("connection_key"),
     }
-    return pa.table({c: events[c] for c in EVENT_COLUMNS if c not in _FIXED})
+    return pa.table({c: events[c] for c in EVENT_COLUMNS if c not in FIXED_EVENT_COLUMNS})
 
 
 def _book_rows(
@@ -249,7 +232,7 @@ def record_snapshot(
 ) -> Recorded:
     """Store the watched peers and address-book entries of one poll, in one transaction."""
     batch = observations(snapshot, source, now)
-    events = _match_peers(batch, [source.url] * len(snapshot.peers), matcher, source)
+    events = _match_peers(batch, matcher, source)
     book = _book_rows(snapshot.book, matcher, source, now, scan_id)
     with store.write() as conn:
         ingest: Transaction = _Transaction(conn)

@@ -20,9 +20,9 @@ from chainwatch.categories import CONFIDENCE, Detector
 from chainwatch.nodes.record import NodeSource, observations, record_snapshot
 from chainwatch.nodes.snapshot import NodeSnapshot, Peer, sha256_of
 from chainwatch.store.db import Store, open_store
-from chainwatch.store.ingest import EVENT_COLUMNS
 from chainwatch.store.models import Event
 from chainwatch.store.nodes import _count_in_rollups
+from chainwatch.store.writes import EVENT_COLUMNS
 from chainwatch.watchlists import RangeMatcher, load_watchlists
 from tests.conftest import PgDatabases
 
@@ -173,6 +173,7 @@ def test_peer_batch_carries_verdict_overrides_and_evidence() -> None:
     assert table.column("ts").to_pylist()[1] == T0  # no start time: the poll's
     assert set(table.column("detector").to_pylist()) == {"node-peer"}
     assert set(table.column("category").to_pylist()) == {"ltc-p2p"}
+    assert batch.refs == [SOURCE.url] * len(snapshot.peers)
     assert table.column("direction").to_pylist()[:3] == ["inbound", None, "outbound"]
     assert table.column("connection_key").to_pylist()[1] == "sha256:" + sha256_of(LONG_KEY)
     rows = np.arange(len(snapshot.peers))
