@@ -219,6 +219,7 @@ class _Transaction:
     """ADAPTER until ``chainwatch.store.ingest.Ingest`` is merged: a write transaction."""
 
     conn: Any
+    scan_id: int | None
 
 
 def record_snapshot(
@@ -235,8 +236,8 @@ def record_snapshot(
     events = _match_peers(batch, matcher, source)
     book = _book_rows(snapshot.book, matcher, source, now, scan_id)
     with store.write() as conn:
-        ingest: Transaction = _Transaction(conn)
-        event_counts = store_peers(ingest, events, seen_at=now, scan_id=scan_id)
+        ingest: Transaction = _Transaction(conn, scan_id)
+        event_counts = store_peers(ingest, events, seen_at=now)
         book_counts = store_book(ingest, book)
     return Recorded(
         peers=len(snapshot.peers),

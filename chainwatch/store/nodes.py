@@ -62,10 +62,14 @@ _IN_CHUNK = 500
 
 
 class Transaction(Protocol):
-    """What these writes need of the ingest transaction (``Ingest``): its connection."""
+    """What these writes need of the ingest transaction (``Ingest``): its connection and
+    the scan it belongs to."""
 
     @property
     def conn(self) -> Connection: ...
+
+    @property
+    def scan_id(self) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -89,12 +93,19 @@ def _chunks(items: list[Any]) -> Iterable[list[Any]]:
 
 
 def store_peers(
-    ingest: Transaction, events: pa.Table, *, seen_at: dt.datetime, scan_id: int | None
+    ingest: Transaction, events: pa.Table | None, *, seen_at: dt.datetime
 ) -> UpsertCounts:
     """Store live connections (the match stage's events: ``EVENT_COLUMNS`` but the fixed
     ones, ``connection_key`` set, ``detail`` JSON text) seen at ``seen_at``: insert the ones
     not stored yet, refresh the others."""
-    fixed = {"last_seen_at": seen_at, "recorded_at": seen_at, "input_id": None, "scan_id": scan_id}
+    if events is None:
+        return UpsertCounts()
+    fixed = {
+        "last_seen_at": seen_at,
+        "recorded_at": seen_at,
+        "input_id": None,
+        "scan_id": ingest.scan_id,
+    }
     rows = [
         # Parsed back so the JSON column writes it as it writes any dict (the same text).
         row | fixed | {"detail": None if row["detail"] is None else json.loads(row["detail"])}
