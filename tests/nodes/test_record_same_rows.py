@@ -17,7 +17,8 @@ import numpy as np
 from sqlalchemy import and_, insert, update
 
 from chainwatch.categories import CONFIDENCE, Detector
-from chainwatch.nodes.record import NodeSource, observations, record_snapshot
+from chainwatch.nodes.observe import NodeSource, observations
+from chainwatch.nodes.record import record_snapshot
 from chainwatch.nodes.snapshot import NodeSnapshot, Peer, sha256_of
 from chainwatch.store.db import Store, open_store
 from chainwatch.store.models import Event
