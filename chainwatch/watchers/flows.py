@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable, Generator, Iterator, Sequence
+import functools
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
@@ -39,14 +40,13 @@ from chainwatch.flows.inputs import (
     unreadable,
 )
 from chainwatch.flows.nfdump_filter import FilterFile
-from chainwatch.flows.pipeline import InputPipeline, InputTotals
 from chainwatch.flows.readers import zeek_join
+from chainwatch.match import Matched, match_batch
 from chainwatch.observations import Batch
 from chainwatch.resolve import catalog_answers
 from chainwatch.sensors.eve import EveReader
 from chainwatch.sensors.signatures import signature_map
-from chainwatch.store.ingest import add_input, claim_input, input_seen, last_input, update_input
-from chainwatch.store.pairing import known_keys, pair_alone
+from chainwatch.store.ingest import Ingest, InputIngest, InputTotals, input_seen, last_input
 from chainwatch.watchers.interface import ScanContext, Watcher, WatcherResult
 
 #: Malformed lines shown per input; the rest are counted.
@@ -90,7 +90,7 @@ class FlowWatcher(Watcher):
     def _read_all(self, ctx: ScanContext, inputs: list[tuple[Path, str]]) -> WatcherResult:
         result = WatcherResult()
         # Answers stored by earlier inputs and scans, and this scan's look-ups; each input's
-        # own answers join them as it is read (``InputPipeline``).
+        # own answers join them as it is read (``chainwatch.match``).
         answers = catalog_answers(
             ctx.watchlists.endpoints,
             ctx.store,
@@ -147,7 +147,7 @@ class FlowWatcher(Watcher):
         if name in self._unlisted:
             raise self._unlisted[name]
         try:
-            stored = self._store_one(ctx, classifier, path, name, result, progress)
+            stored = self.store_group(ctx, classifier, [(path, name)], result, progress)[0]
         except OSError as exc:  # the file vanished or went unreadable while it was read
             raise unreadable(name, exc) from None
         if stored is None:  # read before: skipped
@@ -170,78 +170,90 @@ class FlowWatcher(Watcher):
                 # Not one record could be used: the input failed, though it was read.
                 result.partial = True
                 result.problems.append(f"{name}: not one record could be used")
+        self.summarise(ctx, name, result)
 
-    def _store_one(
+    def summarise(self, ctx: ScanContext, name: str, result: WatcherResult) -> None:
+        """Add what a kind of input says beyond the counts, once it is stored (a hook)."""
+
+    def store_group(
         self,
         ctx: ScanContext,
         classifier: Classifier,
-        path: Path,
-        name: str,
+        inputs: Sequence[tuple[Path, str]],
         result: WatcherResult,
         progress: Progress,
-    ) -> tuple[InputTotals, _Usable] | None:
-        """Read one input into the store in one transaction: its totals, or None when it was
-        read before."""
-        flow_input = describe(path, name)
-        fmt = self._format(ctx, flow_input)
-        counts = result.counts
-        with ctx.store.write() as conn:
-            taken = claim_input(conn, flow_input.sha256, ctx.scan_id)
-            if taken is not None:  # already read, or being read by another scan right now
-                counts["skipped"] += 1
-                ctx.console.print(f"{name}: skipped, {taken}", markup=False, highlight=False)
-                return None
-            flow_input = self._resume(ctx, conn, flow_input, fmt)
-            input_id = add_input(
-                conn,
-                path=flow_input.name if flow_input.name == "-" else identity(path),
-                size=flow_input.size,
-                sha256=flow_input.sha256,
-                fmt=fmt,
-                scan_id=ctx.scan_id,
-                read_at=ctx.now(),
-            )
-            pipeline = InputPipeline(
-                conn,
-                matcher=ctx.matcher,
-                classifier=classifier,
-                source=self.name,
-                name=name,
-                fmt=fmt,
-                input_id=input_id,
-                scan_id=ctx.scan_id,
-                now=ctx.now(),
-            )
-            task = progress.add_task(Path(name).name, total=flow_input.size)
-            if zeek_join.is_sensor_log(fmt):  # known stored uids: in this transaction
-                batches = self._join.batches(
-                    flow_input, fmt, classifier, ctx.settings.limits, self._stored(conn)
+    ) -> list[tuple[InputTotals, _Usable] | None]:
+        """Read inputs into the store in one transaction, each with its own ``inputs`` row:
+        each one's totals, or None for one read before. One that fails fails them all."""
+        stored: list[tuple[InputTotals, _Usable] | None] = []
+        with Ingest.transaction(ctx.store, ctx.scan_id) as ingest:
+            for path, name in inputs:
+                flow_input = describe(path, name)
+                fmt = self.format_of(ctx, flow_input)
+                taken = ingest.claim(flow_input.sha256)
+                if taken is not None:  # already read, or being read by another scan right now
+                    result.counts["skipped"] += 1
+                    ctx.console.print(f"{name}: skipped, {taken}", markup=False, highlight=False)
+                    stored.append(None)
+                    continue
+                flow_input = self.resume(ctx, ingest, flow_input, fmt)
+                target = ingest.begin_input(
+                    path=flow_input.name if flow_input.name == "-" else identity(path),
+                    size=flow_input.size,
+                    sha256=flow_input.sha256,
+                    fmt=fmt,
+                    read_at=ctx.now(),
+                    source=self.name,
+                    name=name,
                 )
-            else:
-                batches = self._batches(ctx, flow_input, fmt, classifier)
-            usable = _Usable(batches)
-            # Closed at once when this input fails or stops: the reading thread (and nfdump
-            # with it) ends here, not whenever the error's traceback is let go.
-            with contextlib.closing(ahead(iter(usable), pipeline.prepare)) as prepared_batches:
-                for prepared in prepared_batches:
-                    if ctx.strict and prepared.bad:
-                        line, reason = prepared.bad_examples[0]
-                        raise InputError(name, reason, line=line)
-                    pipeline.write(prepared)
-                    progress.advance(task, prepared.bytes_read)
-                    if ctx.should_stop():
-                        raise WatcherError(
-                            self.name, f"stopped while reading {name}; nothing of it was stored"
-                        )
-            pipeline.finish()
-            totals = pipeline.totals
-            update_input(
-                conn, input_id, records=totals.records, watched=totals.watched, bad=totals.bad
-            )
-            progress.remove_task(task)
-        return totals, usable
+                if zeek_join.is_sensor_log(fmt):  # known stored uids: in this transaction
+                    batches = self._join.batches(
+                        flow_input, fmt, classifier, ctx.settings.limits, target.stored
+                    )
+                else:
+                    batches = self.batches(ctx, flow_input, fmt, classifier)
+                usable = _Usable(batches)
+                match = functools.partial(
+                    match_batch,
+                    matcher=ctx.matcher,
+                    classifier=classifier,
+                    source=self.name,
+                    name=name,
+                    fmt=fmt,
+                )
+                self._feed(ctx, target, ahead(iter(usable), match), flow_input, progress)
+                stored.append((target.finish(), usable))
+        return stored
 
-    def _format(self, ctx: ScanContext, flow_input: FlowInput) -> str:
+    def _feed(
+        self,
+        ctx: ScanContext,
+        target: InputIngest,
+        matched_batches: Generator[Matched, None, None],
+        flow_input: FlowInput,
+        progress: Progress,
+    ) -> None:
+        """Hand an input's matched batches to the store, stopping at a bad record under
+        ``--strict`` and when the scan stops."""
+        name = flow_input.name
+        task = progress.add_task(Path(name).name, total=flow_input.size)
+        # Closed at once when this input fails or stops: the reading thread (and nfdump
+        # with it) ends here, not whenever the error's traceback is let go.
+        with contextlib.closing(matched_batches):
+            for matched in matched_batches:
+                if ctx.strict and matched.bad:
+                    line, reason = matched.bad_examples[0]
+                    raise InputError(name, reason, line=line)
+                target.write(matched)
+                progress.advance(task, matched.bytes_read)
+                if ctx.should_stop():
+                    raise WatcherError(
+                        self.name, f"stopped while reading {name}; nothing of it was stored"
+                    )
+        progress.remove_task(task)
+
+    def format_of(self, ctx: ScanContext, flow_input: FlowInput) -> str:
+        """The input's format: the one configured, or the one its first bytes show."""
         fmt = self.config.format
         if fmt == "auto":
             found = detect.detect(head(flow_input))
@@ -266,12 +278,12 @@ class FlowWatcher(Watcher):
             detect.check_nfcapd(flow_input)
         return fmt
 
-    def _resume(
-        self, ctx: ScanContext, conn: Connection, flow_input: FlowInput, fmt: str
+    def resume(
+        self, ctx: ScanContext, ingest: Ingest, flow_input: FlowInput, fmt: str
     ) -> FlowInput:
         """A text file that only grew since a round read it (its first bytes hash as they did
         then) is read from where that round stopped: a growing Zeek log is not read twice."""
-        resumed = _resumed(conn, flow_input, fmt)
+        resumed = _resumed(ingest.conn, flow_input, fmt)
         if resumed.start:
             ctx.console.print(
                 f"{flow_input.name}: grew since it was read; reading from byte {resumed.start:,}",
@@ -312,9 +324,10 @@ class FlowWatcher(Watcher):
             self._join.learn(flow_input, log)
         return inputs
 
-    def _batches(
+    def batches(
         self, ctx: ScanContext, flow_input: FlowInput, fmt: str, classifier: Classifier
     ) -> Iterator[Batch]:
+        """The input's observation batches, read in format ``fmt``."""
         limits = ctx.settings.limits
         if fmt == "csv":
             return readers.read_csv(flow_input, limits)
@@ -339,16 +352,6 @@ class FlowWatcher(Watcher):
             f"format {fmt!r} is not known",
             expected="auto, nfdump, nfcapd, zeek, csv, eve",
         )
-
-    def _stored(self, conn: Connection) -> Callable[[Sequence[str]], set[str]]:
-        """Which of some connection keys the source has stored (seen by this transaction,
-        after concurrent scans of the source stored theirs)."""
-
-        def stored(keys: Sequence[str]) -> set[str]:
-            pair_alone(conn, self.name)
-            return known_keys(conn, self.name, keys)
-
-        return stored
 
 
 def _resumed(conn: Connection, flow_input: FlowInput, fmt: str) -> FlowInput:
