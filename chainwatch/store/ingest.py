@@ -305,7 +305,7 @@ class InputIngest:
         horizon = self._stored_until
         ask = [] if horizon is None else np.flatnonzero(conns.seconds <= horizon).tolist()
         keys = sorted({k for i in ask for k in (own[i], before[i], after[i])})
-        known = known_keys(self.conn, self.source, keys)
+        known = self._known(keys, conns.seconds[ask]) if ask else set()
         known.update(seen.intersection(own), seen.intersection(before), seen.intersection(after))
         # A record needs a closer look only if its connection may be known or shows up more
         # than once in this batch; any other record starts a connection of its own.
@@ -319,6 +319,15 @@ class InputIngest:
                 known.add(own[i])
         seen.update(itertools.compress(own, keep))
         return keep
+
+    def _known(self, keys: Sequence[str], seconds: np.ndarray) -> set[str]:
+        """Which of the keys of records starting at ``seconds`` the source's earlier inputs
+        stored: a connection's other record started within two pairing windows of them."""
+        reach = 2 * PAIR_WINDOW
+        since = dt.datetime.fromtimestamp(int(seconds.min()) - reach, dt.UTC)
+        until = dt.datetime.fromtimestamp(int(seconds.max()) + reach, dt.UTC)
+        del since, until  # integration: h-store's known_keys(..., since=, until=) bounds by them
+        return known_keys(self.conn, self.source, keys)
 
     @functools.cached_property
     def _stored_until(self) -> int | None:
