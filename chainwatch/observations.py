@@ -18,8 +18,8 @@ Optional columns a source may add to ``Batch.table``; the match stage uses them 
   or null) and ``facts`` (JSON text, or null);
 - event overrides (``OVERRIDE_SCHEMA``), for records whose event the source knows better
   than a flow's five-tuple (a node's peers): ``direction`` (``inbound``/``outbound``),
-  ``detail`` (JSON text, the event's whole ``detail``) and ``connection_key`` (null:
-  computed as for a flow).
+  ``detail`` (JSON text, the event's whole ``detail``), both taken as given (null too), and
+  ``connection_key`` (null: computed as for a flow).
 """
 
 from __future__ import annotations
