@@ -109,7 +109,7 @@ def match_batch(
         return matched
     src = parse_ips(table.column("src_ip"))
     dst = parse_ips(table.column("dst_ip"))
-    unparsed = (src.version == 0) | (dst.version == 0)
+    unparsed = (src.version == 0) | ((dst.version == 0) & ~_unknown_remote(table))
     if unparsed.any():
         rows = np.flatnonzero(unparsed)
         matched.bad += len(rows)
@@ -205,6 +205,16 @@ def match_batch(
         }
     )
     return matched
+
+
+def _unknown_remote(table: pa.Table) -> np.ndarray:
+    """Rows whose destination is missing but that carry their own verdict: the remote is
+    unknown (a node not saying its own address on a connection), not a bad address."""
+    if "category" not in table.column_names:
+        return np.zeros(table.num_rows, bool)
+    vouched = table.column("category").is_valid()
+    missing = table.column("dst_ip").is_null()
+    return np.asarray(pc.and_(vouched, missing).to_numpy(zero_copy_only=False), bool)
 
 
 def _given(

@@ -13,16 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-import pyarrow as pa
-
-from chainwatch.categories import coin_of
+from chainwatch.classify import Classifier
+from chainwatch.match import match_batch
 from chainwatch.nodes.observe import NodeSource, observations
 from chainwatch.nodes.snapshot import BookEntry, NodeSnapshot
-from chainwatch.observations import Batch
 from chainwatch.store.db import Store
-from chainwatch.store.nodes import Transaction, store_book, store_peers
-from chainwatch.store.writes import EVENT_COLUMNS, FIXED_EVENT_COLUMNS
+from chainwatch.store.ingest import Ingest
+from chainwatch.store.nodes import store_book, store_peers
 from chainwatch.watchlists import RangeMatcher
 
 __all__ = ["NodeSource", "Recorded", "record_snapshot"]
@@ -55,41 +52,6 @@ class Recorded:
             "peers": self.peers,
             "address_book": self.book,
         }
-
-
-def _match_peers(batch: Batch, matcher: RangeMatcher, source: NodeSource) -> pa.Table:
-    """ADAPTER until ``chainwatch.match.match_batch`` is merged: the events of the watched
-    peers (``EVENT_COLUMNS`` but the fixed ones), as the match stage makes them from a batch
-    carrying its verdicts and event overrides."""
-    table, refs = batch.table, batch.refs
-    assert refs is not None, "observations() gives every peer the node's URL"
-    found = matcher.match(table.column("src_ip"), table.column("ts"))
-    rows = np.flatnonzero(found.matched)
-    w = table.take(pa.array(rows, pa.int64()))
-    category = w.column("category")
-    events = {
-        "observed_at": w.column("ts"),
-        "watchlist": pa.array(found.watchlist_names()[rows].astype(str)),
-        "matched_cidr": pa.array(found.cidrs()[rows].astype(str)),
-        "local_ip": w.column("src_ip"),
-        "local_port": w.column("src_port"),
-        "remote_ip": w.column("dst_ip"),
-        "remote_port": w.column("dst_port"),
-        "proto": w.column("proto"),
-        "direction": w.column("direction"),
-        "category": category,
-        "coin": pa.array([coin_of(c) for c in category.to_pylist()], pa.string()),
-        "detector": w.column("detector"),
-        "confidence": w.column("confidence"),
-        "source": pa.array([source.name] * len(rows), pa.string()),
-        "source_ref": pa.array([refs[r] for r in rows.tolist()], pa.string()),
-        "bytes": w.column("bytes"),
-        "packets": w.column("packets"),
-        "detail": w.column("detail"),
-        "evidence_sha256": pa.array(batch.digests_for(rows), pa.string()),
-        "connection_key": w.column("connection_key"),
-    }
-    return pa.table({c: events[c] for c in EVENT_COLUMNS if c not in FIXED_EVENT_COLUMNS})
 
 
 def _book_rows(
@@ -127,14 +89,6 @@ def _book_rows(
     ]
 
 
-@dataclass(frozen=True)
-class _Transaction:
-    """ADAPTER until ``chainwatch.store.ingest.Ingest`` is merged: a write transaction."""
-
-    conn: Any
-    scan_id: int | None
-
-
 def record_snapshot(
     store: Store,
     matcher: RangeMatcher,
@@ -145,16 +99,23 @@ def record_snapshot(
     scan_id: int | None,
 ) -> Recorded:
     """Store the watched peers and address-book entries of one poll, in one transaction."""
-    batch = observations(snapshot, source, now)
-    events = _match_peers(batch, matcher, source)
+    matched = match_batch(
+        observations(snapshot, source, now),
+        matcher=matcher,
+        # Each peer carries the node's verdict (node-peer), which the match stage puts before
+        # catalogs and port rules, and its remote side is the node itself: nothing to look up.
+        classifier=Classifier((), {}),
+        source=source.name,
+        name=source.url,
+        fmt="node",
+    )
     book = _book_rows(snapshot.book, matcher, source, now, scan_id)
-    with store.write() as conn:
-        ingest: Transaction = _Transaction(conn, scan_id)
-        event_counts = store_peers(ingest, events, seen_at=now)
+    with Ingest.transaction(store, scan_id) as ingest:
+        event_counts = store_peers(ingest, matched.events, seen_at=now)
         book_counts = store_book(ingest, book)
     return Recorded(
         peers=len(snapshot.peers),
-        peers_watched=events.num_rows,
+        peers_watched=0 if matched.events is None else matched.events.num_rows,
         events_new=event_counts.new,
         events_updated=event_counts.updated,
         book=len(snapshot.book),

@@ -22,12 +22,13 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import pyarrow as pa
 from sqlalchemy import Connection, and_, bindparam, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from chainwatch.store.ingest import Ingest
 from chainwatch.store.locks import wait_for
 from chainwatch.store.models import AddressBookEntry, Event
 from chainwatch.store.writes import EVENT_COLUMNS, add_rollup_addresses, add_rollups
@@ -61,17 +62,6 @@ _BOOK_REFRESH = (
 _IN_CHUNK = 500
 
 
-class Transaction(Protocol):
-    """What these writes need of the ingest transaction (``Ingest``): its connection and
-    the scan it belongs to."""
-
-    @property
-    def conn(self) -> Connection: ...
-
-    @property
-    def scan_id(self) -> int | None: ...
-
-
 @dataclass(frozen=True)
 class UpsertCounts:
     new: int = 0
@@ -92,9 +82,7 @@ def _chunks(items: list[Any]) -> Iterable[list[Any]]:
         yield items[start : start + _IN_CHUNK]
 
 
-def store_peers(
-    ingest: Transaction, events: pa.Table | None, *, seen_at: dt.datetime
-) -> UpsertCounts:
+def store_peers(ingest: Ingest, events: pa.Table | None, *, seen_at: dt.datetime) -> UpsertCounts:
     """Store live connections (the match stage's events: ``EVENT_COLUMNS`` but the fixed
     ones, ``connection_key`` set, ``detail`` JSON text) seen at ``seen_at``: insert the ones
     not stored yet, refresh the others."""
@@ -202,7 +190,7 @@ def _count_in_rollups(conn: Connection, events: Sequence[dict[str, Any]]) -> Non
     )
 
 
-def store_book(ingest: Transaction, rows: Sequence[dict[str, Any]]) -> UpsertCounts:
+def store_book(ingest: Ingest, rows: Sequence[dict[str, Any]]) -> UpsertCounts:
     """Store address-book entries (dicts with ``BOOK_COLUMNS``): insert new ones, refresh the
     last-seen and last-recorded times of known ones."""
     conn = ingest.conn
