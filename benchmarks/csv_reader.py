@@ -33,6 +33,7 @@ import pyarrow.csv as pacsv
 from chainwatch.flows import columns as cols
 from chainwatch.flows import readers
 from chainwatch.flows.inputs import FlowInput
+from chainwatch.observations import Batch
 
 GENERIC = {
     "ts": "ts",
@@ -63,7 +64,7 @@ def quote_all(source: Path, target: Path) -> None:
         csv.writer(dst, quoting=csv.QUOTE_ALL).writerows(csv.reader(src))
 
 
-def chainwatch(reader: Callable[[FlowInput], Iterator[readers.Batch]], path: Path) -> int:
+def chainwatch(reader: Callable[[FlowInput], Iterator[Batch]], path: Path) -> int:
     rows = 0  # not hashed first (as a scan does): pyarrow.csv is not timed hashing either
     for batch in reader(FlowInput(path, str(path), path.stat().st_size, sha256="-")):
         rows += batch.table.num_rows

@@ -27,7 +27,7 @@ import pyarrow as pa
 from chainwatch.export.run import run_export
 from chainwatch.store.db import open_store
 from chainwatch.store.evidence import EXPORT_FIELDS, EvidenceQuery, stream_events
-from chainwatch.store.ingest import EVENT_COLUMNS, insert_events
+from chainwatch.store.writes import EVENT_COLUMNS, insert_events
 
 
 def peak_mib() -> float:

@@ -33,7 +33,7 @@ from chainwatch.report.details import build_details
 from chainwatch.report.html import to_html
 from chainwatch.simulate import daily_counts, event_rows
 from chainwatch.store.db import open_store
-from chainwatch.store.ingest import add_rollup_addresses, add_rollups, insert_events
+from chainwatch.store.writes import add_rollup_addresses, add_rollups, insert_events
 
 CATS = ("btc-p2p", "btc-pool", "xmr-pool", "xmr-p2p", "tor", "vpn")
 YEAR = dt.datetime(2019, 1, 1, tzinfo=dt.UTC)

@@ -1,7 +1,7 @@
 """How fast today's event rows can be stored, per write path, on SQLite and PostgreSQL.
 
 Issue 16 groundwork. N event rows as the flow pipeline builds them (its Arrow table, keys by its
-``_Connections.of``) go per variant, in one transaction, into a fresh database migrated by
+``Connections.of``) go per variant, in one transaction, into a fresh database migrated by
 ``open_store`` (real indexes; PostgreSQL: schema ``floor_<pid>``, dropped at the end), then are
 counted and digested (= variant 1's). Shown: rows/s written, rows/s from Arrow to committed
 (what counts), × v1 of that, peak RSS (tuple variants hold all rows as tuples). ADBC variants
@@ -47,10 +47,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Connection, insert
 
-from chainwatch.flows.pipeline import _Connections
+from chainwatch.flows.connection_keys import Connections
 from chainwatch.store.db import Store, make_engine, open_store
-from chainwatch.store.ingest import EVENT_COLUMNS, event_rows, insert_event_rows
 from chainwatch.store.models import Input, Scan
+from chainwatch.store.writes import EVENT_COLUMNS, event_rows, insert_event_rows
 
 PG_URL = os.environ.get("CHAINWATCH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SCHEMA = f"floor_{os.getpid()}"
@@ -69,7 +69,7 @@ def pipeline_events(n: int, seed: int = 7) -> pa.Table:
     lip, rnet = pc.binary_join_element_wise("175.45.176", digits(1, 255), "."), pa.array(np.where(pool, "203.0.113", "198.51.100"))  # fmt: skip
     rip = pc.binary_join_element_wise(rnet, pc.if_else(pa.array(pool), "10", digits(1, 255)), ".")
     lport, rport, proto = pa.array(rng.integers(1024, 65536, n)), pa.array(np.choose(kind, [3333, 8333, 18080])), pa.array(["tcp"] * n)  # fmt: skip
-    conns = _Connections.of(proto, lip, lport, rip, rport, pa.nulls(n, pa.string()), seconds)
+    conns = Connections.of(proto, lip, lport, rip, rport, pa.nulls(n, pa.string()), seconds)
     endpoint = pa.array(np.where(pool, ', "endpoint": "bench-pool"', ""))
     table = pa.table({
         "observed_at": pa.array(seconds * 1_000_000, pa.timestamp("us", tz="UTC")),

@@ -10,10 +10,10 @@ rows without a window, never through an answer. Rows are in priority order (cata
 order, rows in file order): the first that fits wins. Otherwise a remote port with a port rule
 gives the rule's category at low confidence. Pool ports alone never classify.
 
-Records that carry their own verdict (pcap payloads) keep it (``with_verdicts``), but a mining
-verdict towards a catalog endpoint of a coin takes the endpoint's coin (its category carries
-it: the loader makes ``pool`` with a ``coin`` that coin's pool), the strongest evidence of
-which coin a pool mines (``coin_from: endpoint``).
+Records that carry their own verdict (pcap payloads) keep it, but a mining verdict towards a
+catalog endpoint of a coin takes the endpoint's coin (its category carries it: the loader
+makes ``pool`` with a ``coin`` that coin's pool), the strongest evidence of which coin a pool
+mines (``coin_from: endpoint``): that precedence is decided in ``chainwatch.match``.
 
 Everything is vectorised over flat tables (``catalog_index.py``): a million catalog rows
 compile once, a batch is looked up in one pass per address family, and answers added during
@@ -24,7 +24,6 @@ watchers (``classify_one``, ``match_host`` and ``endpoint_for_host`` for per-pac
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,9 +31,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from chainwatch import coins
 from chainwatch.catalog_index import NONE, AddressIndex, HostIndex
-from chainwatch.categories import CONFIDENCE, POOLS, Detector, coin_of, pool_category
+from chainwatch.categories import CONFIDENCE, POOLS, Detector
 from chainwatch.passive_dns import Answer
 from chainwatch.watchlists import Endpoint
 from chainwatch.watchlists.endpoint_rows import rows_for
@@ -263,47 +261,3 @@ class Classifier:
         """``match_host``'s endpoint (the pcap reader's TLS server names)."""
         found = self.match_host(host)
         return None if found is None else found.endpoint
-
-
-def with_verdicts(result: ClassifiedBatch, records: pa.Table) -> tuple[ClassifiedBatch, pa.Array]:
-    """Verdicts a reader found in the records themselves (pcap payloads: ``category``,
-    ``detector``, ``confidence``, ``endpoint`` and ``facts`` columns, null category where none)
-    come before catalog and port classification, as DESIGN.md orders the detectors. Only a
-    pool's coin is the catalog's when the remote is a catalog endpoint of a coin: such rows get
-    ``<coin>-pool``, the endpoint's name, and ``coin_from: endpoint`` in their facts (with the
-    payload's own answer as ``payload_coin`` when it differed). Returns the combined result
-    and the facts column, updated."""
-    facts = records.column("facts").combine_chunks()
-    given = np.asarray(records.column("category").is_valid().to_numpy(zero_copy_only=False), bool)
-    if not given.any():
-        return result, facts
-    rows = np.flatnonzero(given)
-    take = pa.array(rows)
-    category, detector = result.category.copy(), result.detector.copy()
-    confidence, endpoint = result.confidence.copy(), result.endpoint.copy()
-    answer = result.answer.copy()
-    answer[rows] = None  # the record's own verdict, not an endpoint's
-    category[rows] = records.column("category").take(take).to_pylist()
-    detector[rows] = records.column("detector").take(take).to_pylist()
-    confidence[rows] = records.column("confidence").take(take).to_numpy()
-    endpoint[rows] = records.column("endpoint").take(take).to_pylist()
-    texts: list[str | None] | None = None
-    for row in rows.tolist():
-        catalog = result.category[row]
-        coin = coin_of(catalog) if result.detector[row] == Detector.ENDPOINT else None
-        if coin is None or category[row] not in POOLS:
-            continue
-        if texts is None:
-            texts = facts.to_pylist()
-        stated = json.loads(texts[row] or "{}")
-        if coin_of(str(category[row])) not in (None, coin):
-            stated["payload_coin"] = coin_of(str(category[row]))
-        stated["coin_from"] = "endpoint"
-        texts[row] = json.dumps(stated, ensure_ascii=False, sort_keys=True)
-        category[row] = pool_category(coin)
-        confidence[row] = coins.CONFIDENCE["endpoint"]
-        endpoint[row] = result.endpoint[row]
-        answer[row] = result.answer[row]
-    if texts is not None:
-        facts = pa.array(texts, pa.string())
-    return ClassifiedBatch(category, detector, confidence, endpoint, answer), facts

@@ -3,7 +3,7 @@
 A pool speaks stratum, getwork or a Monero-style login for many coins; the protocol alone
 rarely names the coin. The coin comes from, strongest first (DESIGN.md, "Categories"):
 
-1. ``endpoint``: the catalog endpoint's coin (applied by ``classify.with_verdicts``, where the
+1. ``endpoint``: the catalog endpoint's coin (applied by ``match.with_verdicts``, where the
    catalog is known);
 2. ``wallet``: the payout address in the login or worker name (``WALLET.WORKER``,
    ``WALLET+diff``), recognised by ``wallets.wallet_coins`` with its checksum;

@@ -163,7 +163,7 @@ def test_catalog_coin_wins_over_the_payload_coin() -> None:
 
     import pyarrow as pa
 
-    from chainwatch.classify import with_verdicts
+    from chainwatch.match import with_verdicts
 
     pool = endpoint("p", networks=(net("203.0.113.0/28"),))
     classifier = Classifier([pool], {})

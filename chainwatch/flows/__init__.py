@@ -2,5 +2,6 @@
 
 ``inputs`` finds and opens the input files (directories, gzip, stdin), ``detect`` tells the
 formats apart, ``readers`` turn each format into batches of one normalised schema, and
-``pipeline`` matches, classifies and stores them, one transaction per input file.
+``chainwatch.match`` matches and classifies them and ``chainwatch.store.ingest`` stores them,
+one transaction per input file.
 """

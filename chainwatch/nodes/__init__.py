@@ -4,6 +4,7 @@
 Python library (bitcoinlib, monero, web3) over a size- and time-capped HTTP layer (``http``);
 ``parse_*`` turn the answers into a ``NodeSnapshot`` of peers and address-book entries, refusing
 unexpected shapes; ``faults`` says what went wrong in one line and which faults are worth a
-retry; ``record`` matches a snapshot against the watchlists and stores the watched part;
+retry; ``observe`` turns a snapshot's peers into observations (a ``Batch``) and ``record``
+runs them through the match stage and the ingest path with the watched address-book entries;
 ``watcher`` is the base class the node watcher kinds share.
 """

@@ -12,6 +12,7 @@ exceptions below; ``chainwatch.nodes.faults`` turns them into messages for peopl
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import time
 import urllib.parse
@@ -128,8 +129,11 @@ class CappedSession(requests.Session):
         except BaseException:
             response.close()
             raise
-        response._content = body
-        response._content_consumed = True
+        # The body read, the connection goes back to the pool, and the response reads from
+        # the bytes instead: ``raw`` is the response's public file-like source, which
+        # ``content`` (and so ``json()``) reads when nothing has been read through it yet.
+        response.raw.release_conn()
+        response.raw = io.BytesIO(body)
         if not 200 <= response.status_code < 300:
             raise HttpStatus(response.status_code, response.reason or "")
         check_json(body, response.headers.get("Content-Type"))

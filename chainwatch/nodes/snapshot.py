@@ -1,8 +1,9 @@
 """What one poll of a node found: its identity, its live peers and its address book.
 
-The same shape for every coin, so matching and storing (``chainwatch.nodes.record``) is
-written once. Directions here are the *node's* view (``outbound``: the node dialled the peer);
-the stored event turns them round to the watched address's view.
+The same shape for every coin, so observing, matching and storing (``chainwatch.nodes.observe``
+and ``chainwatch.nodes.record``) is written once. Directions here are the *node's* view
+(``outbound``: the node dialled the peer); the stored event turns them round to the watched
+address's view.
 """
 
 from __future__ import annotations

@@ -30,7 +30,8 @@ from chainwatch.nodes.faults import (
     with_retries,
 )
 from chainwatch.nodes.http import public_url
-from chainwatch.nodes.record import NodeSource, Recorded, record_snapshot
+from chainwatch.nodes.observe import NodeSource
+from chainwatch.nodes.record import Recorded, record_snapshot
 from chainwatch.nodes.redact import Redactor
 from chainwatch.nodes.snapshot import NodeSnapshot
 from chainwatch.watchers.interface import ScanContext, Watcher, WatcherResult, utcnow

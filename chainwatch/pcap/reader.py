@@ -1,4 +1,4 @@
-"""Reading a capture into batches of connection records for the flow pipeline.
+"""Reading a capture into observation batches of connection records.
 
 Packets are framed (``capture``), their headers decoded (``decode``), and their addresses
 matched against the watchlists a chunk at a time, with each distinct address looked up once.
@@ -9,9 +9,9 @@ into their connection, and their TCP payload reassembled and recognised (``conne
 after a FIN or RST, when the table is full (oldest first), or at the end of the capture. Frames
 of a link type ``links`` cannot read are counted, and their reason given once. Records carry
 their verdict in extra columns (``category``, ``detector``, ``confidence``, ``endpoint``,
-``facts``), which the pipeline puts before catalogs and ports. DNS responses from port 53,
+``facts``), which ``chainwatch.match`` puts before catalogs and ports. DNS responses from port 53,
 whoever they are for, become passive DNS answers (``dns``) in the batch of the packets they
-came with (``Batch.answers``), so the pipeline knows them before it classifies connections
+came with (``Batch.answers``), so the match stage knows them before it classifies connections
 that follow them.
 
 Memory is bounded whatever the capture: at most ``MAX_CONNECTIONS`` open connections, at most
@@ -35,7 +35,8 @@ from chainwatch.classify import Classifier
 from chainwatch.errors import InputError
 from chainwatch.flows.columns import PROTOCOLS, UTC_US
 from chainwatch.flows.inputs import FlowInput, open_decoded
-from chainwatch.flows.readers import SCHEMA, Batch
+from chainwatch.match import covered
+from chainwatch.observations import SCHEMA, VERDICT_SCHEMA, Batch
 from chainwatch.pcap import capture, dns
 from chainwatch.pcap.checksums import Gate
 from chainwatch.pcap.connections import Connection, Reassembler, initiator_is_dst
@@ -52,7 +53,7 @@ MAX_CONNECTIONS = 100_000
 BUDGET = 64 << 20
 #: Frames decoded before their addresses are matched together.
 CHUNK = 8192
-#: Connection records per batch handed to the pipeline ...
+#: Connection records per batch ...
 RECORDS = 20_000
 #: ... or DNS answers (a capture of mostly DNS yields batches of answers alone).
 ANSWERS = 50_000
@@ -60,16 +61,6 @@ ANSWERS = 50_000
 MEMO = 1 << 20
 #: Problems kept with their packet number (the rest are counted).
 EXAMPLES = 20
-
-VERDICT_SCHEMA = pa.schema(
-    [
-        ("category", pa.string()),
-        ("detector", pa.string()),
-        ("confidence", pa.float64()),
-        ("endpoint", pa.string()),
-        ("facts", pa.string()),
-    ]
-)
 
 
 def _from_port_53(data: bytes) -> bool:
@@ -205,16 +196,8 @@ class CaptureReader:
         if len(self.memo) + len(new) > MEMO:
             self.memo = {}
             new = list(addresses)
-        for width, version in ((4, 4), (16, 6)):
-            some = [a for a in new if len(a) == width]
-            if not some:
-                continue
-            if version == 4:
-                keys = np.frombuffer(b"".join(some), dtype=">u4").astype(np.uint64)
-            else:
-                keys = np.array(some, dtype="S16")
-            hits = self.matcher.covers_ints(keys, version)  # exact (timed) match: pipeline
-            self.memo.update(zip(some, hits.tolist(), strict=True))
+        # Any time: the records' exact (timed) match is ``match_batch``'s.
+        self.memo.update(zip(new, covered(self.matcher, new), strict=True))
 
     def _packet(self, frame: capture.Frame, packet: Packet) -> None:
         a, b = (packet.src, packet.sport), (packet.dst, packet.dport)

@@ -9,7 +9,7 @@ text formats (gzip, directories, growing files, file:line on every bad line). By
   ``bytes_toserver + bytes_toclient``, ``pkts_*``; ``flow_id`` is the record's ``uid``, so
   the pipeline counts a connection once.
 - ``alert``: counted when the signature mapping (``signatures``) says so, as a record carrying
-  its verdict (the pcap reader's ``VERDICT_SCHEMA``): the mapped category, detector and
+  its verdict (``chainwatch.observations.VERDICT_SCHEMA``): the mapped category, detector and
   confidence, and the rule's ``signature_id``, ``signature``, ``rev``, ``gid`` and
   ``category`` in ``facts`` (the event's ``detail``). Other alerts are counted, not stored.
 - ``dns``: answers become passive DNS ``Answer``s (``Batch.answers``; ``eve_dns``).
@@ -47,10 +47,9 @@ from chainwatch.classify import Classifier
 from chainwatch.flows.columns import PROTOCOLS, UTC_US
 from chainwatch.flows.inputs import FlowInput, split_lines
 from chainwatch.flows.limits import Limits, Overlong, blocks, default_limits, open_stream
-from chainwatch.flows.readers import SCHEMA, Batch
 from chainwatch.flows.readers.text import BLOCK, overlong, resume
+from chainwatch.observations import SCHEMA, VERDICT_SCHEMA, Batch
 from chainwatch.passive_dns import Answer
-from chainwatch.pcap.reader import VERDICT_SCHEMA
 from chainwatch.sensors.eve_dns import CnameMemo, dns_answers
 from chainwatch.sensors.eve_fast import fast_flows
 from chainwatch.sensors.eve_names import (

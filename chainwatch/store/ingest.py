@@ -1,44 +1,55 @@
-"""Bulk writes of observations: inputs, events, hourly rollups and their distinct addresses.
+"""The one way into the database: inputs, their events, hourly rollups and DNS answers.
 
-One input file is written in one transaction (``Store.write()``): its ``inputs`` row, its
-events and its rollup increments commit together or not at all. That is what makes a scan
-killed at any point and run again end with exactly the data of one clean run, and what lets a
-re-read of the same file (same SHA-256) store nothing twice.
+``Ingest.transaction`` opens one write transaction (``Store.write()``) that holds one input or
+several (an nfcapd group), each begun with ``begin_input`` (its own ``inputs`` row) and fed
+the batches ``chainwatch.match.match_batch`` made (``InputIngest.write``); what a transaction
+holds commits together or not at all: an input's ``inputs`` row, its events and its rollup
+increments. That is what makes a scan killed at any point and run again end with exactly the
+data of one clean run, and what lets a re-read of the same file (same SHA-256) store nothing
+twice.
 
 Concurrent scans of the same input: the transaction first claims the input (``claim_input``).
 The claim is part of the transaction, so it ends with it: committed, the ``inputs`` row says
 the input was read; rolled back, or its process killed, the input is free again. A scan that
 finds an input claimed skips it ("being read by scan N") rather than wait or fail.
 
-Rollups are pre-aggregated by the caller (one row per hour, watchlist and category) and added
-to what is stored with an upsert that adds (``records = records + excluded.records``), never
-read and written back; distinct local addresses are kept as rows so that distinct counts over
-several inputs stay exact. On PostgreSQL the transactions adding to the rollups take one lock
-first (``ROLLUPS``) and so add one at a time: two inputs' upserts, each holding rows the other
-wants, would otherwise deadlock when an input writes its addresses in more than one go.
+Pairing: NetFlow exports the two directions of a connection as two records (and Zeek names
+a connection by its uid), so an event is stored only for a record whose connection is new:
+compared with the batch's other records, with the input's earlier batches (in memory) and
+with the source's earlier inputs (in the store, ``chainwatch.store.pairing``, whose lock
+makes a source's inputs pair one at a time under concurrent scans).
+
+Rollups of an input are held in memory (per hour, watchlist and category) and written when it
+finishes; distinct local addresses too, up to ``ADDRESSES_HELD`` rows. The rows themselves
+(events, rollups, addresses) are written by ``chainwatch.store.writes``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import json
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+import functools
+import itertools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Connection, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
-from chainwatch.store.locks import name_writer, try_claim, wait_for
-from chainwatch.store.models import Event, Input, Rollup
+from chainwatch.flows.connection_keys import PAIR_WINDOW, Connections
+from chainwatch.passive_dns import Sightings
+from chainwatch.store.locks import name_writer, try_claim
+from chainwatch.store.models import Input
+from chainwatch.store.pairing import known_keys, latest_start, pair_alone
+from chainwatch.store.resolutions import add_answers
+from chainwatch.store.writes import EventWriter, Fixed, add_rollup_addresses, add_rollups
 
-#: Event columns a caller provides (everything but the generated id), in table order.
-EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in Event.__table__.columns if c.name != "id")
-ROLLUP_COLUMNS = ("hour", "watchlist", "category", "records", "bytes", "packets", "events")
-ROLLUP_ADDRESS_COLUMNS = ("hour", "watchlist", "category", "local_ip")
-_CHUNK = 50_000
-#: The lock (kind, name) a transaction takes before it adds to the rollups.
-ROLLUPS = ("rollups", "all")
+if TYPE_CHECKING:
+    from chainwatch.match import Matched
+    from chainwatch.store.db import Store
 
 
 def input_seen(conn: Connection, sha256: str) -> Input | None:
@@ -106,207 +117,242 @@ def update_input(conn: Connection, input_id: int, *, records: int, watched: int,
     )
 
 
-def _rows(
-    table: pa.Table | Sequence[dict[str, Any]], columns: Sequence[str]
-) -> list[dict[str, Any]]:
-    if isinstance(table, pa.Table):
-        missing = [c for c in columns if c not in table.column_names]
-        if missing:
-            raise ValueError(f"missing columns {missing}")
-        rows: list[dict[str, Any]] = table.select(list(columns)).to_pylist()
-        return rows
-    return list(table)
+@dataclass
+class InputTotals:
+    """What an input held, and what of it was stored."""
+
+    records: int = 0
+    watched: int = 0
+    classified: int = 0
+    stored: int = 0
+    bad: int = 0
+    bad_examples: list[tuple[int, str]] = field(default_factory=list)
 
 
-def _chunks(rows: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
-    for start in range(0, len(rows), _CHUNK):
-        yield rows[start : start + _CHUNK]
+class Ingest:
+    """One write transaction holding one or more inputs (``transaction``)."""
 
+    def __init__(self, conn: Connection, scan_id: int | None) -> None:
+        self.conn = conn
+        self.scan_id = scan_id
+        self.writer = EventWriter(conn)
 
-def _driver_value(value: Any, dialect: str) -> Any:
-    """A value as the database driver takes it, as the models' types would store it."""
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}: times must be UTC-aware")
-        if dialect == "sqlite":  # SQLAlchemy's SQLite DateTime format, naive UTC
-            return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-        return value
-    if isinstance(value, dict | list):
-        return json.dumps(value)
-    return value
+    @classmethod
+    @contextlib.contextmanager
+    def transaction(cls, store: Store, scan_id: int | None) -> Iterator[Ingest]:
+        """A write transaction; it commits when the block ends without an exception (every
+        event added is written first), else rolls back."""
+        with store.write() as conn:
+            ingest = cls(conn, scan_id)
+            yield ingest
+            ingest.writer.flush()
 
+    def claim(self, sha256: str) -> str | None:
+        """``claim_input`` for this transaction."""
+        return claim_input(self.conn, sha256, self.scan_id)
 
-def insert_events(conn: Connection, events: pa.Table | Sequence[dict[str, Any]]) -> int:
-    """Insert events (pyarrow table or dicts with ``EVENT_COLUMNS``); returns how many."""
-    return insert_event_rows(conn, event_rows(events, conn.dialect.name))
-
-
-#: A value the same for every event of an insert: written once into the statement.
-Fixed = None | int | dt.datetime
-
-
-def event_rows(
-    events: pa.Table | Sequence[dict[str, Any]], dialect: str, *, fixed: Iterable[str] = ()
-) -> list[tuple[Any, ...]]:
-    """Events as the database driver of ``dialect`` takes them, in ``EVENT_COLUMNS`` order
-    without the ``fixed`` columns. Needs no connection, so callers may convert in one thread
-    and insert in another."""
-    given = set(fixed)
-    columns = [c for c in EVENT_COLUMNS if c not in given]
-    if isinstance(events, pa.Table):
-        return _table_tuples(events.select(columns), dialect)
-    return [tuple(_driver_value(row[c], dialect) for c in columns) for row in events]
-
-
-def insert_event_rows(
-    conn: Connection, rows: Sequence[tuple[Any, ...]], *, fixed: Mapping[str, Fixed] | None = None
-) -> int:
-    """Insert rows made by ``event_rows`` (with the same ``fixed`` columns, given here with
-    their values); returns how many.
-
-    Bulk data goes straight to the driver: ``executemany`` on SQLite, ``COPY`` on PostgreSQL;
-    SQLAlchemy's per-row parameter processing would cost more than the insert itself. On
-    SQLite fixed values are literals in the statement, so they are not bound again per row:
-    only numbers, times and NULL, never text, so nothing needs quoting.
-    """
-    if not rows:
-        return 0
-    dialect = conn.dialect.name
-    fixed = fixed or {}
-    for name, value in fixed.items():
-        if not (value is None or isinstance(value, int | dt.datetime)):
-            raise TypeError(f"fixed event column {name}: None, an int or a datetime, not text")
-    values = {name: _driver_value(value, dialect) for name, value in fixed.items()}
-    columns = [c for c in EVENT_COLUMNS if c not in values]
-    if dialect == "postgresql":
-        driver = conn.connection.driver_connection
-        assert driver is not None
-        names = ", ".join([*columns, *values])
-        tail = tuple(values.values())
-        with driver.cursor() as cursor, cursor.copy(f"COPY events ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row + tail)
-    else:
-        marks = [_literal(fixed[c]) if c in fixed else "?" for c in EVENT_COLUMNS]
-        conn.exec_driver_sql(
-            f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join(marks)})",
-            rows if isinstance(rows, list) else list(rows),
+    def begin_input(
+        self,
+        *,
+        path: str,
+        size: int,
+        sha256: str,
+        fmt: str,
+        read_at: dt.datetime,
+        source: str,
+        name: str,
+    ) -> InputIngest:
+        """Record an input (its ``inputs`` row) and take its batches."""
+        input_id = add_input(
+            self.conn,
+            path=path,
+            size=size,
+            sha256=sha256,
+            fmt=fmt,
+            scan_id=self.scan_id,
+            read_at=read_at,
         )
-    return len(rows)
+        return InputIngest(self, input_id, source=source, name=name, now=read_at)
 
 
-def _literal(value: Fixed) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, dt.datetime):
-        return f"'{_driver_value(value, 'sqlite')}'"  # digits and separators only
-    return str(int(value))
+_ROLLUP_KEYS = ["hour", "watchlist", "category"]
+#: Distinct (hour, watchlist, category, address) rows held per input before writing some.
+ADDRESSES_HELD = 1_000_000
 
 
-def _table_tuples(table: pa.Table, dialect: str) -> list[tuple[Any, ...]]:
-    """Rows of an Arrow table as driver values: times as SQLite's text form on SQLite; a
-    ``detail`` column of strings is taken as JSON text already."""
-    columns = []
-    for name in table.column_names:
-        column = table.column(name)
-        if pa.types.is_timestamp(column.type):
-            if column.type.tz is None:
-                raise ValueError(f"column {name}: naive timestamps; times must be UTC")
-            if dialect == "sqlite":  # naive microseconds print as "%Y-%m-%d %H:%M:%S.%f"
-                column = column.cast(pa.timestamp("us")).cast(pa.string())
-        if name == "detail" and not pa.types.is_string(column.type):
-            columns.append([_driver_value(v, dialect) for v in column.to_pylist()])
-            continue
-        columns.append(column.to_pylist())
-    return list(zip(*columns, strict=True))
+def _distinct(tables: list[pa.Table]) -> pa.Table:
+    return pa.concat_tables(tables).group_by([*_ROLLUP_KEYS, "local_ip"]).aggregate([])
 
 
-def _upsert(conn: Connection) -> Any:
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+def _array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
-def add_rollups(conn: Connection, rollups: pa.Table | Sequence[dict[str, Any]]) -> None:
-    """Add per-hour totals to the stored rollups (insert, or increment an existing row)."""
-    rows = _rows(rollups, ROLLUP_COLUMNS)
-    if not rows:
-        return
-    wait_for(conn, *ROLLUPS, "which is adding to the rollups")
-    # A stable order keeps concurrent writers from deadlocking on PostgreSQL row locks.
-    rows.sort(key=lambda r: (r["hour"], r["watchlist"], r["category"]))
-    statement = _upsert(conn)(Rollup)
-    excluded = statement.excluded
-    statement = statement.on_conflict_do_update(
-        index_elements=["hour", "watchlist", "category"],
-        set_={
-            name: getattr(Rollup, name) + getattr(excluded, name)
-            for name in ("records", "bytes", "packets", "events")
-        },
-    )
-    for chunk in _chunks(rows):
-        conn.execute(statement, chunk)
+class InputIngest:
+    """One input of an ``Ingest``: ``write`` each matched batch (in order, in the thread that
+    owns the transaction), then ``finish``."""
 
+    def __init__(
+        self, ingest: Ingest, input_id: int, *, source: str, name: str, now: dt.datetime
+    ) -> None:
+        self.ingest = ingest
+        self.conn = ingest.conn
+        self.input_id = input_id
+        self.source = source
+        self.name = name
+        self.totals = InputTotals()
+        # Columns the same for all the input's events: given once per batch, not per row.
+        self._fixed: dict[str, Fixed] = {
+            "last_seen_at": None,
+            "recorded_at": now,
+            "input_id": input_id,
+            "scan_id": ingest.scan_id,
+        }
+        self._seen: set[str] = set()  # connection keys stored from this input
+        self._pairing = False  # whether this transaction pairs the source's records now
+        self._sums: list[pa.Table] = []  # per batch: rollup totals
+        self._addresses: list[pa.Table] = []  # per batch: distinct local addresses
+        self._sightings = Sightings()  # the input's DNS answers, folded for the store
 
-def add_rollup_addresses(conn: Connection, rows: pa.Table | Sequence[dict[str, Any]]) -> None:
-    """Record distinct local addresses per hour, watchlist and category (duplicates ignored)."""
-    dialect = conn.dialect.name
-    if isinstance(rows, pa.Table):
-        table = rows.select(list(ROLLUP_ADDRESS_COLUMNS))
-        table = table.sort_by([(c, "ascending") for c in ROLLUP_ADDRESS_COLUMNS])
-        tuples = _table_tuples(table, dialect)
-    else:
-        items = sorted(rows, key=lambda r: tuple(r[c] for c in ROLLUP_ADDRESS_COLUMNS))
-        tuples = [
-            tuple(_driver_value(r[c], dialect) for c in ROLLUP_ADDRESS_COLUMNS) for r in items
-        ]
-    if not tuples:
-        return
-    wait_for(conn, *ROLLUPS, "which is adding to the rollups")
-    columns = ", ".join(ROLLUP_ADDRESS_COLUMNS)
-    if dialect == "postgresql":
-        _insert_new(conn, "rollup_addresses", ROLLUP_ADDRESS_COLUMNS, _ADDRESS_TYPES, tuples)
-    else:
-        conn.exec_driver_sql(
-            f"INSERT OR IGNORE INTO rollup_addresses ({columns}) VALUES (?, ?, ?, ?)", tuples
+    def write(self, matched: Matched) -> None:
+        """Store a matched batch: the events of connections not stored yet, and the rollups
+        (held until ``finish``)."""
+        if not self._pairing:
+            self._pair_alone()
+        totals = self.totals
+        totals.bad += matched.bad
+        totals.bad_examples.extend(matched.bad_examples)
+        totals.records += matched.records
+        if matched.answers:
+            self._add_answers(self._sightings.add(matched.answers))
+        if matched.frame is None:
+            return
+        totals.watched += matched.frame.num_rows
+        totals.classified += matched.classified
+        stored = np.zeros(matched.frame.num_rows, dtype=bool)
+        if matched.connections is not None and matched.events is not None:
+            keep = self._new_connections(matched.connections)
+            events = matched.events.filter(pa.array(keep))
+            totals.stored += self.ingest.writer.add(events, self._fixed)
+            stored[matched.chosen[keep]] = True
+        self._rollups(matched.frame, stored)
+
+    def stored(self, keys: Sequence[str]) -> set[str]:
+        """Which of some connection keys the source has stored (seen by this transaction,
+        after concurrent scans of the source stored theirs)."""
+        if not self._pairing:
+            self._pair_alone()
+        return known_keys(self.conn, self.source, keys)
+
+    def finish(self) -> InputTotals:
+        """Write the input's rollups and its last DNS answers, make its events visible to the
+        transaction's next inputs, and update its ``inputs`` row (the transaction is still
+        open)."""
+        self._add_answers(self._sightings.close())
+        if self._sums:
+            sums = (
+                pa.concat_tables(self._sums)
+                .group_by(_ROLLUP_KEYS)
+                .aggregate([(c, "sum") for c in ("records", "bytes", "packets", "events")])
+            )
+            add_rollups(
+                self.conn,
+                [
+                    {
+                        "hour": row["hour"],
+                        "watchlist": row["watchlist"],
+                        "category": row["category"],
+                        **{
+                            c: row[f"{c}_sum"] or 0
+                            for c in ("records", "bytes", "packets", "events")
+                        },
+                    }
+                    for row in sums.to_pylist()
+                ],
+            )
+        if self._addresses:
+            add_rollup_addresses(self.conn, _distinct(self._addresses))
+        self._sums, self._addresses = [], []
+        self.ingest.writer.flush()  # the next input of this transaction pairs with these
+        totals = self.totals
+        update_input(
+            self.conn,
+            self.input_id,
+            records=totals.records,
+            watched=totals.watched,
+            bad=totals.bad,
         )
-    _add_day_addresses(conn, tuples)
+        return totals
 
+    def _pair_alone(self) -> None:
+        """Pair this source's records alone until the transaction ends, from before the
+        first look-up or write (so no row it locks can be one that a writer waiting for it
+        holds)."""
+        pair_alone(self.conn, self.source)
+        self._pairing = True
 
-def _add_day_addresses(conn: Connection, hourly: Sequence[tuple[Any, ...]]) -> None:
-    """Fold hourly address rows (driver values) to UTC days in ``rollup_day_addresses``."""
-    if conn.dialect.name == "postgresql":
-        days = sorted({(h.astimezone(dt.UTC).date(), w, c, ip) for h, w, c, ip in hourly})
-        columns = ("day", *ROLLUP_ADDRESS_COLUMNS[1:])
-        _insert_new(conn, "rollup_day_addresses", columns, ("date", *_ADDRESS_TYPES[1:]), days)
-    else:  # SQLite's hour text starts with the day, as its Date type stores it
-        texts = sorted({(h[:10], w, c, ip) for h, w, c, ip in hourly})
-        conn.exec_driver_sql(
-            "INSERT OR IGNORE INTO rollup_day_addresses (day, watchlist, category, local_ip) "
-            "VALUES (?, ?, ?, ?)",
-            texts,
+    def _add_answers(self, clusters: Sequence[Any]) -> None:
+        add_answers(self.conn, clusters, input_id=self.input_id, scan_id=self.ingest.scan_id)
+
+    def _new_connections(self, conns: Connections) -> np.ndarray:
+        """Which records (earliest first) start a connection not stored yet: compared with
+        each other, with earlier batches of this input (in memory) and with earlier inputs of
+        this source (in the store)."""
+        own, before, after = (a.to_pylist() for a in (conns.key, conns.before, conns.after))
+        seen = self._seen
+        # Only records that start no later than the source's latest stored event (plus the
+        # pairing window) can belong to a connection stored by an earlier input.
+        horizon = self._stored_until
+        ask = [] if horizon is None else np.flatnonzero(conns.seconds <= horizon).tolist()
+        keys = sorted({k for i in ask for k in (own[i], before[i], after[i])})
+        known = self._known(keys, conns.seconds[ask]) if ask else set()
+        known.update(seen.intersection(own), seen.intersection(before), seen.intersection(after))
+        # A record needs a closer look only if its connection may be known or shows up more
+        # than once in this batch; any other record starts a connection of its own.
+        group = pc.dictionary_encode(_array(conns.group)).indices.to_numpy(zero_copy_only=False)
+        repeated = np.bincount(group)[group] > 1
+        keep = np.ones(len(own), dtype=bool)
+        for i in range(len(own)) if known else np.flatnonzero(repeated).tolist():
+            if own[i] in known or before[i] in known or after[i] in known:
+                keep[i] = False  # the same connection: its other direction
+            elif repeated[i]:
+                known.add(own[i])
+        seen.update(itertools.compress(own, keep))
+        return keep
+
+    def _known(self, keys: Sequence[str], seconds: np.ndarray) -> set[str]:
+        """Which of the keys of records starting at ``seconds`` the source's earlier inputs
+        stored: a connection's other record started within two pairing windows of them."""
+        reach = 2 * PAIR_WINDOW
+        since = dt.datetime.fromtimestamp(int(seconds.min()) - reach, dt.UTC)
+        until = dt.datetime.fromtimestamp(int(seconds.max()) + reach, dt.UTC)
+        del since, until  # integration: h-store's known_keys(..., since=, until=) bounds by them
+        return known_keys(self.conn, self.source, keys)
+
+    @functools.cached_property
+    def _stored_until(self) -> int | None:
+        """Epoch seconds past which no earlier input's event of this source can pair with a
+        record (its latest event's start plus two pairing windows), or None if it has none.
+        Asked once per input, before its first events are stored."""
+        latest = latest_start(self.conn, self.source)
+        return None if latest is None else int(latest.timestamp() + 2 * PAIR_WINDOW)
+
+    def _rollups(self, frame: pa.Table, stored: np.ndarray) -> None:
+        """Add the batch to the input's rollups, kept in memory until ``finish``."""
+        frame = frame.append_column("event", pa.array(stored.astype(np.int64)))
+        sums = frame.group_by(_ROLLUP_KEYS).aggregate(
+            [("bytes", "sum"), ("packets", "sum"), ("event", "sum"), ([], "count_all")]
         )
-
-
-_ADDRESS_TYPES = ("timestamptz", "text", "text", "text")
-
-
-def _insert_new(
-    conn: Connection,
-    table: str,
-    columns: Sequence[str],
-    types: Sequence[str],
-    rows: Sequence[tuple[Any, ...]],
-) -> None:
-    """Insert the rows (in their order) that are not stored yet, on PostgreSQL: one statement
-    per chunk, the columns as arrays (row by row, ``executemany`` took longer than COPYing
-    the events)."""
-    driver = conn.connection.driver_connection
-    assert driver is not None
-    arrays = ", ".join(f"%s::{kind}[]" for kind in types)
-    statement = (
-        f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) "
-        "ON CONFLICT DO NOTHING"
-    )
-    with driver.cursor() as cursor:
-        for start in range(0, len(rows), _CHUNK):
-            chunk = rows[start : start + _CHUNK]
-            cursor.execute(statement, [list(column) for column in zip(*chunk, strict=True)])
+        self._sums.append(
+            sums.rename_columns(
+                {"bytes_sum": "bytes", "packets_sum": "packets", "event_sum": "events"}
+                | {"count_all": "records"}
+            )
+        )
+        self._addresses.append(frame.group_by([*_ROLLUP_KEYS, "local_ip"]).aggregate([]))
+        if sum(len(t) for t in self._addresses) > ADDRESSES_HELD:
+            addresses = _distinct(self._addresses)
+            self._addresses = [addresses]
+            if len(addresses) > ADDRESSES_HELD // 2:  # still many: write, hold memory flat
+                add_rollup_addresses(self.conn, addresses)
+                self._addresses = []

@@ -9,23 +9,29 @@ Address-book entries are kept per ``(source, ip, port)``: first seen, last seen,
 recorded. They are not events and never reach the rollups: a node hearing of an address is
 weaker evidence than a node talking to it.
 
-Both writes are upserts, safe on SQLite and PostgreSQL when two scans of one node overlap.
+Both writes are upserts, safe on SQLite and PostgreSQL when two scans of one node overlap,
+and run inside the one ingest path's transaction (``chainwatch.store.ingest.Ingest``): the
+events come from the match stage (``chainwatch.match``) as an Arrow table, like every other
+source's.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
 from sqlalchemy import Connection, and_, bindparam, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from chainwatch.store.ingest import EVENT_COLUMNS, add_rollup_addresses, add_rollups
+from chainwatch.store.ingest import Ingest
 from chainwatch.store.locks import wait_for
 from chainwatch.store.models import AddressBookEntry, Event
+from chainwatch.store.writes import EVENT_COLUMNS, add_rollup_addresses, add_rollups
 
 #: What a later poll refreshes on a live connection's event.
 _EVENT_REFRESH = ("last_seen_at", "bytes", "packets", "detail", "evidence_sha256")
@@ -76,9 +82,27 @@ def _chunks(items: list[Any]) -> Iterable[list[Any]]:
         yield items[start : start + _IN_CHUNK]
 
 
-def upsert_peer_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> UpsertCounts:
-    """Store live connections (dicts with ``EVENT_COLUMNS``, ``connection_key`` set): insert
-    the ones not stored yet, refresh the others. Call inside ``Store.write()``."""
+def store_peers(ingest: Ingest, events: pa.Table | None, *, seen_at: dt.datetime) -> UpsertCounts:
+    """Store live connections (the match stage's events: ``EVENT_COLUMNS`` but the fixed
+    ones, ``connection_key`` set, ``detail`` JSON text) seen at ``seen_at``: insert the ones
+    not stored yet, refresh the others."""
+    if events is None:
+        return UpsertCounts()
+    fixed = {
+        "last_seen_at": seen_at,
+        "recorded_at": seen_at,
+        "input_id": None,
+        "scan_id": ingest.scan_id,
+    }
+    rows = [
+        # Parsed back so the JSON column writes it as it writes any dict (the same text).
+        row | fixed | {"detail": None if row["detail"] is None else json.loads(row["detail"])}
+        for row in events.to_pylist()
+    ]
+    return _upsert_peers(ingest.conn, rows)
+
+
+def _upsert_peers(conn: Connection, rows: Sequence[dict[str, Any]]) -> UpsertCounts:
     rows = _last_by(rows, lambda r: (r["source"], r["connection_key"]))
     if not rows:
         return UpsertCounts()
@@ -166,9 +190,10 @@ def _count_in_rollups(conn: Connection, events: Sequence[dict[str, Any]]) -> Non
     )
 
 
-def upsert_address_book(conn: Connection, rows: Sequence[dict[str, Any]]) -> UpsertCounts:
+def store_book(ingest: Ingest, rows: Sequence[dict[str, Any]]) -> UpsertCounts:
     """Store address-book entries (dicts with ``BOOK_COLUMNS``): insert new ones, refresh the
-    last-seen and last-recorded times of known ones. Call inside ``Store.write()``."""
+    last-seen and last-recorded times of known ones."""
+    conn = ingest.conn
     rows = _last_by(rows, lambda r: (r["source"], r["ip"], r["port"]))
     if not rows:
         return UpsertCounts()

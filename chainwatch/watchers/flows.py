@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
@@ -39,13 +39,15 @@ from chainwatch.flows.inputs import (
     unreadable,
 )
 from chainwatch.flows.nfdump_filter import FilterFile
-from chainwatch.flows.pipeline import InputPipeline, InputTotals
 from chainwatch.flows.readers import zeek_join
+from chainwatch.match import Matched, match_batch
+from chainwatch.observations import Batch
 from chainwatch.resolve import catalog_answers
 from chainwatch.sensors.eve import EveReader
 from chainwatch.sensors.signatures import signature_map
-from chainwatch.store.ingest import add_input, claim_input, input_seen, last_input, update_input
-from chainwatch.store.pairing import known_keys, pair_alone
+from chainwatch.store.ingest import Ingest, input_seen, last_input
+from chainwatch.watchers import feeding
+from chainwatch.watchers.feeding import Begun, GroupReader
 from chainwatch.watchers.interface import ScanContext, Watcher, WatcherResult
 
 #: Malformed lines shown per input; the rest are counted.
@@ -89,7 +91,7 @@ class FlowWatcher(Watcher):
     def _read_all(self, ctx: ScanContext, inputs: list[tuple[Path, str]]) -> WatcherResult:
         result = WatcherResult()
         # Answers stored by earlier inputs and scans, and this scan's look-ups; each input's
-        # own answers join them as it is read (``InputPipeline``).
+        # own answers join them as it is read (``chainwatch.match``).
         answers = catalog_answers(
             ctx.watchlists.endpoints,
             ctx.store,
@@ -146,12 +148,16 @@ class FlowWatcher(Watcher):
         if name in self._unlisted:
             raise self._unlisted[name]
         try:
-            stored = self._store_one(ctx, classifier, path, name, result, progress)
+            begun = self.store_inputs(ctx, classifier, [(path, name)], result, progress)[0]
         except OSError as exc:  # the file vanished or went unreadable while it was read
             raise unreadable(name, exc) from None
-        if stored is None:  # read before: skipped
-            return
-        totals, usable = stored
+        if begun is not None:  # else read before: skipped
+            self.count(ctx, begun, result)
+
+    def count(self, ctx: ScanContext, begun: Begun, result: WatcherResult) -> None:
+        """Add a stored input's totals and problems to the result."""
+        totals, name = begun.totals, begun.flow_input.name
+        assert totals is not None
         counts = result.counts
         for key in ("watched", "classified", "stored", "bad"):
             counts[key] += getattr(totals, key)
@@ -165,82 +171,106 @@ class FlowWatcher(Watcher):
             result.problems.append(
                 f"{name}: {totals.bad:,} {self.unusable}{'s' if totals.bad > 1 else ''} skipped"
             )
-            if not totals.records and not usable.beyond_table:
+            if not totals.records and not begun.beyond_table:
                 # Not one record could be used: the input failed, though it was read.
                 result.partial = True
                 result.problems.append(f"{name}: not one record could be used")
+        self.summarise(ctx, name, result)
 
-    def _store_one(
+    def summarise(self, ctx: ScanContext, name: str, result: WatcherResult) -> None:
+        """Add what a kind of input says beyond the counts, once it is stored (a hook)."""
+
+    def store_inputs(
         self,
         ctx: ScanContext,
         classifier: Classifier,
-        path: Path,
-        name: str,
+        inputs: Sequence[tuple[Path, str]],
         result: WatcherResult,
         progress: Progress,
-    ) -> tuple[InputTotals, _Usable] | None:
-        """Read one input into the store in one transaction: its totals, or None when it was
-        read before."""
+        read_group: GroupReader | None = None,
+    ) -> list[Begun | None]:
+        """Read inputs into the store in one transaction, each with its own ``inputs`` row,
+        one after another (``batches``), or all by ``read_group``: each one as stored, or
+        None for one read before. One that fails fails them all."""
+        with Ingest.transaction(ctx.store, ctx.scan_id) as ingest:
+            if read_group is not None:
+                begun = [self._begin(ctx, ingest, path, name, result) for path, name in inputs]
+                ready = [b for b in begun if b is not None]
+                grouped = read_group([b.flow_input for b in ready])
+                self._feed(ctx, classifier, ready, grouped, progress)
+                return begun
+            each: list[Begun | None] = []
+            for path, name in inputs:
+                one = self._begin(ctx, ingest, path, name, result)
+                each.append(one)
+                if one is None:
+                    continue
+                if zeek_join.is_sensor_log(one.fmt):  # known stored uids: in this transaction
+                    batches = self._join.batches(
+                        one.flow_input, one.fmt, classifier, ctx.settings.limits, one.target.stored
+                    )
+                else:
+                    batches = self.batches(ctx, one.flow_input, one.fmt, classifier)
+                self._feed(ctx, classifier, [one], feeding.indexed(batches), progress)
+            return each
+
+    def _begin(
+        self, ctx: ScanContext, ingest: Ingest, path: Path, name: str, result: WatcherResult
+    ) -> Begun | None:
+        """Claim an input and record it in the transaction; None when it was read before."""
         flow_input = describe(path, name)
-        fmt = self._format(ctx, flow_input)
-        counts = result.counts
-        with ctx.store.write() as conn:
-            taken = claim_input(conn, flow_input.sha256, ctx.scan_id)
-            if taken is not None:  # already read, or being read by another scan right now
-                counts["skipped"] += 1
-                ctx.console.print(f"{name}: skipped, {taken}", markup=False, highlight=False)
-                return None
-            flow_input = self._resume(ctx, conn, flow_input, fmt)
-            input_id = add_input(
-                conn,
-                path=flow_input.name if flow_input.name == "-" else identity(path),
-                size=flow_input.size,
-                sha256=flow_input.sha256,
-                fmt=fmt,
-                scan_id=ctx.scan_id,
-                read_at=ctx.now(),
-            )
-            pipeline = InputPipeline(
-                conn,
+        fmt = self.format_of(ctx, flow_input)
+        taken = ingest.claim(flow_input.sha256)
+        if taken is not None:  # already read, or being read by another scan right now
+            result.counts["skipped"] += 1
+            ctx.console.print(f"{name}: skipped, {taken}", markup=False, highlight=False)
+            return None
+        flow_input = self.resume(ctx, ingest, flow_input, fmt)
+        target = ingest.begin_input(
+            path=flow_input.name if flow_input.name == "-" else identity(path),
+            size=flow_input.size,
+            sha256=flow_input.sha256,
+            fmt=fmt,
+            read_at=ctx.now(),
+            source=self.name,
+            name=name,
+        )
+        return Begun(flow_input, fmt, target)
+
+    def _feed(
+        self,
+        ctx: ScanContext,
+        classifier: Classifier,
+        begun: Sequence[Begun],
+        batches: Iterator[tuple[int, Batch]],
+        progress: Progress,
+    ) -> None:
+        """Match the batches in the reading thread (``ahead``) and store them here."""
+
+        def match(item: tuple[int, Batch]) -> tuple[int, Matched]:
+            index, batch = item
+            one = begun[index]
+            found = match_batch(
+                batch,
                 matcher=ctx.matcher,
                 classifier=classifier,
                 source=self.name,
-                name=name,
-                fmt=fmt,
-                input_id=input_id,
-                scan_id=ctx.scan_id,
-                now=ctx.now(),
+                name=one.flow_input.name,
+                fmt=one.fmt,
             )
-            task = progress.add_task(Path(name).name, total=flow_input.size)
-            if zeek_join.is_sensor_log(fmt):  # known stored uids: in this transaction
-                batches = self._join.batches(
-                    flow_input, fmt, classifier, ctx.settings.limits, self._stored(conn)
-                )
-            else:
-                batches = self._batches(ctx, flow_input, fmt, classifier)
-            usable = _Usable(batches)
-            # Closed at once when this input fails or stops: the reading thread (and nfdump
-            # with it) ends here, not whenever the error's traceback is let go.
-            with contextlib.closing(ahead(iter(usable), pipeline.prepare)) as prepared_batches:
-                for prepared in prepared_batches:
-                    if ctx.strict and prepared.bad:
-                        line, reason = prepared.bad_examples[0]
-                        raise InputError(name, reason, line=line)
-                    pipeline.write(prepared)
-                    progress.advance(task, prepared.bytes_read)
-                    if ctx.should_stop():
-                        raise WatcherError(
-                            self.name, f"stopped while reading {name}; nothing of it was stored"
-                        )
-            pipeline.finish()
-            totals = pipeline.totals
-            update_input(
-                conn, input_id, records=totals.records, watched=totals.watched, bad=totals.bad
-            )
-            progress.remove_task(task)
-        return totals, usable
+            return index, found
 
-    def _format(self, ctx: ScanContext, flow_input: FlowInput) -> str:
+        feeding.feed(
+            begun,
+            ahead(feeding.counted(begun, batches), match),
+            strict=ctx.strict,
+            should_stop=ctx.should_stop,
+            watcher=self.name,
+            progress=progress,
+        )
+
+    def format_of(self, ctx: ScanContext, flow_input: FlowInput) -> str:
+        """The input's format: the one configured, or the one its first bytes show."""
         fmt = self.config.format
         if fmt == "auto":
             found = detect.detect(head(flow_input))
@@ -265,12 +295,12 @@ class FlowWatcher(Watcher):
             detect.check_nfcapd(flow_input)
         return fmt
 
-    def _resume(
-        self, ctx: ScanContext, conn: Connection, flow_input: FlowInput, fmt: str
+    def resume(
+        self, ctx: ScanContext, ingest: Ingest, flow_input: FlowInput, fmt: str
     ) -> FlowInput:
         """A text file that only grew since a round read it (its first bytes hash as they did
         then) is read from where that round stopped: a growing Zeek log is not read twice."""
-        resumed = _resumed(conn, flow_input, fmt)
+        resumed = _resumed(ingest.conn, flow_input, fmt)
         if resumed.start:
             ctx.console.print(
                 f"{flow_input.name}: grew since it was read; reading from byte {resumed.start:,}",
@@ -311,9 +341,10 @@ class FlowWatcher(Watcher):
             self._join.learn(flow_input, log)
         return inputs
 
-    def _batches(
+    def batches(
         self, ctx: ScanContext, flow_input: FlowInput, fmt: str, classifier: Classifier
-    ) -> Iterator[readers.Batch]:
+    ) -> Iterator[Batch]:
+        """The input's observation batches, read in format ``fmt``."""
         limits = ctx.settings.limits
         if fmt == "csv":
             return readers.read_csv(flow_input, limits)
@@ -339,16 +370,6 @@ class FlowWatcher(Watcher):
             expected="auto, nfdump, nfcapd, zeek, csv, eve",
         )
 
-    def _stored(self, conn: Connection) -> Callable[[Sequence[str]], set[str]]:
-        """Which of some connection keys the source has stored (seen by this transaction,
-        after concurrent scans of the source stored theirs)."""
-
-        def stored(keys: Sequence[str]) -> set[str]:
-            pair_alone(conn, self.name)
-            return known_keys(conn, self.name, keys)
-
-        return stored
-
 
 def _resumed(conn: Connection, flow_input: FlowInput, fmt: str) -> FlowInput:
     """The input, to be read from where an earlier round stopped when it only grew since."""
@@ -360,24 +381,3 @@ def _resumed(conn: Connection, flow_input: FlowInput, fmt: str) -> FlowInput:
     if sha256_of(flow_input.path, previous.size) != previous.sha256:
         return flow_input
     return dataclasses.replace(flow_input, start=previous.size)
-
-
-class _Usable:
-    """The batches of one input, counting the usable records the readers report beyond their
-    tables' rows (``Batch.usable``), so that an input whose every record was bad is told from
-    one whose good records were simply not watched."""
-
-    def __init__(self, batches: Iterator[readers.Batch]) -> None:
-        self.batches = batches
-        self.beyond_table = 0
-
-    def __iter__(self) -> Generator[readers.Batch, None, None]:
-        try:
-            for batch in self.batches:
-                if batch.usable is not None:
-                    self.beyond_table += max(batch.usable - batch.table.num_rows, 0)
-                yield batch
-        finally:  # closed early (an input failed or stops): the reader, and nfdump, end now
-            close = getattr(self.batches, "close", None)
-            if close is not None:
-                close()

@@ -16,17 +16,14 @@ packets kept despite a wrong checksum and those dropped for one are counted in t
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
-
-from rich.progress import Progress
-from sqlalchemy import Connection
 
 from chainwatch.classify import Classifier
 from chainwatch.errors import InputError
 from chainwatch.flows.inputs import FlowInput, head
-from chainwatch.flows.readers import Batch
+from chainwatch.observations import Batch
 from chainwatch.pcap.capture import is_capture
 from chainwatch.pcap.reader import CaptureReader
+from chainwatch.store.ingest import Ingest
 from chainwatch.watchers.flows import FlowWatcher
 from chainwatch.watchers.interface import ScanContext, WatcherResult
 
@@ -51,18 +48,9 @@ class PcapWatcher(FlowWatcher):
                 result.counts.setdefault(key, 0)
         return result
 
-    def _read_one(
-        self,
-        ctx: ScanContext,
-        classifier: Classifier,
-        path: Path,
-        name: str,
-        result: WatcherResult,
-        progress: Progress,
-    ) -> None:
-        self._reader = None
-        super()._read_one(ctx, classifier, path, name, result, progress)
-        if self._reader is None:  # read before: skipped
+    def summarise(self, ctx: ScanContext, name: str, result: WatcherResult) -> None:
+        """The capture's checksum policy: its counters, and the hosts judged offloaded."""
+        if self._reader is None:
             return
         gate = self._reader.gate
         if gate.policy != "ignore":
@@ -83,7 +71,7 @@ class PcapWatcher(FlowWatcher):
         for note in notes:
             ctx.console.print(note, markup=False, highlight=False)
 
-    def _format(self, ctx: ScanContext, flow_input: FlowInput) -> str:
+    def format_of(self, ctx: ScanContext, flow_input: FlowInput) -> str:
         if not is_capture(head(flow_input, 4)):
             raise InputError(
                 flow_input.name,
@@ -92,12 +80,12 @@ class PcapWatcher(FlowWatcher):
             )
         return "pcap"
 
-    def _resume(
-        self, ctx: ScanContext, conn: Connection, flow_input: FlowInput, fmt: str
+    def resume(
+        self, ctx: ScanContext, ingest: Ingest, flow_input: FlowInput, fmt: str
     ) -> FlowInput:
         return flow_input  # a capture is read whole: its records are connections, not lines
 
-    def _batches(
+    def batches(
         self, ctx: ScanContext, flow_input: FlowInput, fmt: str, classifier: Classifier
     ) -> Iterator[Batch]:
         self._reader = CaptureReader(

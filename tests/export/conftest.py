@@ -7,7 +7,8 @@ import hashlib
 from typing import Any
 
 from chainwatch.store.db import Store
-from chainwatch.store.ingest import add_input, insert_events
+from chainwatch.store.ingest import add_input
+from chainwatch.store.writes import insert_events
 
 T0 = dt.datetime(2019, 5, 1, 12, 0, 0, tzinfo=dt.UTC)
 

@@ -27,9 +27,10 @@ from chainwatch.flows.readers import convert
 from chainwatch.flows.readers import text as reader_text
 from chainwatch.flows.readers.batch import Layout
 from chainwatch.flows.readers.csv_readers import NFDUMP_FMT_NAMES, nfdump_index
+from chainwatch.observations import Batch
 
 UTC = dt.UTC
-Reader = Callable[[FlowInput], Iterator[readers.Batch]]
+Reader = Callable[[FlowInput], Iterator[Batch]]
 
 HEADER = b"ts,src_ip,dst_ip,src_port,dst_port,proto,bytes,packets"
 # Line by line: CRLF, blank lines (CRLF only, CRs only, white space only), missing values,

@@ -11,7 +11,7 @@ import pytest
 
 from chainwatch.simulate import LOCAL_NET, Timeline, daily_counts, event_rows
 from chainwatch.store.db import open_store
-from chainwatch.store.ingest import add_rollup_addresses, add_rollups, insert_events
+from chainwatch.store.writes import add_rollup_addresses, add_rollups, insert_events
 
 
 def fill(url: str, timeline: Timeline) -> None:

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from chainwatch.store import ingest
+from chainwatch.store import ingest, writes
 from chainwatch.store.db import open_store
 from chainwatch.store.models import Event, Input, Rollup, RollupAddress
 
@@ -30,8 +30,8 @@ def test_rollups_accumulate_and_addresses_are_distinct(db_url: str) -> None:
     store = open_store(db_url)
     try:
         with store.write() as conn:
-            ingest.add_rollups(conn, [_rollup(3, 1), _rollup(5, 0, "other")])
-            ingest.add_rollup_addresses(
+            writes.add_rollups(conn, [_rollup(3, 1), _rollup(5, 0, "other")])
+            writes.add_rollup_addresses(
                 conn,
                 [
                     dict(hour=HOUR, watchlist="kp", category="xmr-pool", local_ip=ip)
@@ -39,8 +39,8 @@ def test_rollups_accumulate_and_addresses_are_distinct(db_url: str) -> None:
                 ],
             )
         with store.write() as conn:
-            ingest.add_rollups(conn, [_rollup(4, 2)])
-            ingest.add_rollup_addresses(
+            writes.add_rollups(conn, [_rollup(4, 2)])
+            writes.add_rollup_addresses(
                 conn,
                 [dict(hour=HOUR, watchlist="kp", category="xmr-pool", local_ip="175.45.176.1")],
             )
@@ -59,7 +59,7 @@ def test_failed_input_leaves_nothing(db_url: str) -> None:
             ingest.add_input(
                 conn, path="a.csv", size=10, sha256="ab" * 32, fmt="csv", scan_id=None, read_at=HOUR
             )
-            ingest.add_rollups(conn, [_rollup(3)])
+            writes.add_rollups(conn, [_rollup(3)])
             raise RuntimeError("killed halfway")
         with store.write() as conn:
             assert ingest.input_seen(conn, "ab" * 32) is None
@@ -126,13 +126,13 @@ def test_fixed_event_columns_are_stored_for_every_row(db_url: str) -> None:
     fixed = {"last_seen_at": None, "recorded_at": HOUR, "input_id": None, "scan_id": None}
     try:
         with store.write() as conn:
-            dialect_rows = ingest.event_rows(
+            dialect_rows = writes.event_rows(
                 [event, {**event, "local_port": 40002}], conn.dialect.name, fixed=fixed
             )
-            assert len(dialect_rows[0]) == len(ingest.EVENT_COLUMNS) - len(fixed)
-            assert ingest.insert_event_rows(conn, dialect_rows, fixed=fixed) == 2
+            assert len(dialect_rows[0]) == len(writes.EVENT_COLUMNS) - len(fixed)
+            assert writes.insert_event_rows(conn, dialect_rows, fixed=fixed) == 2
             with pytest.raises(TypeError, match="source"):
-                ingest.insert_event_rows(conn, dialect_rows, fixed={**fixed, "source": "x"})
+                writes.insert_event_rows(conn, dialect_rows, fixed={**fixed, "source": "x"})
         with store.session() as session:
             stored = session.scalars(select(Event).order_by(Event.local_port)).all()
             assert [(e.local_port, e.recorded_at, e.source, e.last_seen_at) for e in stored] == [

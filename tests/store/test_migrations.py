@@ -222,7 +222,7 @@ def _categories(connection: Any) -> dict[str, Any]:
 
 
 def test_0005_decides_guessed_pool_coins_and_moves_rollups(db_url: str) -> None:
-    from chainwatch.store.ingest import add_rollup_addresses, add_rollups, insert_events
+    from chainwatch.store.writes import add_rollup_addresses, add_rollups, insert_events
 
     engine = make_engine(db_url)
     try:

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy.exc import StatementError
 
 from chainwatch.store.db import open_store
-from chainwatch.store.ingest import add_rollup_addresses, add_rollups
 from chainwatch.store.models import HostResolution
 from chainwatch.store.reporting import bucket_counts
+from chainwatch.store.writes import add_rollup_addresses, add_rollups
 
 
 def test_times_round_trip_as_utc(db_url: str) -> None:

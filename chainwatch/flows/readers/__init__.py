@@ -1,4 +1,5 @@
-"""Format readers: each turns one input into batches of the normalised flow schema.
+"""Format readers: each turns one input into batches of the observation schema
+(``chainwatch.observations``).
 
 The schema (``SCHEMA``): ``ts`` (UTC), ``src_ip``, ``dst_ip``, ``src_port``, ``dst_port``,
 ``proto``, ``bytes``, ``packets``, ``uid`` (Zeek's connection id, else null). Each batch also
@@ -29,12 +30,12 @@ records; end to end into SQLite a quoted file scans at 0.92x the speed of the un
 Every reader holds to ``chainwatch.flows.limits`` (record length, gzip expansion, time
 window, counts); callers pass ``Settings.limits``, else the defaults with the environment's.
 
-Modules: ``batch`` (schema, ``Batch``, ``Layout``), ``text`` (blocks of lines, headers),
-``convert`` (lines to a batch) over ``plain`` and ``exact`` (the two paths), and one module
-per format family: ``csv_readers``, ``zeek``, ``nfcapd``.
+The schema and ``Batch`` are ``chainwatch.observations``'s. Modules: ``batch`` (``Layout``),
+``text`` (blocks of lines, headers), ``convert`` (lines to a batch) over ``plain`` and
+``exact`` (the two paths), and one module per format family: ``csv_readers``, ``zeek``,
+``nfcapd``.
 """
 
-from chainwatch.flows.readers.batch import SCHEMA, Batch
 from chainwatch.flows.readers.csv_readers import (
     GENERIC_REQUIRED,
     NFDUMP_FMT,
@@ -49,8 +50,6 @@ __all__ = [
     "BLOCK",
     "GENERIC_REQUIRED",
     "NFDUMP_FMT",
-    "SCHEMA",
-    "Batch",
     "nfdump_binary",
     "read_csv",
     "read_nfcapd",

@@ -11,9 +11,10 @@ from chainwatch.flows import columns as cols
 from chainwatch.flows import dialect
 from chainwatch.flows.inputs import Lines
 from chainwatch.flows.limits import Limits
-from chainwatch.flows.readers.batch import SCHEMA, Batch, Layout
+from chainwatch.flows.readers.batch import Layout
 from chainwatch.flows.readers.exact import exact_path, split, split_quoted, strings
 from chainwatch.flows.readers.plain import plain, utf8_invalid
+from chainwatch.observations import SCHEMA, Batch
 from chainwatch.watchlists.addresses import canonical_ips
 
 

@@ -9,8 +9,9 @@ from chainwatch.flows import dialect
 from chainwatch.flows.inputs import FlowInput
 from chainwatch.flows.limits import Limits, default_limits
 from chainwatch.flows.limits import open_stream as _open
-from chainwatch.flows.readers.batch import Batch, Layout
+from chainwatch.flows.readers.batch import Layout
 from chainwatch.flows.readers.text import BOM, delimited, read_header, resume
+from chainwatch.observations import Batch
 
 #: The nfdump fields chainwatch asks nfdump for (``-o fmt:``), in this order.
 NFDUMP_FMT = "fmt:%ts,%te,%sa,%da,%sp,%dp,%pr,%pkt,%byt"

@@ -11,9 +11,10 @@ from collections.abc import Iterator
 from chainwatch.errors import InputError
 from chainwatch.flows.inputs import FlowInput
 from chainwatch.flows.limits import Limits, default_limits
-from chainwatch.flows.readers.batch import Batch, Layout
+from chainwatch.flows.readers.batch import Layout
 from chainwatch.flows.readers.csv_readers import NFDUMP_FMT, NFDUMP_FMT_NAMES, nfdump_index
 from chainwatch.flows.readers.text import delimited
+from chainwatch.observations import Batch
 
 
 def nfdump_binary() -> str:

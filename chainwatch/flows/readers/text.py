@@ -11,8 +11,9 @@ import numpy as np
 from chainwatch.flows import dialect
 from chainwatch.flows.inputs import split_lines
 from chainwatch.flows.limits import Limits, Overlong, blocks, read_line
-from chainwatch.flows.readers.batch import Batch, Layout, empty
+from chainwatch.flows.readers.batch import Layout
 from chainwatch.flows.readers.convert import convert
+from chainwatch.observations import Batch, empty
 
 BLOCK = 4 << 20  # bytes of text per batch: bounds memory whatever the input's size
 BOM = b"\xef\xbb\xbf"  # UTF-8 byte order mark, as Excel writes it

@@ -16,9 +16,10 @@ from chainwatch.flows.inputs import FlowInput, split_lines
 from chainwatch.flows.limits import Limits, Overlong, blocks, default_limits, read_line
 from chainwatch.flows.limits import open_stream as _open
 from chainwatch.flows.readers import text as reading
-from chainwatch.flows.readers.batch import Batch, Layout, empty
+from chainwatch.flows.readers.batch import Layout
 from chainwatch.flows.readers.convert import convert
 from chainwatch.flows.readers.text import overlong, resume
+from chainwatch.observations import Batch, empty
 
 
 def read_zeek(flow_input: FlowInput, limits: Limits | None = None) -> Iterator[Batch]:

@@ -54,10 +54,9 @@ from chainwatch.classify import Classifier, HostMatch
 from chainwatch.errors import ChainwatchError
 from chainwatch.flows.inputs import FlowInput, head
 from chainwatch.flows.limits import Limits
-from chainwatch.flows.readers.batch import SCHEMA, Batch, empty
 from chainwatch.flows.readers.zeek_logs import Bad, Record, log_kind, read_records
+from chainwatch.observations import SCHEMA, VERDICT_SCHEMA, Batch, empty
 from chainwatch.passive_dns import Answer
-from chainwatch.pcap.reader import VERDICT_SCHEMA
 
 _MAYBE_ADDRESS = re.compile(r"^[0-9a-fA-F:.]+$")
 #: Problems kept with their line number per input (the rest are counted).

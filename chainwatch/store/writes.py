@@ -1,0 +1,269 @@
+"""Low-level writes of one transaction: events (from Arrow, at the floor), rollups, addresses.
+
+The caller owns the transaction (``store/ingest.py``: one per input); nothing here commits.
+Events are written by an ``EventWriter``: an input's events arrive batch by batch as Arrow
+tables with the columns that vary per event; the columns the same for all of them
+(``FIXED_EVENT_COLUMNS``: the input, the scan, when it was recorded) are given once.
+``insert_events`` writes complete events (tests, demo, benchmarks).
+
+Rollups are pre-aggregated by the caller (one row per hour, watchlist and category) and added
+to what is stored with an upsert that adds (``records = records + excluded.records``), never
+read and written back; distinct local addresses are kept as rows so that distinct counts over
+several inputs stay exact. On PostgreSQL the transactions adding to the rollups take one lock
+first (``ROLLUPS``) and so add one at a time: two inputs' upserts, each holding rows the other
+wants, would otherwise deadlock when an input writes its addresses in more than one go.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import pyarrow as pa
+from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql, sqlite
+
+from chainwatch.store.locks import wait_for
+from chainwatch.store.models import Event, Rollup
+
+#: Event columns a caller provides (everything but the generated id), in table order.
+EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in Event.__table__.columns if c.name != "id")
+#: Columns the same for all of an input's events: given once to ``EventWriter.add``.
+FIXED_EVENT_COLUMNS = ("last_seen_at", "recorded_at", "input_id", "scan_id")
+ROLLUP_COLUMNS = ("hour", "watchlist", "category", "records", "bytes", "packets", "events")
+ROLLUP_ADDRESS_COLUMNS = ("hour", "watchlist", "category", "local_ip")
+_CHUNK = 50_000
+#: The lock (kind, name) a transaction takes before it adds to the rollups.
+ROLLUPS = ("rollups", "all")
+
+
+def _rows(
+    table: pa.Table | Sequence[dict[str, Any]], columns: Sequence[str]
+) -> list[dict[str, Any]]:
+    if isinstance(table, pa.Table):
+        missing = [c for c in columns if c not in table.column_names]
+        if missing:
+            raise ValueError(f"missing columns {missing}")
+        rows: list[dict[str, Any]] = table.select(list(columns)).to_pylist()
+        return rows
+    return list(table)
+
+
+def _chunks(rows: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
+    for start in range(0, len(rows), _CHUNK):
+        yield rows[start : start + _CHUNK]
+
+
+def _driver_value(value: Any, dialect: str) -> Any:
+    """A value as the database driver takes it, as the models' types would store it."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: times must be UTC-aware")
+        if dialect == "sqlite":  # SQLAlchemy's SQLite DateTime format, naive UTC
+            return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return value
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return value
+
+
+def insert_events(conn: Connection, events: pa.Table | Sequence[dict[str, Any]]) -> int:
+    """Insert events (pyarrow table or dicts with ``EVENT_COLUMNS``); returns how many."""
+    return insert_event_rows(conn, event_rows(events, conn.dialect.name))
+
+
+#: A value the same for every event of an insert: written once into the statement.
+Fixed = None | int | dt.datetime
+
+
+def event_rows(
+    events: pa.Table | Sequence[dict[str, Any]], dialect: str, *, fixed: Iterable[str] = ()
+) -> list[tuple[Any, ...]]:
+    """Events as the database driver of ``dialect`` takes them, in ``EVENT_COLUMNS`` order
+    without the ``fixed`` columns. Needs no connection, so callers may convert in one thread
+    and insert in another."""
+    given = set(fixed)
+    columns = [c for c in EVENT_COLUMNS if c not in given]
+    if isinstance(events, pa.Table):
+        return _table_tuples(events.select(columns), dialect)
+    return [tuple(_driver_value(row[c], dialect) for c in columns) for row in events]
+
+
+def insert_event_rows(
+    conn: Connection, rows: Sequence[tuple[Any, ...]], *, fixed: Mapping[str, Fixed] | None = None
+) -> int:
+    """Insert rows made by ``event_rows`` (with the same ``fixed`` columns, given here with
+    their values); returns how many.
+
+    Bulk data goes straight to the driver: ``executemany`` on SQLite, ``COPY`` on PostgreSQL;
+    SQLAlchemy's per-row parameter processing would cost more than the insert itself. On
+    SQLite fixed values are literals in the statement, so they are not bound again per row:
+    only numbers, times and NULL, never text, so nothing needs quoting.
+    """
+    if not rows:
+        return 0
+    dialect = conn.dialect.name
+    fixed = fixed or {}
+    for name, value in fixed.items():
+        if not (value is None or isinstance(value, int | dt.datetime)):
+            raise TypeError(f"fixed event column {name}: None, an int or a datetime, not text")
+    values = {name: _driver_value(value, dialect) for name, value in fixed.items()}
+    columns = [c for c in EVENT_COLUMNS if c not in values]
+    if dialect == "postgresql":
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        names = ", ".join([*columns, *values])
+        tail = tuple(values.values())
+        with driver.cursor() as cursor, cursor.copy(f"COPY events ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row + tail)
+    else:
+        marks = [_literal(fixed[c]) if c in fixed else "?" for c in EVENT_COLUMNS]
+        conn.exec_driver_sql(
+            f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join(marks)})",
+            rows if isinstance(rows, list) else list(rows),
+        )
+    return len(rows)
+
+
+def _literal(value: Fixed) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, dt.datetime):
+        return f"'{_driver_value(value, 'sqlite')}'"  # digits and separators only
+    return str(int(value))
+
+
+def _table_tuples(table: pa.Table, dialect: str) -> list[tuple[Any, ...]]:
+    """Rows of an Arrow table as driver values: times as SQLite's text form on SQLite; a
+    ``detail`` column of strings is taken as JSON text already."""
+    columns = []
+    for name in table.column_names:
+        column = table.column(name)
+        if pa.types.is_timestamp(column.type):
+            if column.type.tz is None:
+                raise ValueError(f"column {name}: naive timestamps; times must be UTC")
+            if dialect == "sqlite":  # naive microseconds print as "%Y-%m-%d %H:%M:%S.%f"
+                column = column.cast(pa.timestamp("us")).cast(pa.string())
+        if name == "detail" and not pa.types.is_string(column.type):
+            columns.append([_driver_value(v, dialect) for v in column.to_pylist()])
+            continue
+        columns.append(column.to_pylist())
+    return list(zip(*columns, strict=True))
+
+
+class EventWriter:
+    """One transaction's events, written from Arrow.
+
+    ``add`` takes a batch of events (``EVENT_COLUMNS`` minus the keys of ``fixed``, typed as
+    the match stage makes them: times UTC microseconds, integers int64, ``detail`` JSON text
+    or null) and the values of the fixed columns; ``flush`` makes sure everything added is in
+    ``events``: call it before the transaction commits.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def add(self, events: pa.Table, fixed: Mapping[str, Fixed]) -> int:
+        """Write (or stage) a batch of events; returns how many."""
+        missing = [c for c in EVENT_COLUMNS if c not in fixed and c not in events.column_names]
+        if missing:
+            raise ValueError(f"events lack columns {missing}")
+        rows = event_rows(events, self.conn.dialect.name, fixed=fixed)
+        return insert_event_rows(self.conn, rows, fixed=fixed)
+
+    def flush(self) -> None:
+        """Everything added is in ``events`` (idempotent)."""
+
+
+def _upsert(conn: Connection) -> Any:
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+
+
+def add_rollups(conn: Connection, rollups: pa.Table | Sequence[dict[str, Any]]) -> None:
+    """Add per-hour totals to the stored rollups (insert, or increment an existing row)."""
+    rows = _rows(rollups, ROLLUP_COLUMNS)
+    if not rows:
+        return
+    wait_for(conn, *ROLLUPS, "which is adding to the rollups")
+    # A stable order keeps concurrent writers from deadlocking on PostgreSQL row locks.
+    rows.sort(key=lambda r: (r["hour"], r["watchlist"], r["category"]))
+    statement = _upsert(conn)(Rollup)
+    excluded = statement.excluded
+    statement = statement.on_conflict_do_update(
+        index_elements=["hour", "watchlist", "category"],
+        set_={
+            name: getattr(Rollup, name) + getattr(excluded, name)
+            for name in ("records", "bytes", "packets", "events")
+        },
+    )
+    for chunk in _chunks(rows):
+        conn.execute(statement, chunk)
+
+
+def add_rollup_addresses(conn: Connection, rows: pa.Table | Sequence[dict[str, Any]]) -> None:
+    """Record distinct local addresses per hour, watchlist and category (duplicates ignored)."""
+    dialect = conn.dialect.name
+    if isinstance(rows, pa.Table):
+        table = rows.select(list(ROLLUP_ADDRESS_COLUMNS))
+        table = table.sort_by([(c, "ascending") for c in ROLLUP_ADDRESS_COLUMNS])
+        tuples = _table_tuples(table, dialect)
+    else:
+        items = sorted(rows, key=lambda r: tuple(r[c] for c in ROLLUP_ADDRESS_COLUMNS))
+        tuples = [
+            tuple(_driver_value(r[c], dialect) for c in ROLLUP_ADDRESS_COLUMNS) for r in items
+        ]
+    if not tuples:
+        return
+    wait_for(conn, *ROLLUPS, "which is adding to the rollups")
+    columns = ", ".join(ROLLUP_ADDRESS_COLUMNS)
+    if dialect == "postgresql":
+        _insert_new(conn, "rollup_addresses", ROLLUP_ADDRESS_COLUMNS, _ADDRESS_TYPES, tuples)
+    else:
+        conn.exec_driver_sql(
+            f"INSERT OR IGNORE INTO rollup_addresses ({columns}) VALUES (?, ?, ?, ?)", tuples
+        )
+    _add_day_addresses(conn, tuples)
+
+
+def _add_day_addresses(conn: Connection, hourly: Sequence[tuple[Any, ...]]) -> None:
+    """Fold hourly address rows (driver values) to UTC days in ``rollup_day_addresses``."""
+    if conn.dialect.name == "postgresql":
+        days = sorted({(h.astimezone(dt.UTC).date(), w, c, ip) for h, w, c, ip in hourly})
+        columns = ("day", *ROLLUP_ADDRESS_COLUMNS[1:])
+        _insert_new(conn, "rollup_day_addresses", columns, ("date", *_ADDRESS_TYPES[1:]), days)
+    else:  # SQLite's hour text starts with the day, as its Date type stores it
+        texts = sorted({(h[:10], w, c, ip) for h, w, c, ip in hourly})
+        conn.exec_driver_sql(
+            "INSERT OR IGNORE INTO rollup_day_addresses (day, watchlist, category, local_ip) "
+            "VALUES (?, ?, ?, ?)",
+            texts,
+        )
+
+
+_ADDRESS_TYPES = ("timestamptz", "text", "text", "text")
+
+
+def _insert_new(
+    conn: Connection,
+    table: str,
+    columns: Sequence[str],
+    types: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+) -> None:
+    """Insert the rows (in their order) that are not stored yet, on PostgreSQL: one statement
+    per chunk, the columns as arrays (row by row, ``executemany`` took longer than COPYing
+    the events)."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    arrays = ", ".join(f"%s::{kind}[]" for kind in types)
+    statement = (
+        f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) "
+        "ON CONFLICT DO NOTHING"
+    )
+    with driver.cursor() as cursor:
+        for start in range(0, len(rows), _CHUNK):
+            chunk = rows[start : start + _CHUNK]
+            cursor.execute(statement, [list(column) for column in zip(*chunk, strict=True)])
