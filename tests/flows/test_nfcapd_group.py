@@ -104,10 +104,20 @@ def grouped(inputs: list[FlowInput], watch: Path) -> tuple[list[list[Any]], list
     return [rows(b) for b in batches], order
 
 
-def test_group_matches_each_file_read_alone(files: dict[str, Path], watch: Path) -> None:
+def one_process_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object) -> None:
+        raise AssertionError("the group was read file by file")
+
+    monkeypatch.setattr(nfcapd, "_each_alone", refuse)
+
+
+def test_group_matches_each_file_read_alone(
+    files: dict[str, Path], watch: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     names = ["w0", "none", "empty", "w23", "w0"]  # a file twice: two inputs all the same
     inputs = [flow_input(files[n]) for n in names]
     expected = alone(inputs, watch)
+    one_process_only(monkeypatch)
     assert [len(r) for r in expected] == [6, 0, 0, 19, 6]
     got, order = grouped(inputs, watch)
     assert got == expected
@@ -161,10 +171,13 @@ def test_without_the_marker_each_file_alone(
     assert grouped(inputs, watch)[0] == alone(inputs, watch)
 
 
-def test_groups_read_ahead(files: dict[str, Path], watch: Path) -> None:
+def test_groups_read_ahead(
+    files: dict[str, Path], watch: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     names = ["w0", "none", "w23", "empty", "w0", "w23", "w0"]
     inputs = [flow_input(files[n]) for n in names]
     expected = alone(inputs, watch)
+    one_process_only(monkeypatch)
     groups = list(group_inputs(inputs, files=3))
     assert [len(g) for g in groups] == [3, 3, 1]  # the last, alone, is streamed
     got: list[list[Batch]] = [[] for _ in inputs]

@@ -6,9 +6,10 @@ is read by one nfdump with this one-record file placed after each of them and th
 filter widened to always print its record: the marker's line ends a file's output.
 
 The record is an IPv4 packet of protocol 255 (IANA: reserved) from 192.0.2.0 to 192.0.2.255
-(the network and broadcast addresses of TEST-NET-1, RFC 5737) at 1970-01-01 00:00:01 UTC:
-nothing real. Should a real record still print the same line, its group counts one marker
-too many and is read file by file instead, so no record is lost or misattributed.
+(the network and broadcast addresses of TEST-NET-1, RFC 5737) at 2000-01-01 00:00:00 UTC
+(a time chainwatch accepts, so that the line parses as a record, to be cut out): nothing
+real. Should a real record still print the same line, its group counts one marker too many
+and is read file by file instead, so no record is lost or misattributed.
 
 The file is written by the real nfpcapd from a one-packet pcap, so that its layout is the
 installed nfdump's own; once per process (a few tenths of a second), removed at exit.
@@ -28,6 +29,7 @@ from pathlib import Path
 
 #: The nfdump filter matching the marker's record and (in practice) nothing else.
 MARKER_FILTER = "proto 255 and src ip 192.0.2.0 and dst ip 192.0.2.255"
+_AT = 946684800  # 2000-01-01 00:00:00 UTC
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ def _pcap(path: Path) -> None:
     struct.pack_into("!BBHHHBBHII", frame, 14, 0x45, 0, 20, 0, 0, 64, 255, 0, src, dst)
     with path.open("wb") as out:
         out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-        out.write(struct.pack("<IIII", 1, 0, len(frame), len(frame)))
+        out.write(struct.pack("<IIII", _AT, 0, len(frame), len(frame)))
         out.write(frame)
 
 
