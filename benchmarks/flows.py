@@ -2,21 +2,26 @@
 
 Generates N flows (20% from the watched kp ranges, the rest documentation addresses) as a pcap,
 turns it into nfcapd files with the real nfpcapd, and writes the same flows as nfdump CSV
-(by nfdump itself), Zeek TSV and generic CSV. Then it times, each in a fresh process with a
-fresh SQLite database:
+(by nfdump itself), Zeek TSV and generic CSV. Then it times, each in a fresh process:
 
-- ``chainwatch scan`` on the nfcapd directory, the nfdump CSV, the Zeek log and the CSV;
+- ``chainwatch scan`` on the nfcapd directory, the nfdump CSV, the Zeek log and the CSV, into
+  a fresh SQLite database and into a fresh schema of the PostgreSQL at ``--pg`` (created and
+  dropped here);
 - ``nfdump -R DIR '<the same watch filter>' -q -o csv > /dev/null``, the floor for nfcapd;
-- a plain Python reader (csv module + ipaddress, matching only) on the generic CSV;
+- chainwatch's nfcapd reader alone (nfdump and parsing, nothing matched or stored);
+- a plain Python reader (csv module + ipaddress, matching only) on all rows of the generic
+  CSV (``--naive-sample`` reads fewer, its rate then stands for all);
 - SQLite alone inserting the generic CSV scan's events again into a fresh database with the
   same schema and pragmas (one statement): the floor under storing them;
 
-and prints records per second, the ratios and each process's peak RSS.
+and prints seconds, records per second, each scan's speed as a multiple of the plain reader's
+("x naive"), each process's peak RSS, and the targets of issue 16 with pass or fail.
 
     python benchmarks/flows.py            # 2,000,000 flows
     python benchmarks/flows.py -n 5000000 # the memory target's size
     python benchmarks/flows.py --formats nfdump,csv,quoted  # some formats only; "quoted" is
                                           # the generic CSV written with csv.QUOTE_ALL
+    python benchmarks/flows.py --pg ''    # SQLite only
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from flows_report import report  # benchmarks/: the script's own directory
 
 REPO = Path(__file__).resolve().parent.parent
 T0 = 1557100800  # 2019-05-06 00:00:00 UTC
@@ -182,16 +188,47 @@ def run(
 
 
 NAIVE = r"""
-import csv, ipaddress, sys
+import csv, ipaddress, itertools, sys
 nets = [ipaddress.ip_network(l) for l in open(sys.argv[2]).read().split()]
-watched = 0
+rows = watched = 0
 with open(sys.argv[1], newline="") as handle:
-    for row in csv.DictReader(handle):
+    for row in itertools.islice(csv.DictReader(handle), int(sys.argv[3]) or None):
         a, b = ipaddress.ip_address(row["src_ip"]), ipaddress.ip_address(row["dst_ip"])
+        rows += 1
         if any(a in n or b in n for n in nets):
             watched += 1
-print(watched)
+print(rows)
 """
+
+# chainwatch's nfcapd reader alone: the groups of issue 16 where the branch has them, else
+# file by file as main reads them.
+READER = r"""
+import sys, pathlib
+from chainwatch.flows.inputs import FlowInput
+from chainwatch.flows.readers import nfcapd
+files = sorted(p for p in pathlib.Path(sys.argv[1]).rglob("nfcapd.*"))
+inputs = [FlowInput(p, str(p), p.stat().st_size, "") for p in files]
+rows = 0
+if hasattr(nfcapd, "read_nfcapd_groups"):
+    for _, batches in nfcapd.read_nfcapd_groups(nfcapd.group_inputs(inputs), sys.argv[2]):
+        rows += sum(b.table.num_rows for _, b in batches)
+    how = "in groups, one nfdump each"
+else:
+    for each in inputs:
+        rows += sum(b.table.num_rows for b in nfcapd.read_nfcapd(each, sys.argv[2]))
+    how = "file by file"
+print(f"{rows:,} records of {len(files)} files, {how}")
+"""
+
+PG_SQL = "import psycopg, sys\nwith psycopg.connect(sys.argv[1], autocommit=True) as c:\n    c.execute(sys.argv[2])\n"
+
+
+def pg(url: str, sql: str) -> None:
+    """One statement on the PostgreSQL server, from a child (the parent stays small)."""
+    admin = url.replace("+psycopg", "", 1)
+    done = subprocess.run([sys.executable, "-c", PG_SQL, admin, sql], capture_output=True)
+    if done.returncode:
+        sys.exit(f"PostgreSQL at {url}: {done.stderr.decode().strip().splitlines()[-1]}")
 
 
 def store_floor(db: Path, floor: Path) -> tuple[float, int]:
@@ -243,16 +280,30 @@ def generate(work: Path, n: int) -> None:
     write_zeek(work / "conn.log", f)
 
 
+FORMATS = (
+    ("nfcapd", "nfcapd", "nfcapd"),
+    ("nfdump", "nfdump CSV", "nfdump.csv"),
+    ("zeek", "Zeek TSV", "conn.log"),
+    ("csv", "generic CSV", "flows.csv"),
+    ("quoted", "CSV, QUOTE_ALL", "quoted.csv"),
+)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=2_000_000, help="flows (default 2,000,000)")
     parser.add_argument(
-        "--naive-sample", type=int, default=200_000, help="rows for the plain Python reader"
+        "--naive-sample", type=int, default=0, help="rows for the plain Python reader (0: all)"
     )
     parser.add_argument(
         "--formats",
         default="nfcapd,nfdump,zeek,csv",
         help="comma-separated, of nfcapd, nfdump, zeek, csv, quoted (default: all but quoted)",
+    )
+    parser.add_argument(
+        "--pg",
+        default="postgresql+psycopg://postgres@127.0.0.1:5432/test",
+        help="PostgreSQL database for the second column ('': SQLite only)",
     )
     parser.add_argument("--generate", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -264,11 +315,13 @@ def main() -> None:
             with source.open(newline="") as src, target.open("w", newline="") as dst:
                 csv.writer(dst, quoting=csv.QUOTE_ALL).writerows(csv.reader(src))
         return
+    dbs = ["SQLite", "PostgreSQL"] if args.pg else ["SQLite"]
     with tempfile.TemporaryDirectory(prefix="cw-bench-") as tmp:
         work = Path(tmp)
         (work / "wl" / "endpoints").mkdir(parents=True)
         (work / "wl" / "kp.txt").write_text(WATCHLIST)
         (work / "wl" / "endpoints" / "bench.toml").write_text(CATALOG)
+        (work / "filter.txt").write_text("ip in [\n" + WATCHLIST + "]\n")
         print(f"generating {args.n:,} flows ...", flush=True)
         subprocess.run(
             [
@@ -279,94 +332,46 @@ def main() -> None:
         )
         env = dict(os.environ, TZ="UTC", CHAINWATCH_RESOLVE_HOSTS="0")
         nfilter = "net 175.45.176.0/22 or net 210.52.109.0/24 or net 77.94.35.0/24"
+        floors: list[tuple[float, int]] = []
 
-        def scan(path: Path, name: str) -> tuple[float, int, str]:
-            db = work / f"{name}.db"
-            argv = [
-                sys.executable,
-                "-m",
-                "chainwatch",
-                "--db",
-                f"sqlite:///{db}",
-                "--watchlists",
-                str(work / "wl"),
-                "scan",
-                "--flows",
-                str(path),
-            ]
-            result = run(argv, env=env, devnull=False)
-            if name == "generic":
+        def scan(path: Path, key: str, db_kind: str) -> tuple[float, int, str]:
+            db = work / f"{key}.db"
+            schema = f"cw_bench_{os.getpid()}_{key}"
+            if db_kind == "SQLite":
+                url = f"sqlite:///{db}"
+            else:
+                pg(args.pg, f"CREATE SCHEMA {schema}")
+                url = f"{args.pg}?options=-csearch_path%3D{schema}"
+            argv = [sys.executable, "-m", "chainwatch", "--db", url, "--watchlists"]
+            argv += [str(work / "wl"), "scan", "--flows", str(path)]
+            try:
+                result = run(argv, env=env, devnull=False)
+            finally:
+                if db_kind != "SQLite":
+                    pg(args.pg, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            if key == "csv" and db_kind == "SQLite":
                 floors.append(store_floor(db, work / "floor.db"))
-            db.unlink()
+            db.unlink(missing_ok=True)
             return result
 
-        rows = []
-        floors: list[tuple[float, int]] = []
+        scans: dict[tuple[str, str], tuple[float, int, str]] = {}
         floor, floor_rss, _ = run(
             ["nfdump", "-R", str(work / "nfcapd"), nfilter, "-q", "-o", "csv"], env=env
         )
-        for key, name, path in (
-            ("nfcapd", "nfcapd", work / "nfcapd"),
-            ("nfdump", "nfdump CSV", work / "nfdump.csv"),
-            ("zeek", "Zeek TSV", work / "conn.log"),
-            ("csv", "generic CSV", work / "flows.csv"),
-            ("quoted", "CSV, QUOTE_ALL", work / "quoted.csv"),
-        ):
-            if key not in formats:
-                continue
-            seconds, rss, out = scan(path, name.split()[0])
-            rows.append((name, seconds, rss, out.strip()))
-        sample = work / "sample.csv"
-        with (work / "flows.csv").open() as src, sample.open("w") as dst:
-            for i, line in enumerate(src):
-                if i > args.naive_sample:
-                    break
-                dst.write(line)
-        naive, _, _ = run([sys.executable, "-c", NAIVE, str(sample), str(work / "wl" / "kp.txt")])
-
-    n = args.n
-    print(f"\nflows: {n:,} (20% from watched ranges); machine: {os.cpu_count()} cores")
-    print(
-        f"{'nfdump filter only (floor)':28} {floor:7.2f} s {n / floor:>12,.0f} rec/s  peak RSS {floor_rss / 2**20:7.0f} MiB"
-    )
-    for name, seconds, rss, out in rows:
-        print(
-            f"{'chainwatch scan, ' + name:28} {seconds:7.2f} s {n / seconds:>12,.0f} rec/s  peak RSS {rss / 2**20:7.0f} MiB"
+        reader = None
+        if "nfcapd" in formats:
+            argv = [sys.executable, "-c", READER, str(work / "nfcapd"), str(work / "filter.txt")]
+            reader = run(argv, env=env, devnull=False)
+        for key, name, file in FORMATS:
+            if key in formats:
+                for db_kind in dbs:
+                    scans[name, db_kind] = scan(work / file, key, db_kind)
+        naive_argv = [sys.executable, "-c", NAIVE, str(work / "flows.csv")]
+        naive, naive_rss, naive_out = run(
+            [*naive_argv, str(work / "wl" / "kp.txt"), str(args.naive_sample)], devnull=False
         )
-        print(f"{'':28} {out}")
-    naive_rate = args.naive_sample / naive
-    print(
-        f"{'plain Python csv+ipaddress':28} {naive:7.2f} s {naive_rate:>12,.0f} rec/s  ({args.naive_sample:,} rows; matching only, nothing stored)"
-    )
-    store_seconds = 0.0
-    if floors:
-        store_seconds, events = floors[0]
-        print(
-            f"{'SQLite alone, same events':28} {store_seconds:7.2f} s  inserting the CSV scan's "
-            f"{events:,} events again (same schema, indexes and pragmas; no Python per row)"
-        )
-    print()
-    seconds_of = {name: seconds for name, seconds, _, _ in rows}
-    if "nfcapd" in seconds_of:
-        print(
-            f"nfcapd scan / bare nfdump filter: {seconds_of['nfcapd'] / floor:.2f}x (target <= 2x)"
-        )
-    for name, seconds in seconds_of.items():  # same-run ratios: comparable across runs
-        print(f"{name} scan vs plain Python reader: {n / seconds / naive_rate:.2f}x faster")
-    text = [seconds for name, seconds in seconds_of.items() if name != "nfcapd"]
-    if text:
-        slowest = n / max(text)
-        print(
-            f"slowest text format: {slowest:,.0f} rec/s end to end into SQLite (target >= 500,000)"
-        )
-    if floors:
-        print(
-            f"500,000 rec/s leaves {n / 500_000:.2f} s for {n:,} records; SQLite alone needs "
-            f"{store_seconds:.2f} s of it ({store_seconds / (n / 500_000):.0%}) to store their events"
-        )
-    print(
-        f"highest peak RSS: {max(r[2] for r in rows) / 2**20:,.0f} MiB (target <= 1 GiB at 5,000,000 records)"
-    )
+    naive_rows = int(naive_out.strip())
+    report(args.n, floor, floor_rss, reader, scans, dbs, (naive, naive_rss, naive_rows), floors)
 
 
 if __name__ == "__main__":
