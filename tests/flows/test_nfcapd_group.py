@@ -16,7 +16,7 @@ import pytest
 from chainwatch.errors import InputError
 from chainwatch.flows.inputs import FlowInput
 from chainwatch.flows.readers import nfcapd, nfcapd_marker
-from chainwatch.flows.readers.batch import Batch
+from chainwatch.observations import Batch
 from chainwatch.flows.readers.csv_readers import NFDUMP_FMT
 from chainwatch.flows.readers.nfcapd import (
     GroupError,
