@@ -113,7 +113,7 @@ def test_reread_is_skipped_and_stores_nothing(
 
 FILES = 3
 #: Records per input: enough that storing one keeps its transaction open for a while.
-ROWS = 20_000
+ROWS = 10_000
 
 
 def write_kill_inputs(directory: Path, contract: Contract) -> Path:
