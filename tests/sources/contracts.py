@@ -288,6 +288,8 @@ class Contract:
     is_bad: Callable[[bytes], bool] = lambda raw: False
     names: Callable[[bytes, str], bool] = lambda raw, ip: ip.encode() in raw
     tools: tuple[str, ...] = ()
+    #: Several inputs may share one write transaction (nfcapd files read as a group).
+    grouped: bool = False
 
     def input(self, directory: Path, stem: str, records: list[Record], bad: bool = False) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
@@ -327,7 +329,7 @@ CONTRACTS = [
              bad="2019-05-06 00:00:00,garbage", is_bad=_line("2019-05-06 00:00:00,garbage"),
              tools=("nfpcapd", "nfdump")),
     Contract("nfcapd", "", write_nfcapd, nfcapd_record, format="nfcapd",
-             tools=("nfpcapd", "nfdump")),
+             tools=("nfpcapd", "nfdump"), grouped=True),
     Contract("zeek", ".log", write_zeek_tsv, line_of, bad="too\tfew\tfields",
              is_bad=_line("too\tfew\tfields")),
     Contract("zeek-json", ".log", write_zeek_json, line_of, bad='{"ts": 1557100800.0, "uid": ',

@@ -113,7 +113,7 @@ def test_reread_is_skipped_and_stores_nothing(
 
 FILES = 3
 #: Records per input: enough that storing one keeps its transaction open for a while.
-ROWS = 20_000
+ROWS = 10_000
 
 
 def write_kill_inputs(directory: Path, contract: Contract) -> Path:
@@ -153,9 +153,9 @@ def test_kill_mid_input_then_rescan_equals_one_clean_scan(
     reference = everything(clean)
     assert len(reference["inputs"]) == FILES and reference["events"]
 
-    kill_mid_input(db_url, work, *command, inputs=FILES)
+    committed = kill_mid_input(db_url, work, *command, inputs=FILES, after_one=not contract.grouped)
     err = run_to_end(db_url, work, *command)
-    assert "skipped, already read" in err  # what the killed scan committed stands
+    assert err.count("skipped, already read") == committed  # what the kill left stands
     assert everything(db_url) == reference
 
 
