@@ -219,7 +219,7 @@ def load_settings(
         config_path = path
         text, data = _read_toml(path)
     flags = {"db": db or None, "watchlists": str(watchlists) if watchlists else None}
-    model, lists_in_file = validate(data, text=text, path=path, flags=flags, environ=os.environ)
+    model, lists_in_file = validate(data, text=text, path=path, flags=flags)
     lists = Path(model.watchlists)
     # A relative watchlists path in the file is relative to the file, not to where we run.
     if lists_in_file and config_path is not None and not lists.is_absolute():

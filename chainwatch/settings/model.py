@@ -11,6 +11,7 @@ Every table refuses keys it does not know; ``validate`` turns a failure into one
 from __future__ import annotations
 
 import contextvars
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -320,13 +321,13 @@ def validate(
     text: str,
     path: Path,
     flags: Mapping[str, str | None],
-    environ: Mapping[str, str],
 ) -> tuple[ConfigFile, bool]:
     """The file's table (``data``, parsed from ``text``) under the environment and the
     flags, validated, and whether ``watchlists`` came from the file (a relative path there
     is relative to the file); raises ``ConfigError`` with one line per problem."""
     given: dict[str, Any] = {key: value for key, value in flags.items() if value}
-    from_env = {key: var for key, var in ENVIRONMENT.items() if environ.get(var)}
+    # pydantic-settings reads os.environ itself; this only says which values came from it
+    from_env = {key: var for key, var in ENVIRONMENT.items() if os.environ.get(var)}
     token = _FILE.set(data)
     try:
         model = ConfigFile(**given)
