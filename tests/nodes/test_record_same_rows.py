@@ -42,8 +42,9 @@ def _matcher(tmp_path: Path) -> RangeMatcher:
 
 
 def _peers(sent: int) -> list[Peer]:
-    """Awkward on purpose: no start time, no direction, no byte counts, non-ASCII text,
-    floats, nested records, IPv6, an over-long key, a non-IP peer, an unwatched peer."""
+    """Awkward on purpose: no start time, no direction, no byte counts, no node address,
+    non-ASCII text, floats, nested records, IPv6, an over-long key, a non-IP peer, an
+    unwatched peer of a watched node address."""
     return [
         Peer(
             ip="175.45.176.9",
@@ -78,7 +79,15 @@ def _peers(sent: int) -> list[Peer]:
             node_port=9333,
             raw={},
         ),
-        Peer(ip="198.51.100.3", port=9333, node_direction="inbound", connection_key="c"),
+        # The node's own address is watched, its peer not: no event (the node is no peer).
+        Peer(
+            ip="198.51.100.3",
+            port=9333,
+            node_direction="inbound",
+            connection_key="c",
+            node_ip="175.45.176.1",
+            node_port=9333,
+        ),
         Peer(ip="abcdefghij234567.onion", port=9333, node_direction="inbound", connection_key="d"),
     ]
 
