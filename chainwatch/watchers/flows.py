@@ -192,17 +192,19 @@ class FlowWatcher(Watcher):
         """Read inputs into the store in one transaction, each with its own ``inputs`` row,
         one after another (``batches``), or all by ``read_group``: each one as stored, or
         None for one read before. One that fails fails them all."""
+        # Hashed and told apart before the transaction: no other writer waits meanwhile.
+        described = [(path, self._describe(ctx, path, name)) for path, name in inputs]
         with Ingest.transaction(ctx.store, ctx.scan_id) as ingest:
             if read_group is not None:
-                begun = [self._begin(ctx, ingest, path, name, result) for path, name in inputs]
+                begun = [self._begin(ctx, ingest, path, *each, result) for path, each in described]
                 ready = [b for b in begun if b is not None]
                 grouped = read_group([b.flow_input for b in ready])
                 self._feed(ctx, classifier, ready, grouped, progress)
                 return begun
-            each: list[Begun | None] = []
-            for path, name in inputs:
-                one = self._begin(ctx, ingest, path, name, result)
-                each.append(one)
+            stored: list[Begun | None] = []
+            for path, each in described:
+                one = self._begin(ctx, ingest, path, *each, result)
+                stored.append(one)
                 if one is None:
                     continue
                 if zeek_join.is_sensor_log(one.fmt):  # known stored uids: in this transaction
@@ -212,14 +214,23 @@ class FlowWatcher(Watcher):
                 else:
                     batches = self.batches(ctx, one.flow_input, one.fmt, classifier)
                 self._feed(ctx, classifier, [one], feeding.indexed(batches), progress)
-            return each
+            return stored
+
+    def _describe(self, ctx: ScanContext, path: Path, name: str) -> tuple[FlowInput, str]:
+        flow_input = describe(path, name)
+        return flow_input, self.format_of(ctx, flow_input)
 
     def _begin(
-        self, ctx: ScanContext, ingest: Ingest, path: Path, name: str, result: WatcherResult
+        self,
+        ctx: ScanContext,
+        ingest: Ingest,
+        path: Path,
+        flow_input: FlowInput,
+        fmt: str,
+        result: WatcherResult,
     ) -> Begun | None:
         """Claim an input and record it in the transaction; None when it was read before."""
-        flow_input = describe(path, name)
-        fmt = self.format_of(ctx, flow_input)
+        name = flow_input.name
         taken = ingest.claim(flow_input.sha256)
         if taken is not None:  # already read, or being read by another scan right now
             result.counts["skipped"] += 1
