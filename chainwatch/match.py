@@ -23,7 +23,9 @@ server name, a Zeek ssl/http or Suricata verdict, a node's peer: the optional ve
 of ``chainwatch.observations``) keeps it before both, but a pool towards a catalog endpoint of
 a coin takes the endpoint's coin. The optional event overrides (``direction``, ``detail``,
 ``connection_key``) replace what would be computed for a flow's record (a null key is
-computed).
+computed). A ``node-peer`` verdict is about the record's source (the peer): its destination
+is the node that reported it, never the watched side. A record with its own verdict may lack
+its destination: its remote is unknown.
 """
 
 from __future__ import annotations
@@ -120,6 +122,7 @@ def match_batch(
     matched.records = n - int(unparsed.sum())
     from_src = matcher.match_parsed(src, table.column("ts")).range_index
     from_dst = matcher.match_parsed(dst, table.column("ts")).range_index
+    from_dst[_reported_by_dst(table)] = -1
     local_is_src = (from_src >= 0) & ~unparsed
     watched = (local_is_src | (from_dst >= 0)) & ~unparsed
     rows = np.flatnonzero(watched)
@@ -205,6 +208,15 @@ def match_batch(
         }
     )
     return matched
+
+
+def _reported_by_dst(table: pa.Table) -> np.ndarray:
+    """Rows whose destination is the node that reported the source (a ``node-peer``
+    verdict): only their source can be the watched side."""
+    if "detector" not in table.column_names:
+        return np.zeros(table.num_rows, bool)
+    peer = pc.equal(table.column("detector"), str(Detector.NODE_PEER))
+    return np.asarray(pc.fill_null(peer, False).to_numpy(zero_copy_only=False), bool)
 
 
 def _unknown_remote(table: pa.Table) -> np.ndarray:

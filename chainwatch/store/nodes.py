@@ -33,6 +33,9 @@ from chainwatch.store.locks import wait_for
 from chainwatch.store.models import AddressBookEntry, Event
 from chainwatch.store.writes import EVENT_COLUMNS, add_rollup_addresses, add_rollups
 
+#: Live connections' events, the only ones with a last-seen time: the condition of the
+#: partial unique index on (source, connection_key), so their look-ups can use it.
+_LIVE = Event.last_seen_at.isnot(None)
 #: What a later poll refreshes on a live connection's event.
 _EVENT_REFRESH = ("last_seen_at", "bytes", "packets", "detail", "evidence_sha256")
 BOOK_COLUMNS: tuple[str, ...] = (
@@ -118,7 +121,8 @@ def _upsert_peers(conn: Connection, rows: Sequence[dict[str, Any]]) -> UpsertCou
     for chunk in _chunks(wanted):
         found = conn.execute(
             select(Event.source, Event.connection_key).where(
-                tuple_(Event.source, Event.connection_key).in_(chunk)
+                tuple_(Event.source, Event.connection_key).in_(chunk),
+                _LIVE,
             )
         )
         stored.update((source, key) for source, key in found)
@@ -141,6 +145,7 @@ def _upsert_peers(conn: Connection, rows: Sequence[dict[str, Any]]) -> UpsertCou
                 and_(
                     Event.source == bindparam("b_source"),
                     Event.connection_key == bindparam("b_key"),
+                    _LIVE,
                 )
             )
             .values({name: bindparam(f"b_{name}") for name in _EVENT_REFRESH}),

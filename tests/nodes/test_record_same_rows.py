@@ -4,7 +4,7 @@ scan_id byte for byte as the database holds it, and the same rollups, on SQLite 
 
 The reference is today's code kept here (``_today_event``): each watched peer's event dict,
 inserted with SQLAlchemy as ``upsert_peer_events`` inserted it, and refreshed on a later poll
-as it refreshed it.
+as it refreshed it; each new connection counted once in the hour it began.
 """
 
 from __future__ import annotations
@@ -14,15 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, insert, update
+from sqlalchemy import and_, insert, select, update
 
 from chainwatch.categories import CONFIDENCE, Detector
 from chainwatch.nodes.observe import NodeSource, observations
 from chainwatch.nodes.record import record_snapshot
 from chainwatch.nodes.snapshot import NodeSnapshot, Peer, sha256_of
 from chainwatch.store.db import Store, open_store
-from chainwatch.store.models import Event
-from chainwatch.store.nodes import _count_in_rollups
+from chainwatch.store.models import Event, Rollup, RollupAddress
 from chainwatch.store.writes import EVENT_COLUMNS
 from chainwatch.watchlists import RangeMatcher, load_watchlists
 from tests.conftest import PgDatabases
@@ -43,8 +42,9 @@ def _matcher(tmp_path: Path) -> RangeMatcher:
 
 
 def _peers(sent: int) -> list[Peer]:
-    """Awkward on purpose: no start time, no direction, no byte counts, non-ASCII text,
-    floats, nested records, IPv6, an over-long key, a non-IP peer, an unwatched peer."""
+    """Awkward on purpose: no start time, no direction, no byte counts, no node address,
+    non-ASCII text, floats, nested records, IPv6, an over-long key, a non-IP peer, an
+    unwatched peer of a watched node address."""
     return [
         Peer(
             ip="175.45.176.9",
@@ -79,7 +79,15 @@ def _peers(sent: int) -> list[Peer]:
             node_port=9333,
             raw={},
         ),
-        Peer(ip="198.51.100.3", port=9333, node_direction="inbound", connection_key="c"),
+        # The node's own address is watched, its peer not: no event (the node is no peer).
+        Peer(
+            ip="198.51.100.3",
+            port=9333,
+            node_direction="inbound",
+            connection_key="c",
+            node_ip="175.45.176.1",
+            node_port=9333,
+        ),
         Peer(ip="abcdefghij234567.onion", port=9333, node_direction="inbound", connection_key="d"),
     ]
 
@@ -134,7 +142,6 @@ def _today(store: Store, now: dt.datetime, sent: int) -> None:
     with store.write() as conn:
         if now == T0:
             conn.execute(insert(Event), events)
-            _count_in_rollups(conn, events)
             return
         for event in events:
             refresh = ("last_seen_at", "bytes", "packets", "detail", "evidence_sha256")
@@ -196,10 +203,24 @@ def test_stored_rows_are_todays(db_url: str, tmp_path: Path, pg_databases: PgDat
         got, expected = _rows(new, events), _rows(old, events)
         assert len(got) == 3
         assert got == expected
-        rollups = "SELECT hour, watchlist, category, records, bytes, packets, events FROM rollups"
-        assert _rows(new, rollups + " ORDER BY hour") == _rows(old, rollups + " ORDER BY hour")
-        addresses = "SELECT hour, watchlist, category, local_ip FROM rollup_addresses"
-        assert sorted(_rows(new, addresses)) == sorted(_rows(old, addresses))
+        with new.session() as session:
+            rollups = {
+                (r.hour, r.watchlist, r.category): (r.records, r.bytes, r.packets, r.events)
+                for r in session.scalars(select(Rollup))
+            }
+            addresses = sorted((a.hour, a.local_ip) for a in session.scalars(select(RollupAddress)))
+        began = dt.datetime(2024, 5, 6, 11, tzinfo=dt.UTC)  # the first peer's start, 2 h before
+        first_poll = T0.replace(minute=0, second=0, microsecond=0)
+        # Each connection once, in the hour it began, whatever the later poll saw.
+        assert rollups == {
+            (began, "kp", "ltc-p2p"): (1, 110, 0, 1),
+            (first_poll, "kp", "ltc-p2p"): (2, 5, 0, 2),
+        }
+        assert addresses == [
+            (began, "175.45.176.9"),
+            (first_poll, "175.45.177.1"),
+            (first_poll, "2001:db8:77::5"),
+        ]
     finally:
         new.close()
         old.close()
