@@ -50,13 +50,14 @@ from sqlalchemy import Connection, insert
 from chainwatch.flows.connection_keys import Connections
 from chainwatch.store.db import Store, make_engine, open_store
 from chainwatch.store.models import Input, Scan
-from chainwatch.store.writes import EVENT_COLUMNS, event_rows, insert_event_rows
+from chainwatch.store.writes import EVENT_COLUMNS, EventWriter, event_rows, insert_event_rows
 
 PG_URL = os.environ.get("CHAINWATCH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SCHEMA = f"floor_{os.getpid()}"
 BATCH = 65_536  # rows per insert call or COPY chunk: the pipeline writes batch by batch
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 UNIQUE = "uq_events_source_connection_key"
+LIVE = "uq_events_live_connection"
 
 
 def pipeline_events(n: int, seed: int = 7) -> pa.Table:
@@ -118,26 +119,27 @@ def fresh(dialect: str, tmp: Path, k: int) -> Bench:
 
 
 def set_indexes(b: Bench, mode: str) -> None:
-    """The unique index as migrated (``all``), ``partial``, dropped (``none``; ``bare``: all
-    but the key). On SQLite it is a table constraint: the (empty) table is made again."""
-    if mode == "all":
+    """The events indexes as migrated (``head``: 0009's partial unique index), as before 0009
+    (``0008``: UNIQUE (source, connection_key) over every event), with neither (``none``) or
+    with no index but the key (``bare``). On SQLite the old UNIQUE is a table constraint: the
+    (empty) table is made again."""
+    if mode == "head":
         return
     with b.store.write() as conn:
         sql = conn.exec_driver_sql
-        if b.dialect == "sqlite":
+        sql(f"DROP INDEX {LIVE}")
+        if mode == "0008" and b.dialect == "sqlite":
             schema = sql("SELECT type, sql FROM sqlite_master WHERE tbl_name = 'events'").all()
-            table = next(s for t, s in schema if t == "table")
-            pattern = rf",\s*CONSTRAINT {UNIQUE} UNIQUE \(source, connection_key\)"
+            table = next(s for t, s in schema if t == "table").rstrip().removesuffix(")")
             sql("DROP TABLE events")
-            sql(re.sub(pattern, "", table))
-            for statement in (s for t, s in schema if t == "index" and s and mode != "bare"):
+            sql(f"{table}, CONSTRAINT {UNIQUE} UNIQUE (source, connection_key))")
+            for statement in (s for t, s in schema if t == "index" and s):
                 sql(statement)
-        else:
-            sql(f"ALTER TABLE events DROP CONSTRAINT {UNIQUE}")
-            if mode == "bare":
-                sql("DROP INDEX ix_events_input_id, ix_events_observed_at, ix_events_source, ix_events_watchlist")  # fmt: skip
-        if mode == "partial":
-            sql(f"CREATE UNIQUE INDEX {UNIQUE} ON events (source, connection_key) WHERE connection_key IS NOT NULL")  # fmt: skip
+        elif mode == "0008":
+            sql(f"ALTER TABLE events ADD CONSTRAINT {UNIQUE} UNIQUE (source, connection_key)")
+        if mode == "bare":
+            for name in ("ix_events_input_id", "ix_events_observed_at", "ix_events_source", "ix_events_watchlist"):  # fmt: skip
+                sql(f"DROP INDEX {name}")
 
 
 def batches(table: pa.Table) -> list[pa.Table]:
@@ -158,7 +160,7 @@ def arrow(b: Bench, events: pa.Table, staged: bool = False) -> pa.Table:
             [value] * n, pa.int64() if isinstance(value, int) else pa.timestamp("us", tz="UTC"))  # fmt: skip
         if pa.types.is_timestamp(column.type) and b.dialect == "sqlite":
             column = column.cast(pa.timestamp("us")).cast(pa.string())
-        elif name.endswith(("_port", "_id")) and b.dialect == "postgresql":  # int4 columns
+        elif name.endswith("_port") and b.dialect == "postgresql":  # int4 columns
             column = column.cast(pa.int32())
         columns[name] = column
     return pa.table(columns)
@@ -306,32 +308,34 @@ def binary(b: Bench, events: pa.Table, staged: bool = False) -> list[bytes]:
     return [pgcopy_binary(t, i == 0, i == len(parts) - 1) for i, t in enumerate(parts)]
 
 
+def event_writer(b: Bench, parts: list[pa.Table]) -> str:
+    """``chainwatch.store.writes.EventWriter``: what the ingest path uses, Arrow to committed."""
+    with b.store.write() as conn:
+        writer = EventWriter(conn)
+        for part in parts:
+            writer.add(part, b.fixed)
+        start = time.perf_counter()
+        writer.flush()
+        flush = time.perf_counter() - start
+    return f"flush {flush:.2f}s" if b.dialect == "sqlite" else ""
+
+
 #: (name, database, indexes, prep from the Arrow table, write in one transaction, needs)
 SQ, PG, ADBC_SQ, ADBC_PG = "sqlite", "postgresql", "adbc_driver_sqlite", "adbc_driver_postgresql"
 VARIANTS: list[tuple[Any, ...]] = [
-    ("1 today: insert_event_rows (executemany)", SQ, "all", tuples, today, ""),
-    ("2a partial unique index", SQ, "partial", tuples, today, ""),
-    ("2b no unique index", SQ, "none", tuples, today, ""),
+    ("1 today: insert_event_rows (executemany), 0008", SQ, "0008", tuples, today, ""),
+    ("2 insert_event_rows, 0009 indexes", SQ, "head", tuples, today, ""),
     ("2c no index but the key (floor of the table)", SQ, "bare", tuples, today, ""),
-    ("3 TEMP staging + INSERT SELECT", SQ, "all", tuples, sqlite_staged, ""),
-    ("4 ADBC → scratch file, ATTACH + INSERT SELECT", SQ, "all", arrow, sqlite_adbc, ADBC_SQ),
-    ("4b = 4, no unique index", SQ, "none", arrow, sqlite_adbc, ADBC_SQ),
-    ("1 today: insert_event_rows (COPY write_row)", PG, "all", tuples, today, ""),
-    ("2a partial unique index", PG, "partial", tuples, today, ""),
-    ("2b no unique index", PG, "none", tuples, today, ""),
+    ("3 TEMP staging + INSERT SELECT", SQ, "head", tuples, sqlite_staged, ""),
+    ("4 ADBC → scratch file, ATTACH + INSERT SELECT", SQ, "head", arrow, sqlite_adbc, ADBC_SQ),
+    ("6 EventWriter (ADBC scratch), 0009", SQ, "head", lambda b, e: batches(e), event_writer, ADBC_SQ),
+    ("1 today: insert_event_rows (COPY write_row), 0008", PG, "0008", tuples, today, ""),
+    ("2 insert_event_rows, 0009 indexes", PG, "head", tuples, today, ""),
     ("2c no index but the key (floor of the table)", PG, "bare", tuples, today, ""),
-    ("5a COPY write_row → TEMP staging + INSERT SELECT", PG, "all",
-        lambda b, e: [[row + tuple(b.fixed.values()) for row in chunk] for chunk in tuples(b, e)],
-        lambda b, rows: pg_copy(b, rows, [*b.given(), *b.fixed], staged=True), ""),
-    ("5b COPY BINARY from Arrow → events", PG, "all", binary,
+    ("5b COPY BINARY (numpy) from Arrow → events", PG, "head", binary,
         lambda b, chunks: pg_copy(b, chunks, list(EVENT_COLUMNS)), ""),
-    ("5c COPY BINARY → TEMP staging + INSERT SELECT", PG, "all", lambda b, e: binary(b, e, True),
-        lambda b, chunks: pg_copy(b, chunks, b.given(), staged=True), ""),
-    ("5d ADBC → events (own txn)", PG, "all", arrow, pg_adbc, ADBC_PG),
-    ("5e ADBC → UNLOGGED staging + INSERT SELECT", PG, "all", lambda b, e: arrow(b, e, True),
-        lambda b, t: pg_adbc(b, t, staged=True), ADBC_PG),
-    ("5f = 5b, no unique index", PG, "none", binary,
-        lambda b, chunks: pg_copy(b, chunks, list(EVENT_COLUMNS)), ""),
+    ("5d ADBC → events (own txn)", PG, "head", arrow, pg_adbc, ADBC_PG),
+    ("6 EventWriter (COPY BINARY, Arrow kernels), 0009", PG, "head", lambda b, e: batches(e), event_writer, ""),
 ]  # fmt: skip
 
 

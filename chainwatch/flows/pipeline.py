@@ -307,7 +307,9 @@ class InputPipeline:
         # pairing window) can belong to a connection stored by an earlier input.
         horizon = self._stored_until
         ask = [] if horizon is None else np.flatnonzero(conns.seconds <= horizon).tolist()
-        known = self._known(sorted({k for i in ask for k in (own[i], before[i], after[i])}))
+        known = self._known(
+            sorted({k for i in ask for k in (own[i], before[i], after[i])}), conns.seconds[ask]
+        )
         known.update(seen.intersection(own), seen.intersection(before), seen.intersection(after))
         # A record needs a closer look only if its connection may be known or shows up more
         # than once in this batch; any other record starts a connection of its own.
@@ -330,9 +332,24 @@ class InputPipeline:
         latest = latest_start(self.conn, self.source)
         return None if latest is None else int(latest.timestamp() + 2 * PAIR_WINDOW)
 
-    def _known(self, keys: Sequence[str]) -> set[str]:
-        """Connection keys already stored by this source in earlier inputs."""
-        return known_keys(self.conn, self.source, keys)
+    def _known(self, keys: Sequence[str], seconds: np.ndarray) -> set[str]:
+        """Connection keys already stored by this source in earlier inputs, for records that
+        started at ``seconds``: a NetFlow connection's other direction started within two
+        pairing windows of it, a Zeek uid's event (a conn.log record, or an ssl/http record
+        seen later in the connection) not before it, and nothing stored after the horizon."""
+        if not keys:
+            return set()
+        horizon = self._stored_until
+        assert horizon is not None
+        zeek = keys[-1].startswith("zeek:")  # sorted: "zeek:" keys come last
+        until = horizon if zeek else min(horizon, int(seconds.max() + 2 * PAIR_WINDOW))
+        return known_keys(
+            self.conn,
+            self.source,
+            keys,
+            since=dt.datetime.fromtimestamp(int(seconds.min() - 2 * PAIR_WINDOW), dt.UTC),
+            until=dt.datetime.fromtimestamp(until, dt.UTC),
+        )
 
     def _rollups(self, frame: pa.Table, stored: np.ndarray) -> None:
         """Add the batch to the input's rollups, kept in memory until ``finish``."""

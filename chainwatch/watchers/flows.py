@@ -45,7 +45,7 @@ from chainwatch.resolve import catalog_answers
 from chainwatch.sensors.eve import EveReader
 from chainwatch.sensors.signatures import signature_map
 from chainwatch.store.ingest import add_input, claim_input, input_seen, last_input, update_input
-from chainwatch.store.pairing import known_keys, pair_alone
+from chainwatch.store.pairing import EARLIEST, LATEST, known_keys, pair_alone
 from chainwatch.watchers.interface import ScanContext, Watcher, WatcherResult
 
 #: Malformed lines shown per input; the rest are counted.
@@ -345,7 +345,7 @@ class FlowWatcher(Watcher):
 
         def stored(keys: Sequence[str]) -> set[str]:
             pair_alone(conn, self.name)
-            return known_keys(conn, self.name, keys)
+            return known_keys(conn, self.name, keys, since=EARLIEST, until=LATEST)
 
         return stored
 
