@@ -1,30 +1,34 @@
-"""How fast today's event rows can be stored, per write path, on SQLite and PostgreSQL.
+"""How fast event rows can be stored, per write path, on SQLite and PostgreSQL.
 
-Issue 16 groundwork. N event rows as the flow pipeline builds them (its Arrow table, keys by its
+Issue 16. N event rows as the flow pipeline builds them (its Arrow table, keys by its
 ``Connections.of``) go per variant, in one transaction, into a fresh database migrated by
-``open_store`` (real indexes; PostgreSQL: schema ``floor_<pid>``, dropped at the end), then are
-counted and digested (= variant 1's). Shown: rows/s written, rows/s from Arrow to committed
-(what counts), × v1 of that, peak RSS (tuple variants hold all rows as tuples). ADBC variants
-need ``adbc-driver-sqlite``/``-postgresql`` (PyPI, not chainwatch's). Usage: ``python
-benchmarks/store_floor.py [-n 300000] [-r 3] [--only sqlite|postgresql]``
+``open_store`` (PostgreSQL: schema ``floor_<pid>``, dropped at the end), its events indexes as
+the variant says (``0008``: the UNIQUE (source, connection_key) over every event, as before
+migration 0009; ``head``: 0009's, the key unique among live peers only; ``bare``: only the
+primary key), then are counted and digested (= variant 1's). Shown: rows/s written, rows/s
+from Arrow to committed (what counts), × v1 of that, peak RSS. Variant 5d needs
+``adbc-driver-postgresql`` (not chainwatch's). Usage: ``python benchmarks/store_floor.py
+[-n 300000] [-r 3] [--only sqlite|postgresql]``
 
-Findings (300,000 rows, best of 3; 2 shared cores, ±30% run to run), Arrow→stored rows/s:
-SQLite 1 today 44,137 | 2a 1.21× (noise) | 2b 1.84× | 2c 2.80× | 3 1.43× | 4 1.95× | 4b 3.10×.
-PostgreSQL 1 today 32,887 | 2a 0.93× | 2b 1.06× | 2c 1.26× | 5a 0.85× | 5b 1.09× | 5c 1.08× |
-5d 1.36× | 5e 1.32× | 5f 1.45×. 1,000,000 rows, one run: SQLite today 58,287 | 2b 1.51× |
-4 1.55× | 4b 2.66×; PostgreSQL today 33,465 | 2b 1.28× | 5b 1.00× | 5d 1.21× | 5f 1.25×.
-No event has a NULL connection_key (flow events get 5-tuple|window or zeek:uid, node peers their
-key; only the demo's are NULL): the partial index costs what the full one does. The 2b gain
-needs flow rows out of it: a predicate only node peers meet (last_seen_at IS NOT NULL) or a
-table of their own, ON CONFLICT naming it, pairing's look-up bounded by observed_at instead.
-SQLite: pick 4 (4b). ADBC has its own SQLite and connection: it cannot join sqlite3's
-transaction, and writing events itself would wait for the input's lock or commit apart. So it
-ingests into a scratch file, ATTACHed before BEGIN IMMEDIATE and moved by INSERT SELECT in the
-input's transaction. Floor: index upkeep; the move runs 146k rows/s with 5 indexes, 330k with 4.
-PostgreSQL: the server is the floor (COPY into the bare table: 57k rows/s written); staging
-costs a second write (the move: 51k rows/s). Pick binary COPY from Arrow on the input's own
-connection (5b/5f: 50k, 72k written without the unique index), encoded in the prepare thread
-(numpy: 2.3 s per 300k rows; ADBC, in C into an UNLOGGED bare table: 1.0 s, but its own txn).
+Groundwork (before 0009, 300,000 rows, best of 3; 2 shared cores, ±30% run to run), Arrow→
+stored vs today: SQLite no unique index 1.84×, ADBC scratch + INSERT SELECT 1.95× (3.10×
+without the unique index); PostgreSQL no unique index 1.06×, binary COPY 1.09× (1.45× without
+it), ADBC (own transaction) 1.36×. No event has a NULL connection_key, so a partial index WHERE
+connection_key IS NOT NULL costs what the full one does: 0009 keys it on last_seen_at IS NOT
+NULL (only node peers set it); pairing's look-up uses (source, observed_at) instead.
+
+Built (``store/writes.py`` EventWriter), 300,000 rows, best of 3, same run, Arrow→committed:
+SQLite  today (0008, executemany) 68,191 | 0009 indexes 89,353 (1.31×) | bare table 143,511
+(2.10×) | TEMP staging 124,041 (1.82×) | ADBC scratch 184,769 (2.71×) | EventWriter 207,869
+(3.05×; the move, INSERT SELECT, 0.61 s: the floor is index upkeep).
+PostgreSQL today (0008, COPY write_row) 32,372 | 0009 indexes 46,577 (1.44×) | bare table
+59,973 (1.85×) | binary COPY, numpy 47,649 (1.47×) | ADBC own txn 46,054 (1.42×) | EventWriter
+45,670 (1.41×; 45-54k over runs). The server is the floor: it writes 60k rows/s with 0009's
+indexes, 85k into the bare table; encoding (Arrow kernels, ~1 s per 300k rows) runs in a thread
+beside the COPY. EventWriter picks: SQLite, ADBC into a scratch file attached before the
+transaction, moved by INSERT SELECT in it (store/scratch.py: DEFERRED BEGIN + a write-lock
+statement, as IMMEDIATE would lock the scratch files too; a file read once per transaction);
+PostgreSQL, binary COPY on the input's own connection (store/pgcopy.py). Both one transaction.
 """
 
 from __future__ import annotations
@@ -50,13 +54,14 @@ from sqlalchemy import Connection, insert
 from chainwatch.flows.connection_keys import Connections
 from chainwatch.store.db import Store, make_engine, open_store
 from chainwatch.store.models import Input, Scan
-from chainwatch.store.writes import EVENT_COLUMNS, event_rows, insert_event_rows
+from chainwatch.store.writes import EVENT_COLUMNS, EventWriter, event_rows, insert_event_rows
 
 PG_URL = os.environ.get("CHAINWATCH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SCHEMA = f"floor_{os.getpid()}"
 BATCH = 65_536  # rows per insert call or COPY chunk: the pipeline writes batch by batch
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 UNIQUE = "uq_events_source_connection_key"
+LIVE = "uq_events_live_connection"
 
 
 def pipeline_events(n: int, seed: int = 7) -> pa.Table:
@@ -118,26 +123,27 @@ def fresh(dialect: str, tmp: Path, k: int) -> Bench:
 
 
 def set_indexes(b: Bench, mode: str) -> None:
-    """The unique index as migrated (``all``), ``partial``, dropped (``none``; ``bare``: all
-    but the key). On SQLite it is a table constraint: the (empty) table is made again."""
-    if mode == "all":
+    """The events indexes as migrated (``head``: 0009's partial unique index), as before 0009
+    (``0008``: UNIQUE (source, connection_key) over every event), with neither (``none``) or
+    with no index but the key (``bare``). On SQLite the old UNIQUE is a table constraint: the
+    (empty) table is made again."""
+    if mode == "head":
         return
     with b.store.write() as conn:
         sql = conn.exec_driver_sql
-        if b.dialect == "sqlite":
+        sql(f"DROP INDEX {LIVE}")
+        if mode == "0008" and b.dialect == "sqlite":
             schema = sql("SELECT type, sql FROM sqlite_master WHERE tbl_name = 'events'").all()
-            table = next(s for t, s in schema if t == "table")
-            pattern = rf",\s*CONSTRAINT {UNIQUE} UNIQUE \(source, connection_key\)"
+            table = next(s for t, s in schema if t == "table").rstrip().removesuffix(")")
             sql("DROP TABLE events")
-            sql(re.sub(pattern, "", table))
-            for statement in (s for t, s in schema if t == "index" and s and mode != "bare"):
+            sql(f"{table}, CONSTRAINT {UNIQUE} UNIQUE (source, connection_key))")
+            for statement in (s for t, s in schema if t == "index" and s):
                 sql(statement)
-        else:
-            sql(f"ALTER TABLE events DROP CONSTRAINT {UNIQUE}")
-            if mode == "bare":
-                sql("DROP INDEX ix_events_input_id, ix_events_observed_at, ix_events_source, ix_events_watchlist")  # fmt: skip
-        if mode == "partial":
-            sql(f"CREATE UNIQUE INDEX {UNIQUE} ON events (source, connection_key) WHERE connection_key IS NOT NULL")  # fmt: skip
+        elif mode == "0008":
+            sql(f"ALTER TABLE events ADD CONSTRAINT {UNIQUE} UNIQUE (source, connection_key)")
+        if mode == "bare":
+            for name in ("ix_events_input_id", "ix_events_observed_at", "ix_events_source", "ix_events_watchlist"):  # fmt: skip
+                sql(f"DROP INDEX {name}")
 
 
 def batches(table: pa.Table) -> list[pa.Table]:
@@ -148,17 +154,17 @@ def tuples(b: Bench, events: pa.Table) -> list[list[tuple[Any, ...]]]:
     return [event_rows(t, b.dialect, fixed=b.fixed) for t in batches(events)]
 
 
-def arrow(b: Bench, events: pa.Table, staged: bool = False) -> pa.Table:
+def arrow(b: Bench, events: pa.Table) -> pa.Table:
     """The pipeline's table typed as stored (SQLite: times as SQLAlchemy's text; PostgreSQL:
-    int4 where it is), with the fixed columns unless ``staged`` (then the move adds them)."""
+    int4 where it is), with the fixed columns."""
     n, columns = events.num_rows, {}
-    for name in EVENT_COLUMNS if not staged else b.given():
+    for name in EVENT_COLUMNS:
         value = b.fixed.get(name)
         column = events.column(name) if name not in b.fixed else pa.array(
             [value] * n, pa.int64() if isinstance(value, int) else pa.timestamp("us", tz="UTC"))  # fmt: skip
         if pa.types.is_timestamp(column.type) and b.dialect == "sqlite":
             column = column.cast(pa.timestamp("us")).cast(pa.string())
-        elif name.endswith(("_port", "_id")) and b.dialect == "postgresql":  # int4 columns
+        elif name.endswith("_port") and b.dialect == "postgresql":  # int4 columns
             column = column.cast(pa.int32())
         columns[name] = column
     return pa.table(columns)
@@ -216,44 +222,23 @@ def sqlite_adbc(b: Bench, table: pa.Table) -> str:
     return f"stage {stage:.2f}s + move {move:.2f}s"
 
 
-def pg_adbc(b: Bench, table: pa.Table, staged: bool = False) -> str:
-    """ADBC's own connection and transaction: into events, or ``staged`` into an UNLOGGED table
-    (committed: a TEMP one would be invisible) that the input's transaction moves and drops."""
+def pg_adbc(b: Bench, table: pa.Table) -> str:
+    """ADBC's own connection and transaction, into events (not the input's transaction)."""
     import adbc_driver_postgresql.dbapi as adbc
 
-    start = time.perf_counter()
     with adbc.connect(b.adbc_uri) as adbc_conn, adbc_conn.cursor() as cursor:
-        if staged:
-            cursor.execute(f"CREATE UNLOGGED TABLE staging AS SELECT {', '.join(table.column_names)} FROM events WITH NO DATA")  # fmt: skip
-        cursor.adbc_ingest("staging" if staged else "events", table, mode="append")
+        cursor.adbc_ingest("events", table, mode="append")
         adbc_conn.commit()
-    if not staged:
-        return "own transaction"
-    stage = time.perf_counter() - start
-    with b.store.write() as conn:
-        move = moved(conn, b, "staging", table.column_names)
-        conn.exec_driver_sql("DROP TABLE staging")
-    return f"stage {stage:.2f}s + move {move:.2f}s"
+    return "own transaction"
 
 
-def pg_copy(b: Bench, chunks: list[Any], names: list[str], staged: bool = False) -> str:
-    """COPY (rows by ``write_row``, as today, or ``bytes``: binary) into events or staging."""
-    binary = isinstance(chunks[0], bytes)
+def pg_copy(b: Bench, chunks: list[bytes], names: list[str]) -> str:
+    """COPY binary chunks into events in the input's transaction."""
     with b.store.write() as conn:
         driver: Any = conn.connection.driver_connection
-        start, target = time.perf_counter(), "staging" if staged else "events"
-        if staged:
-            conn.exec_driver_sql(f"CREATE TEMP TABLE staging ON COMMIT DROP AS SELECT {', '.join(names)} FROM events WITH NO DATA")  # fmt: skip
-        how = " WITH (FORMAT binary)" if binary else ""
-        with driver.cursor() as cur, cur.copy(f"COPY {target} ({', '.join(names)}) FROM STDIN{how}") as copy:  # fmt: skip
+        with driver.cursor() as cur, cur.copy(f"COPY events ({', '.join(names)}) FROM STDIN WITH (FORMAT binary)") as copy:  # fmt: skip
             for chunk in chunks:
-                if binary:
-                    copy.write(chunk)
-                else:
-                    for row in chunk:
-                        copy.write_row(row)
-        if staged:
-            return f"stage {time.perf_counter() - start:.2f}s + move {moved(conn, b, 'staging', names):.2f}s"
+                copy.write(chunk)
     return ""
 
 
@@ -301,37 +286,39 @@ def pgcopy_binary(table: pa.Table, header: bool, trailer: bool) -> bytes:
     return out.tobytes()
 
 
-def binary(b: Bench, events: pa.Table, staged: bool = False) -> list[bytes]:
-    parts = list(batches(arrow(b, events, staged)))
+def binary(b: Bench, events: pa.Table) -> list[bytes]:
+    parts = list(batches(arrow(b, events)))
     return [pgcopy_binary(t, i == 0, i == len(parts) - 1) for i, t in enumerate(parts)]
+
+
+def event_writer(b: Bench, parts: list[pa.Table]) -> str:
+    """``chainwatch.store.writes.EventWriter``: what the ingest path uses, Arrow to committed."""
+    with b.store.write() as conn:
+        writer = EventWriter(conn)
+        for part in parts:
+            writer.add(part, b.fixed)
+        start = time.perf_counter()
+        writer.flush()
+        flush = time.perf_counter() - start
+    return f"flush {flush:.2f}s" if b.dialect == "sqlite" else ""
 
 
 #: (name, database, indexes, prep from the Arrow table, write in one transaction, needs)
 SQ, PG, ADBC_SQ, ADBC_PG = "sqlite", "postgresql", "adbc_driver_sqlite", "adbc_driver_postgresql"
 VARIANTS: list[tuple[Any, ...]] = [
-    ("1 today: insert_event_rows (executemany)", SQ, "all", tuples, today, ""),
-    ("2a partial unique index", SQ, "partial", tuples, today, ""),
-    ("2b no unique index", SQ, "none", tuples, today, ""),
+    ("1 today: insert_event_rows (executemany), 0008", SQ, "0008", tuples, today, ""),
+    ("2 insert_event_rows, 0009 indexes", SQ, "head", tuples, today, ""),
     ("2c no index but the key (floor of the table)", SQ, "bare", tuples, today, ""),
-    ("3 TEMP staging + INSERT SELECT", SQ, "all", tuples, sqlite_staged, ""),
-    ("4 ADBC → scratch file, ATTACH + INSERT SELECT", SQ, "all", arrow, sqlite_adbc, ADBC_SQ),
-    ("4b = 4, no unique index", SQ, "none", arrow, sqlite_adbc, ADBC_SQ),
-    ("1 today: insert_event_rows (COPY write_row)", PG, "all", tuples, today, ""),
-    ("2a partial unique index", PG, "partial", tuples, today, ""),
-    ("2b no unique index", PG, "none", tuples, today, ""),
+    ("3 TEMP staging + INSERT SELECT", SQ, "head", tuples, sqlite_staged, ""),
+    ("4 ADBC → scratch file, ATTACH + INSERT SELECT", SQ, "head", arrow, sqlite_adbc, ADBC_SQ),
+    ("6 EventWriter (ADBC scratch), 0009", SQ, "head", lambda b, e: batches(e), event_writer, ADBC_SQ),
+    ("1 today: insert_event_rows (COPY write_row), 0008", PG, "0008", tuples, today, ""),
+    ("2 insert_event_rows, 0009 indexes", PG, "head", tuples, today, ""),
     ("2c no index but the key (floor of the table)", PG, "bare", tuples, today, ""),
-    ("5a COPY write_row → TEMP staging + INSERT SELECT", PG, "all",
-        lambda b, e: [[row + tuple(b.fixed.values()) for row in chunk] for chunk in tuples(b, e)],
-        lambda b, rows: pg_copy(b, rows, [*b.given(), *b.fixed], staged=True), ""),
-    ("5b COPY BINARY from Arrow → events", PG, "all", binary,
+    ("5b COPY BINARY (numpy) from Arrow → events", PG, "head", binary,
         lambda b, chunks: pg_copy(b, chunks, list(EVENT_COLUMNS)), ""),
-    ("5c COPY BINARY → TEMP staging + INSERT SELECT", PG, "all", lambda b, e: binary(b, e, True),
-        lambda b, chunks: pg_copy(b, chunks, b.given(), staged=True), ""),
-    ("5d ADBC → events (own txn)", PG, "all", arrow, pg_adbc, ADBC_PG),
-    ("5e ADBC → UNLOGGED staging + INSERT SELECT", PG, "all", lambda b, e: arrow(b, e, True),
-        lambda b, t: pg_adbc(b, t, staged=True), ADBC_PG),
-    ("5f = 5b, no unique index", PG, "none", binary,
-        lambda b, chunks: pg_copy(b, chunks, list(EVENT_COLUMNS)), ""),
+    ("5d ADBC → events (own txn)", PG, "head", arrow, pg_adbc, ADBC_PG),
+    ("6 EventWriter (COPY BINARY, Arrow kernels), 0009", PG, "head", lambda b, e: batches(e), event_writer, ""),
 ]  # fmt: skip
 
 

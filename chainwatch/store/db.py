@@ -7,7 +7,9 @@ has waited ``WAIT_NOTICE_SECONDS``: a one-shot ``chainwatch scan`` from cron wai
 ``chainwatch run`` reading a large file instead of failing with "database is locked". (A
 transaction that read first and wrote later could not wait: SQLite refuses it the lock at once
 when another writer got in between.) Read-only work (``Store.reading()``, reports) takes no
-lock and never waits in WAL mode. The schema
+lock and never waits in WAL mode. A ``Store.write()`` connection has scratch files attached,
+where its events are staged from Arrow (``store/scratch.py``); it takes the same write lock with
+a first statement after a DEFERRED BEGIN, since IMMEDIATE would lock those files too. The schema
 is made and changed only by Alembic (``migrations/``); ``open_store`` upgrades to the head
 revision under a lock (an IMMEDIATE transaction on SQLite, an advisory lock on PostgreSQL) so
 two processes starting at once do not both try to create it.
@@ -35,6 +37,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from chainwatch.errors import StoreError
+from chainwatch.store import scratch
 
 #: Fixed key for PostgreSQL's advisory lock around migrations ("chainwatch" in ASCII, trimmed).
 _MIGRATION_LOCK = 0x636861696E77
@@ -94,24 +97,37 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA wal_autocheckpoint = 16384")
         cursor.close()
 
+    @event.listens_for(engine, "close")
+    def _on_close(_dbapi_connection: Any, record: Any) -> None:
+        scratch.detach_files(record.info)
+
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
         # Writers ask for IMMEDIATE so they queue on the lock up front instead of failing
         # with SQLITE_BUSY when a read transaction later tries to become a write.
         mode = connection.get_execution_options().get("sqlite_begin", "BEGIN")
+        info = connection.connection.info
+        scratch.begun(info)
         if mode == "BEGIN":
             connection.exec_driver_sql(mode)
             return
+        # With scratch files attached, IMMEDIATE would lock them too (store/scratch.py): the
+        # same write lock on the main database is taken by a first statement instead.
+        lock = scratch.LOCK_MAIN if scratch.attached(info) else mode
+        if lock != mode:
+            connection.exec_driver_sql("BEGIN")
         name = Path(engine.url.database or "").name or "the database"
         with waiting_notice(
             f"{name}: another writer holds its lock (SQLite has one writer at a time)"
         ):
             while True:  # each try waits SQLITE_BUSY_TIMEOUT_MS; a writer may hold it longer
                 try:
-                    connection.exec_driver_sql(mode)
+                    connection.exec_driver_sql(lock)
                     return
                 except OperationalError as exc:
                     if not _locked(exc):
+                        if lock != mode:
+                            connection.exec_driver_sql("ROLLBACK")
                         raise
 
 
@@ -213,8 +229,11 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A connection in one write transaction (IMMEDIATE on SQLite), for bulk statements."""
+        """A connection in one write transaction (its write lock taken up front on SQLite,
+        with scratch files for ``EventWriter``), for bulk statements."""
         with self.engine.connect() as connection:
+            if self.dialect == "sqlite":
+                scratch.attach(connection)  # before the transaction: see store/scratch.py
             connection = connection.execution_options(sqlite_begin="BEGIN IMMEDIATE")
             with connection.begin():
                 yield connection

@@ -43,7 +43,7 @@ from chainwatch.flows.connection_keys import PAIR_WINDOW, Connections
 from chainwatch.passive_dns import Sightings
 from chainwatch.store.locks import name_writer, try_claim
 from chainwatch.store.models import Input
-from chainwatch.store.pairing import known_keys, latest_start, pair_alone
+from chainwatch.store.pairing import EARLIEST, LATEST, known_keys, latest_start, pair_alone
 from chainwatch.store.resolutions import add_answers
 from chainwatch.store.writes import EventWriter, Fixed, add_rollup_addresses, add_rollups
 
@@ -242,7 +242,7 @@ class InputIngest:
         after concurrent scans of the source stored theirs)."""
         if not self._pairing:
             self._pair_alone()
-        return known_keys(self.conn, self.source, keys)
+        return known_keys(self.conn, self.source, keys, since=EARLIEST, until=LATEST)
 
     def finish(self) -> InputTotals:
         """Write the input's rollups and its last DNS answers, make its events visible to the
@@ -322,12 +322,18 @@ class InputIngest:
 
     def _known(self, keys: Sequence[str], seconds: np.ndarray) -> set[str]:
         """Which of the keys of records starting at ``seconds`` the source's earlier inputs
-        stored: a connection's other record started within two pairing windows of them."""
+        stored: a NetFlow connection's other record started within two pairing windows of
+        them; a Zeek uid's event (its conn.log record, or an ssl/http record seen later in the
+        connection) at any time up to the horizon."""
+        horizon = self._stored_until
+        assert horizon is not None
         reach = 2 * PAIR_WINDOW
-        since = dt.datetime.fromtimestamp(int(seconds.min()) - reach, dt.UTC)
-        until = dt.datetime.fromtimestamp(int(seconds.max()) + reach, dt.UTC)
-        del since, until  # integration: h-store's known_keys(..., since=, until=) bounds by them
-        return known_keys(self.conn, self.source, keys)
+        if keys[-1].startswith("zeek:"):  # sorted: "zeek:" keys come last
+            since, until = EARLIEST, dt.datetime.fromtimestamp(horizon, dt.UTC)
+        else:
+            since = dt.datetime.fromtimestamp(int(seconds.min()) - reach, dt.UTC)
+            until = dt.datetime.fromtimestamp(min(horizon, int(seconds.max()) + reach), dt.UTC)
+        return known_keys(self.conn, self.source, keys, since=since, until=until)
 
     @functools.cached_property
     def _stored_until(self) -> int | None:

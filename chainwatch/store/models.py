@@ -38,6 +38,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, synonym
@@ -162,6 +163,11 @@ class Input(Base):
     bad: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+_LIVE: dict[str, Any] = {
+    f"{dialect}_where": text("last_seen_at IS NOT NULL") for dialect in ("sqlite", "postgresql")
+}
+
+
 class Event(Base):
     """One classified record, or one live peer connection for as long as it lasts.
 
@@ -176,7 +182,9 @@ class Event(Base):
         Index(None, "observed_at"),
         Index(None, "source", "observed_at"),  # a source's latest event (flow pairing)
         Index(None, "input_id"),
-        UniqueConstraint("source", "connection_key"),
+        # Node peers (the only events with last_seen_at) are upserted by their connection key;
+        # flow events, paired by source and time, need not keep this index up to date.
+        Index("uq_events_live_connection", "source", "connection_key", unique=True, **_LIVE),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -198,13 +206,16 @@ class Event(Base):
     confidence: Mapped[float] = mapped_column(Float)
     source: Mapped[str] = mapped_column(String(200))
     source_ref: Mapped[str] = mapped_column(Text)
-    input_id: Mapped[int | None] = mapped_column(ForeignKey("inputs.id", ondelete="SET NULL"))
-    scan_id: Mapped[int | None] = mapped_column(ForeignKey("scans.id", ondelete="SET NULL"))
+    input_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("inputs.id", ondelete="SET NULL")
+    )
+    scan_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("scans.id", ondelete="SET NULL"))
     bytes: Mapped[int | None] = mapped_column(BigInteger)
     packets: Mapped[int | None] = mapped_column(BigInteger)
     detail: Mapped[dict[str, Any] | None]
     evidence_sha256: Mapped[str] = mapped_column(String(64))
-    #: identifies a live connection across polls (node watchers); NULL for flow records.
+    #: identifies a live connection across polls (node watchers: unique among the events with
+    #: ``last_seen_at``), or a flow record's connection (pairing; NULL in the demo's events).
     connection_key: Mapped[str | None] = mapped_column(String(200))
 
 

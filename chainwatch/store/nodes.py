@@ -134,6 +134,7 @@ def _upsert_peers(conn: Connection, rows: Sequence[dict[str, Any]]) -> UpsertCou
         # Another scan of the same node may have inserted it meanwhile: then refresh instead.
         statement = statement.on_conflict_do_update(
             index_elements=["source", "connection_key"],
+            index_where=Event.last_seen_at.isnot(None),
             set_={name: getattr(statement.excluded, name) for name in _EVENT_REFRESH},
         )
         conn.execute(statement, [{c: r[c] for c in EVENT_COLUMNS} for r in new])

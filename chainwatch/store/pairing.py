@@ -7,17 +7,19 @@ and keeps it to its end; on SQLite the transaction's write lock already does tha
 look-ups then see every earlier input's committed events, and concurrent scans pair a
 connection's two directions as one scan reading the same files in some order would.
 
-The look-up of stored connection keys does not depend on the planner's guesses: on PostgreSQL
-it is one statement per batch, a nested loop of the batch's keys (one array) into the unique
-index on (source, connection_key), planned for its actual values. As a list of 3,000 bound
-parameters it had been planned generically after a few runs, scanning the whole unanalysed
-``events`` table per batch (~10 s each; a backfill of 10 files of 200,000 records did not end
-in 20 minutes).
+The look-up of stored connection keys is bounded by time: a record's connection can only have
+been stored by an event that started near it, so one range of the index on (source,
+observed_at) holds every candidate, whatever the size of the source's history, and the events
+table needs no index over every connection key (keeping one up to date cost more than storing
+the events). On PostgreSQL it is one statement per batch, planned for its actual values (a
+generic plan had scanned the whole unanalysed ``events`` table per batch); on SQLite the keys
+are one JSON parameter, so any number of them is one statement and one pass over the range.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 
 from sqlalchemy import Connection, func, select, text
@@ -25,8 +27,10 @@ from sqlalchemy import Connection, func, select, text
 from chainwatch.store.locks import wait_for
 from chainwatch.store.models import Event
 
-#: Keys per look-up on SQLite (below its limit of bound parameters per statement).
-_KEY_CHUNK = 3000
+#: Bounds of ``known_keys`` for keys that name a connection whatever its time (Zeek's uids): the
+#: look-up then reads all of the source's events.
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)
 
 
 def pair_alone(conn: Connection, source: str) -> None:
@@ -50,29 +54,31 @@ def latest_start(conn: Connection, source: str) -> dt.datetime | None:
     return latest
 
 
-def known_keys(conn: Connection, source: str, keys: Sequence[str]) -> set[str]:
-    """Which of ``keys`` the source's stored events have as connection keys."""
+def known_keys(
+    conn: Connection, source: str, keys: Sequence[str], *, since: dt.datetime, until: dt.datetime
+) -> set[str]:
+    """Which of ``keys`` the source's stored events that started in [since, until] have as
+    connection keys."""
+    if since.tzinfo is None or until.tzinfo is None:
+        raise ValueError("known_keys: since and until must be UTC-aware")
     if not keys:
         return set()
     if conn.dialect.name == "postgresql":
         rows = conn.execute(
             text(
-                "SELECT e.connection_key FROM unnest(CAST(:keys AS text[])) AS k(key) "
-                "JOIN events e ON e.source = :source AND e.connection_key = k.key"
+                "SELECT connection_key FROM events WHERE source = :source"
+                " AND observed_at BETWEEN :since AND :until"
+                " AND connection_key = ANY(CAST(:keys AS text[]))"
             ),
-            {"keys": list(keys), "source": source},
+            {"keys": list(keys), "source": source, "since": since, "until": until},
         )
         return {key for (key,) in rows}
-    found: set[str] = set()
-    for start in range(0, len(keys), _KEY_CHUNK):
-        chunk = keys[start : start + _KEY_CHUNK]
-        found.update(
-            key
-            for key in conn.scalars(
-                select(Event.connection_key).where(
-                    Event.source == source, Event.connection_key.in_(chunk)
-                )
-            )
-            if key is not None
+    wanted = func.json_each(json.dumps(list(keys))).table_valued("value")
+    found = conn.scalars(
+        select(Event.connection_key).where(
+            Event.source == source,
+            Event.observed_at.between(since, until),
+            Event.connection_key.in_(select(wanted.c.value)),
         )
-    return found
+    )
+    return {key for key in found if key is not None}

@@ -17,14 +17,17 @@ wants, would otherwise deadlock when an input writes its addresses in more than 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
 from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 
+from chainwatch.store import pgcopy, scratch
 from chainwatch.store.locks import wait_for
 from chainwatch.store.models import Event, Rollup
 
@@ -35,6 +38,8 @@ FIXED_EVENT_COLUMNS = ("last_seen_at", "recorded_at", "input_id", "scan_id")
 ROLLUP_COLUMNS = ("hour", "watchlist", "category", "records", "bytes", "packets", "events")
 ROLLUP_ADDRESS_COLUMNS = ("hour", "watchlist", "category", "local_ip")
 _CHUNK = 50_000
+#: Rows per part of a binary COPY encoded at a time (about 6 MB).
+_COPY_PART = 16_384
 #: The lock (kind, name) a transaction takes before it adds to the rollups.
 ROLLUPS = ("rollups", "all")
 
@@ -106,9 +111,7 @@ def insert_event_rows(
         return 0
     dialect = conn.dialect.name
     fixed = fixed or {}
-    for name, value in fixed.items():
-        if not (value is None or isinstance(value, int | dt.datetime)):
-            raise TypeError(f"fixed event column {name}: None, an int or a datetime, not text")
+    _check_fixed(fixed)
     values = {name: _driver_value(value, dialect) for name, value in fixed.items()}
     columns = [c for c in EVENT_COLUMNS if c not in values]
     if dialect == "postgresql":
@@ -155,27 +158,131 @@ def _table_tuples(table: pa.Table, dialect: str) -> list[tuple[Any, ...]]:
 
 
 class EventWriter:
-    """One transaction's events, written from Arrow.
+    """One transaction's events, written from Arrow with no Python per value.
 
     ``add`` takes a batch of events (``EVENT_COLUMNS`` minus the keys of ``fixed``, typed as
-    the match stage makes them: times UTC microseconds, integers int64, ``detail`` JSON text
-    or null) and the values of the fixed columns; ``flush`` makes sure everything added is in
-    ``events``: call it before the transaction commits.
+    the match stage makes them: times UTC, integers, ``detail`` JSON text or null) and the
+    values of the ``fixed`` columns (None, an int or a UTC datetime: the same for the whole
+    batch). ``flush`` makes sure everything added is in ``events``: call it before the
+    transaction commits, and before reading the events back in it.
+
+    PostgreSQL: each batch is COPYed (binary, ``store/pgcopy.py``) on the transaction's own
+    connection, so ``flush`` has nothing to do. SQLite: batches are staged in a scratch file
+    (ADBC, ``store/scratch.py``) and moved into ``events`` by ``flush``, one INSERT ... SELECT
+    per batch in the order added (ids as one insert would give them). A transaction that
+    flushes more often than it has scratch files, or a connection without them (not from
+    ``Store.write()``), writes the rest through ``sqlite3`` as ``insert_event_rows`` does.
     """
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self._stage: scratch.Stage | None = None
+        self._staged: list[tuple[str, dict[str, Fixed]]] = []
 
     def add(self, events: pa.Table, fixed: Mapping[str, Fixed]) -> int:
         """Write (or stage) a batch of events; returns how many."""
-        missing = [c for c in EVENT_COLUMNS if c not in fixed and c not in events.column_names]
+        _check_fixed(fixed)
+        given = [c for c in EVENT_COLUMNS if c not in fixed]
+        missing = [c for c in given if c not in events.column_names]
         if missing:
             raise ValueError(f"events lack columns {missing}")
-        rows = event_rows(events, self.conn.dialect.name, fixed=fixed)
-        return insert_event_rows(self.conn, rows, fixed=fixed)
+        if events.num_rows == 0:
+            return 0
+        events = events.select(given)
+        if self.conn.dialect.name == "postgresql":
+            return _copy_events(self.conn, events, fixed)
+        if self._stage is None:
+            self._stage = scratch.take(self.conn)
+        if self._stage is None:
+            rows = event_rows(events, "sqlite", fixed=fixed)
+            return insert_event_rows(self.conn, rows, fixed=fixed)
+        self._staged.append((self._stage.add(_sqlite_values(events)), dict(fixed)))
+        return int(events.num_rows)
 
     def flush(self) -> None:
         """Everything added is in ``events`` (idempotent)."""
+        staged, self._staged, self._stage = self._staged, [], None
+        for table, fixed in staged:
+            given = [c for c in EVENT_COLUMNS if c not in fixed]
+            names = ", ".join([*given, *fixed])
+            values = ", ".join([*given, *(_literal(v) for v in fixed.values())])
+            self.conn.exec_driver_sql(
+                f"INSERT INTO events ({names}) SELECT {values} FROM {table} ORDER BY rowid"
+            )
+
+
+def _check_fixed(fixed: Mapping[str, Fixed]) -> None:
+    for name, value in fixed.items():
+        if name not in EVENT_COLUMNS:
+            raise ValueError(f"fixed event column {name}: not a column of events")
+        if not (value is None or isinstance(value, int | dt.datetime)):
+            raise TypeError(f"fixed event column {name}: None, an int or a datetime, not text")
+
+
+def _sqlite_values(events: pa.Table) -> pa.Table:
+    """Events as SQLite stores them: times as SQLAlchemy's text, ``detail`` as JSON text."""
+    columns = []
+    for name in events.column_names:
+        column = events.column(name)
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
+        if pa.types.is_timestamp(column.type):
+            if column.type.tz is None:
+                raise ValueError(f"column {name}: naive timestamps; times must be UTC")
+            column = column.cast(pa.timestamp("us")).cast(pa.string())
+        elif name == "detail" and not pa.types.is_string(column.type):
+            column = pa.array([_driver_value(v, "sqlite") for v in column.to_pylist()], pa.string())
+        columns.append(column)
+    return pa.table(columns, names=events.column_names)
+
+
+@functools.cache
+def _pg_types() -> dict[str, str]:
+    """Each event column's PostgreSQL type, as ``pgcopy.TYPES`` names it."""
+    names = {"INTEGER": "integer", "BIGINT": "bigint", "FLOAT": "double precision"}
+    kinds, dialect = {}, postgresql.dialect()  # type: ignore[no-untyped-call]
+    for column in Event.__table__.columns:
+        compiled = column.type.compile(dialect=dialect)
+        if compiled.startswith("TIMESTAMP"):
+            kinds[column.name] = "timestamp with time zone"
+        else:
+            kinds[column.name] = names.get(compiled, "text")  # VARCHAR, TEXT, JSON: their text
+    return kinds
+
+
+def _copy_events(conn: Connection, events: pa.Table, fixed: Mapping[str, Fixed]) -> int:
+    """COPY a batch into ``events`` (binary), the fixed values repeated on every row. Parts of
+    it are encoded in a thread while the previous part goes to the server (Arrow and the
+    driver both let go of the GIL), so the server, the floor, is kept busy."""
+    n, types = int(events.num_rows), _pg_types()
+    for name, value in fixed.items():
+        kind = pgcopy.TYPES[types[name]][0]
+        events = events.append_column(
+            name, pa.nulls(n, kind) if value is None else pa.repeat(pa.scalar(value, kind), n)
+        )
+
+    def encode(start: int) -> tuple[pa.Array, memoryview]:
+        rows = pgcopy.copy_rows(events.slice(start, _COPY_PART), types)
+        return rows, pgcopy.stream(rows)  # the array owns the bytes: kept until written
+
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    statement = f"COPY events ({', '.join(events.column_names)}) FROM STDIN (FORMAT binary)"
+    starts = list(range(0, n, _COPY_PART))
+    with (
+        ThreadPoolExecutor(1, thread_name_prefix="pgcopy") as pool,
+        driver.cursor() as cursor,
+        cursor.copy(statement) as copy,
+    ):
+        copy.write(pgcopy.HEADER)
+        part = pool.submit(encode, starts[0])
+        for following in [*starts[1:], None]:
+            _, data = part.result()
+            if following is not None:
+                part = pool.submit(encode, following)
+            copy.write(data)
+        copy.write(pgcopy.TRAILER)
+    return n
 
 
 def _upsert(conn: Connection) -> Any:
