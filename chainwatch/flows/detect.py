@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 
 from chainwatch.errors import InputError
 from chainwatch.flows.dialect import split_record
@@ -78,3 +79,28 @@ def check_nfcapd(flow_input: FlowInput) -> None:
         f"is not an nfcapd file ({looks})",
         expected="a file written by nfcapd or nfpcapd, or the right --format",
     )
+
+
+def format_of(configured: str, flow_input: FlowInput, note: Callable[[str], None]) -> str:
+    """An input's format: the ``configured`` one (a family, ``zeek``, made exact by the
+    first bytes), or with ``auto`` the one its first bytes show (said through ``note``)."""
+    if configured == "auto":
+        found = detect(head(flow_input))
+        if found is None:
+            raise InputError(
+                flow_input.name,
+                "is not a flow format chainwatch knows",
+                line=1,
+                expected="nfcapd, nfdump CSV, a Zeek conn/dns/ssl/http log, Suricata eve.json "
+                "or CSV with a header (or give --format)",
+            )
+        if found == "nfcapd":
+            check_nfcapd(flow_input)
+        note(f"{flow_input.name}: detected {NAMES[found]}")
+        return found
+    if configured == "zeek":
+        found = detect(head(flow_input))
+        return found if found is not None and found.startswith("zeek") else "zeek"
+    if configured == "nfcapd":
+        check_nfcapd(flow_input)
+    return configured

@@ -27,6 +27,7 @@ finishes; distinct local addresses too, up to ``ADDRESSES_HELD`` rows. The rows 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import functools
 import itertools
@@ -40,6 +41,7 @@ import pyarrow.compute as pc
 from sqlalchemy import Connection, insert, select, update
 
 from chainwatch.flows.connection_keys import PAIR_WINDOW, Connections
+from chainwatch.flows.inputs import FlowInput, identity, is_gzip, sha256_of
 from chainwatch.passive_dns import Sightings
 from chainwatch.store.locks import name_writer, try_claim
 from chainwatch.store.models import Input
@@ -362,3 +364,15 @@ class InputIngest:
             if len(addresses) > ADDRESSES_HELD // 2:  # still many: write, hold memory flat
                 add_rollup_addresses(self.conn, addresses)
                 self._addresses = []
+
+
+def resumed_input(conn: Connection, flow_input: FlowInput, fmt: str) -> FlowInput:
+    """The input, to be read from where an earlier round stopped when it only grew since."""
+    if flow_input.name == "-" or fmt == "nfcapd" or is_gzip(flow_input.path):
+        return flow_input
+    previous = last_input(conn, identity(flow_input.path))
+    if previous is None or previous.size >= flow_input.size:
+        return flow_input
+    if sha256_of(flow_input.path, previous.size) != previous.sha256:
+        return flow_input
+    return dataclasses.replace(flow_input, start=previous.size)

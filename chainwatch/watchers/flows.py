@@ -16,12 +16,12 @@ by uid as ``chainwatch.flows.readers.zeek_join`` describes.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-from collections.abc import Iterator, Sequence
+import functools
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-from sqlalchemy import Connection
 
 from chainwatch.classify import Classifier
 from chainwatch.errors import ChainwatchError, InputError, WatcherError
@@ -32,9 +32,7 @@ from chainwatch.flows.inputs import (
     describe,
     head,
     identity,
-    is_gzip,
     list_inputs,
-    sha256_of,
     spooled_stdin,
     unreadable,
 )
@@ -45,8 +43,8 @@ from chainwatch.observations import Batch
 from chainwatch.resolve import catalog_answers
 from chainwatch.sensors.eve import EveReader
 from chainwatch.sensors.signatures import signature_map
-from chainwatch.store.ingest import Ingest, input_seen, last_input
-from chainwatch.watchers import feeding
+from chainwatch.store.ingest import Ingest, input_seen, resumed_input
+from chainwatch.watchers import feeding, nfcapd_groups
 from chainwatch.watchers.feeding import Begun, GroupReader
 from chainwatch.watchers.interface import ScanContext, Watcher, WatcherResult
 
@@ -108,12 +106,26 @@ class FlowWatcher(Watcher):
         failures: list[str] = []
         inputs = self._zeek_join(ctx, classifier, inputs)
         progress = self._progress(ctx)
-        with progress:
-            for path, name in inputs:
+
+        def read_one(path: Path, name: str) -> None:
+            self._read_one(ctx, classifier, path, name, result, progress)
+
+        def store(group: nfcapd_groups.Group) -> None:
+            self._store_group(ctx, classifier, group, result, progress)
+
+        # nfcapd files in groups (one nfdump, one transaction each), then the other inputs
+        grouped, rest = nfcapd_groups.split(inputs, self._unlisted.__contains__)
+        groups = nfcapd_groups.read_groups(grouped, self._nfdump_filter.path, ctx.settings.limits)
+        reads: Iterator[Callable[[], None]] = itertools.chain(
+            (read for group in groups for read in nfcapd_groups.reads(group, read_one, store)),
+            (functools.partial(read_one, path, name) for path, name in rest),
+        )
+        with progress, contextlib.closing(groups):
+            for read in reads:
                 if ctx.should_stop():
                     break
                 try:
-                    self._read_one(ctx, classifier, path, name, result, progress)
+                    read()
                 except ChainwatchError as exc:
                     if ctx.strict or len(inputs) == 1:
                         raise
@@ -135,6 +147,25 @@ class FlowWatcher(Watcher):
             disable=not ctx.console.is_terminal,
             transient=True,
         )
+
+    def _store_group(
+        self,
+        ctx: ScanContext,
+        classifier: Classifier,
+        group: nfcapd_groups.Group,
+        result: WatcherResult,
+        progress: Progress,
+    ) -> None:
+        """Store the readable inputs of a group read by one nfdump, in one transaction."""
+        try:
+            begun = self.store_inputs(
+                ctx, classifier, group.readable, result, progress, group.replay
+            )
+        except OSError as exc:  # a file vanished or went unreadable while it was hashed
+            raise unreadable(group.inputs[0][1], exc) from None
+        for one in begun:
+            if one is not None:
+                self.count(ctx, one, result)
 
     def _read_one(
         self,
@@ -282,36 +313,18 @@ class FlowWatcher(Watcher):
 
     def format_of(self, ctx: ScanContext, flow_input: FlowInput) -> str:
         """The input's format: the one configured, or the one its first bytes show."""
-        fmt = self.config.format
-        if fmt == "auto":
-            found = detect.detect(head(flow_input))
-            if found is None:
-                raise InputError(
-                    flow_input.name,
-                    "is not a flow format chainwatch knows",
-                    line=1,
-                    expected="nfcapd, nfdump CSV, a Zeek conn/dns/ssl/http log, Suricata eve.json "
-                    "or CSV with a header (or give --format)",
-                )
-            if found == "nfcapd":
-                detect.check_nfcapd(flow_input)
-            ctx.console.print(
-                f"{flow_input.name}: detected {detect.NAMES[found]}", markup=False, highlight=False
-            )
-            return found
-        if fmt == "zeek":
-            found = detect.detect(head(flow_input))
-            return found if found is not None and found.startswith("zeek") else "zeek"
-        if fmt == "nfcapd":
-            detect.check_nfcapd(flow_input)
-        return fmt
+
+        def note(text: str) -> None:
+            ctx.console.print(text, markup=False, highlight=False)
+
+        return detect.format_of(self.config.format, flow_input, note)
 
     def resume(
         self, ctx: ScanContext, ingest: Ingest, flow_input: FlowInput, fmt: str
     ) -> FlowInput:
         """A text file that only grew since a round read it (its first bytes hash as they did
         then) is read from where that round stopped: a growing Zeek log is not read twice."""
-        resumed = _resumed(ingest.conn, flow_input, fmt)
+        resumed = resumed_input(ingest.conn, flow_input, fmt)
         if resumed.start:
             ctx.console.print(
                 f"{flow_input.name}: grew since it was read; reading from byte {resumed.start:,}",
@@ -343,7 +356,7 @@ class FlowWatcher(Watcher):
                 with ctx.store.reading() as session:
                     if input_seen(session.connection(), flow_input.sha256) is not None:
                         continue
-                    flow_input = _resumed(session.connection(), flow_input, fmt)
+                    flow_input = resumed_input(session.connection(), flow_input, fmt)
                 log = zeek_join.read_verdicts(
                     flow_input, kind, fmt.endswith("-json"), classifier, ctx.settings.limits
                 )
@@ -380,15 +393,3 @@ class FlowWatcher(Watcher):
             f"format {fmt!r} is not known",
             expected="auto, nfdump, nfcapd, zeek, csv, eve",
         )
-
-
-def _resumed(conn: Connection, flow_input: FlowInput, fmt: str) -> FlowInput:
-    """The input, to be read from where an earlier round stopped when it only grew since."""
-    if flow_input.name == "-" or fmt == "nfcapd" or is_gzip(flow_input.path):
-        return flow_input
-    previous = last_input(conn, identity(flow_input.path))
-    if previous is None or previous.size >= flow_input.size:
-        return flow_input
-    if sha256_of(flow_input.path, previous.size) != previous.sha256:
-        return flow_input
-    return dataclasses.replace(flow_input, start=previous.size)

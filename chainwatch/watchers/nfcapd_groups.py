@@ -1,0 +1,121 @@
+"""nfcapd files read in groups: one nfdump process and one write transaction for several files.
+
+A directory of five-minute nfcapd files holds hundreds of small inputs. Each read alone costs an
+nfdump process and a transaction; read in groups (``chainwatch.flows.readers.nfcapd``), one
+nfdump reads several files (the next group while the current one is stored) and one
+transaction stores them, each input still with its own ``inputs`` row, records numbered within
+its own file and events paired as one transaction per input would pair them.
+
+A file nfdump cannot read fails alone, as it would read alone: the group's other inputs are
+stored and the file is named. A group of one file (a big one) is streamed as any input is.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Generator, Iterator, Sequence
+from pathlib import Path
+
+from chainwatch.flows import detect
+from chainwatch.flows.inputs import FlowInput
+from chainwatch.flows.limits import Limits
+from chainwatch.flows.readers.nfcapd import GroupError, group_inputs, read_nfcapd_groups
+from chainwatch.observations import Batch
+
+#: Enough of a file's first bytes to tell an nfcapd file (magic and layout).
+_HEAD = 4
+
+
+def is_nfcapd(path: Path) -> bool:
+    """Whether the file starts as an nfcapd file of a layout nfdump reads (gzip never is)."""
+    try:
+        with path.open("rb") as handle:
+            first = handle.read(_HEAD)
+    except OSError:
+        return False  # told when it is read alone
+    return (
+        first[:2] == detect.NFCAPD_MAGIC
+        and int.from_bytes(first[2:4], "little") in detect.NFCAPD_LAYOUTS
+    )
+
+
+def split(
+    inputs: Sequence[tuple[Path, str]], unlisted: Callable[[str], bool]
+) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]]]:
+    """The inputs to read in groups (nfcapd files, when there are several) and the rest."""
+    found = [(p, n) for p, n in inputs if not unlisted(n) and n != "-" and is_nfcapd(p)]
+    if len(found) < 2:
+        return [], list(inputs)
+    grouped = {n for _, n in found}
+    return found, [(p, n) for p, n in inputs if n not in grouped]
+
+
+class Group:
+    """One group as read: its inputs, the batches of those nfdump could read (whole, in
+    memory, bounded by ``GROUP_BYTES``), and the errors of those it could not."""
+
+    def __init__(
+        self, inputs: Sequence[tuple[Path, str]], batches: Iterator[tuple[int, Batch]]
+    ) -> None:
+        self.inputs = list(inputs)
+        self.streamed = len(inputs) == 1  # read as any single input is, when it is stored
+        self.items: list[tuple[int, Batch]] = []
+        self.failed: dict[int, Exception] = {}
+        if self.streamed:
+            return
+        try:
+            for item in batches:
+                self.items.append(item)
+        except GroupError as exc:  # raised after every readable input's batches
+            self.failed = dict(exc.failed)
+
+    @property
+    def readable(self) -> list[tuple[Path, str]]:
+        return [each for k, each in enumerate(self.inputs) if k not in self.failed]
+
+    def replay(self, ready: Sequence[FlowInput]) -> Iterator[tuple[int, Batch]]:
+        """The batches of the ``ready`` inputs (those claimed: not read before), indexed into
+        ``ready``."""
+        at = {each.name: k for k, each in enumerate(ready)}
+        for index, batch in self.items:
+            k = at.get(self.inputs[index][1])
+            if k is not None:
+                yield k, batch
+
+
+def read_groups(
+    found: Sequence[tuple[Path, str]], filter_file: Path, limits: Limits
+) -> Generator[Group, None, None]:
+    """The groups of ``found`` as nfdump reads them, the next one read while this one is
+    stored."""
+    flow_inputs = [FlowInput(p, n, _size(p), "") for p, n in found]
+    where = {each.name: k for k, each in enumerate(flow_inputs)}
+    groups = group_inputs(flow_inputs)
+    for group, batches in read_nfcapd_groups(groups, filter_file, limits):
+        yield Group([found[where[each.name]] for each in group], batches)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:  # vanished: nfdump fails on it, and it fails alone
+        return 0
+
+
+def reads(
+    group: Group,
+    read_one: Callable[[Path, str], None],
+    store: Callable[[Group], None],
+) -> Iterator[Callable[[], None]]:
+    """What reading a group takes, one call per outcome: each unreadable input's error (it
+    fails alone), then storing the others (``store``; a group of one is read as any input)."""
+    for error in group.failed.values():
+        yield functools.partial(_fail, error)
+    if group.streamed:
+        yield functools.partial(read_one, *group.inputs[0])
+    elif group.readable:
+        yield functools.partial(store, group)
+
+
+def _fail(error: Exception) -> None:
+    raise error
