@@ -16,7 +16,6 @@ import pytest
 from chainwatch.errors import InputError
 from chainwatch.flows.inputs import FlowInput
 from chainwatch.flows.readers import nfcapd, nfcapd_marker
-from chainwatch.observations import Batch
 from chainwatch.flows.readers.csv_readers import NFDUMP_FMT
 from chainwatch.flows.readers.nfcapd import (
     GroupError,
@@ -25,6 +24,7 @@ from chainwatch.flows.readers.nfcapd import (
     read_nfcapd_group,
     read_nfcapd_groups,
 )
+from chainwatch.observations import Batch
 from tests.conftest import require_binary
 from tests.flows.pcapgen import Conn, write_pcap
 

@@ -86,6 +86,10 @@ def nfdump_index(names: Sequence[str]) -> dict[str, int | None]:
     return index
 
 
+#: What nfdump prints in place of records when there are none (or its filter kept none).
+NO_FLOWS = b"No matching flows"
+
+
 def read_nfdump_csv(flow_input: FlowInput, limits: Limits | None = None) -> Iterator[Batch]:
     """``nfdump -o csv`` output: header line optional, trailing Summary block ignored."""
     limits = limits or default_limits()
@@ -108,4 +112,6 @@ def read_nfdump_csv(flow_input: FlowInput, limits: Limits | None = None) -> Iter
             quoting=True,
             limits=limits,
         )
-        yield from delimited(handle, flow_input.name, layout, first_line=start, stop=b"Summary")
+        yield from delimited(
+            handle, flow_input.name, layout, first_line=start, stop=(b"Summary", NO_FLOWS)
+        )

@@ -35,7 +35,12 @@ from chainwatch.flows.ahead import ahead
 from chainwatch.flows.inputs import FlowInput
 from chainwatch.flows.limits import Limits, default_limits
 from chainwatch.flows.readers.batch import Layout
-from chainwatch.flows.readers.csv_readers import NFDUMP_FMT, NFDUMP_FMT_NAMES, nfdump_index
+from chainwatch.flows.readers.csv_readers import (
+    NFDUMP_FMT,
+    NFDUMP_FMT_NAMES,
+    NO_FLOWS,
+    nfdump_index,
+)
 from chainwatch.flows.readers.nfcapd_marker import MARKER_FILTER, Marker, marker
 from chainwatch.flows.readers.text import delimited
 from chainwatch.observations import Batch, empty
@@ -64,8 +69,6 @@ def nfdump_binary() -> str:
 
 #: What nfdump prints on stderr when it could not read a file (it may still exit 0).
 _NFDUMP_ERROR = re.compile(r"error|short read|corrupt|failed|can't|cannot|unable", re.I)
-#: What nfdump prints on stdout, in place of records, when its filter kept none.
-NONE = b"No matching flows"
 
 
 def _argv(source: list[str], filter_file: os.PathLike[str] | str) -> list[str]:
@@ -100,7 +103,9 @@ def read_nfcapd(
         assert proc.stdout is not None
         try:
             # nfdump prints "No matching flows" when the filter kept nothing: not a record.
-            yield from delimited(proc.stdout, flow_input.name, layout, first_line=1, stop=NONE)
+            yield from delimited(
+                proc.stdout, flow_input.name, layout, first_line=1, stop=(NO_FLOWS,)
+            )
         finally:
             if proc.poll() is None:
                 proc.kill()

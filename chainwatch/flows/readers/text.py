@@ -29,17 +29,26 @@ def _find(block: bytes, word: bytes) -> int:
     return next((int(at) for at in firsts.tolist() if block.startswith(word, at)), -1)
 
 
+def _line_starting(block: bytes, word: bytes) -> int:
+    """Where the first line of ``block`` starting with ``word`` (perhaps quoted, as a
+    spreadsheet saves it) starts, or -1."""
+    at = _find(block, word)
+    if at > 0 and block[at - 1 : at] == b'"':
+        at -= 1
+    return at if at >= 0 and (at == 0 or block[at - 1 : at] == b"\n") else -1
+
+
 def delimited(
     handle: IO[bytes],
     name: str,
     layout: Layout,
     *,
     first_line: int,
-    stop: bytes | None = None,
+    stop: tuple[bytes, ...] = (),
 ) -> Iterator[Batch]:
     """The batches of delimited text (CSV, nfdump's output) from ``handle``, a block at a
     time; a line too long is one bad line (``overlong``); ``stop``: a line starting with
-    this word ends the data (nfdump's trailing "Summary")."""
+    one of these words ends the data (nfdump's trailing "Summary")."""
     number, rest = first_line, b""
     for chunk in blocks(handle, BLOCK, layout.limits.max_record_bytes):
         if isinstance(chunk, Overlong):
@@ -52,12 +61,9 @@ def delimited(
         size = len(chunk)
         block = rest + chunk if rest else chunk
         stopped = False
-        if stop is not None:
-            at = _find(block, stop)
-            if at > 0 and block[at - 1 : at] == b'"':  # as a spreadsheet saves it: quoted
-                at -= 1
-            if at >= 0 and (at == 0 or block[at - 1 : at] == b"\n"):
-                block, stopped = block[:at], True  # nfdump's trailing "Summary" is not data
+        ends = [at for at in (_line_starting(block, word) for word in stop) if at >= 0]
+        if ends:  # nfdump's trailing "Summary" (or "No matching flows") is not data
+            block, stopped = block[: min(ends)], True
         if layout.quoting and (rest or b'"' in block):
             final = stopped or not block.endswith(b"\n")
             batch, number, rest = quoted_batch(block, number, layout, final=final)
