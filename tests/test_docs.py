@@ -115,3 +115,27 @@ def test_every_environment_variable_is_in_the_readme() -> None:
     sources = "\n".join(p.read_text() for p in (REPO / "chainwatch").rglob("*.py"))
     for variable in sorted(set(re.findall(r'"(CHAINWATCH_[A-Z_]+)"', sources))):
         assert variable in README, variable
+
+
+#: Packages that are not stages of the data flow: the command line, the settings it loads,
+#: catalog/watchlist imports (they write files the flow reads), the database's migrations.
+_NOT_IN_THE_FLOW = {"cli", "settings", "imports", "migrations"}
+
+
+def test_the_data_flow_picture_names_the_package_layout() -> None:
+    """The README's picture (DESIGN.md carries the same) names real modules, and every package
+    taking part in the flow."""
+    block = re.search(r"## What it does\n\n```\n(.*?)```", README, re.S)
+    assert block is not None
+    picture = block.group(1)
+    named = set(re.findall(r"\b[a-z_]+(?:/[a-z_]+)*(?:\.py\b|/)", picture))
+    package = REPO / "chainwatch"
+    missing = sorted(p for p in named if not (package / p).exists())
+    assert not missing, f"the picture names what chainwatch/ does not hold: {missing}"
+    packages = {p.name for p in package.iterdir() if (p / "__init__.py").exists()}
+    unnamed = sorted(
+        p for p in packages - _NOT_IN_THE_FLOW if not any(n.startswith(f"{p}/") for n in named)
+    )
+    assert not unnamed, f"packages of the flow missing from the picture: {unnamed}"
+    for stage in ("observations.py", "match.py", "store/ingest.py", "watchers/"):
+        assert stage in named, stage
