@@ -17,6 +17,7 @@ two processes starting at once do not both try to create it.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import sys
 import threading
@@ -25,19 +26,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from chainwatch.errors import StoreError
 from chainwatch.store import scratch
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 #: Fixed key for PostgreSQL's advisory lock around migrations ("chainwatch" in ASCII, trimmed).
 _MIGRATION_LOCK = 0x636861696E77
@@ -55,6 +55,8 @@ def migrations_dir() -> Path:
 
 
 def alembic_config(url: str | None = None) -> Config:
+    from alembic.config import Config  # only to migrate: Alembic costs a tenth of a second
+
     config = Config()
     config.set_main_option("script_location", str(migrations_dir()))
     if url is not None:
@@ -63,11 +65,22 @@ def alembic_config(url: str | None = None) -> Config:
     return config
 
 
+_REVISION = re.compile(r'^(down_)?revision(?:: [^=]+)? = "?([^"\n]*?)"?$', re.M)
+
+
 @cache
 def head_revision() -> str:
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert head is not None, "migrations/ has no revisions"
-    return head
+    """The newest revision of ``migrations/``, read from the scripts' ``revision`` lines
+    without importing Alembic (every command opens the store; few migrate it). The one no
+    other script names as its ``down_revision``."""
+    revisions: set[str] = set()
+    downs: set[str] = set()
+    for script in (migrations_dir() / "versions").glob("*.py"):
+        for down, value in _REVISION.findall(script.read_text(encoding="utf-8")):
+            (downs if down else revisions).add(value)
+    heads = sorted(revisions - downs)
+    assert len(heads) == 1, f"migrations/ has heads {heads}"
+    return heads[0]
 
 
 def redact(url: str) -> str:
@@ -243,8 +256,12 @@ class Store:
 
 
 def current_revision(engine: Engine) -> str | None:
+    """The database's revision (Alembic's ``alembic_version`` row), None when it has none."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        version = connection.scalar(text("SELECT version_num FROM alembic_version"))
+        return None if version is None else str(version)
 
 
 def upgrade(engine: Engine, url: str) -> None:
@@ -256,6 +273,8 @@ def upgrade(engine: Engine, url: str) -> None:
                 connection.execute(
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
                 )
+            from alembic import command
+
             config = alembic_config(url)
             config.attributes["connection"] = connection
             command.upgrade(config, "head")

@@ -353,3 +353,12 @@ def test_0005_decides_guessed_pool_coins_and_moves_rollups(db_url: str) -> None:
         )
     finally:
         engine.dispose()
+
+
+def test_head_revision_is_alembics_head() -> None:
+    """The head read from the scripts' text (no Alembic import at start-up) is Alembic's."""
+    from alembic.script import ScriptDirectory
+
+    from chainwatch.store.db import alembic_config, head_revision
+
+    assert head_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
