@@ -1,6 +1,6 @@
 """Low-level writes of one transaction: events (from Arrow, at the floor), rollups, addresses.
 
-The caller owns the transaction (``store/ingest.py``: one per input); nothing here commits.
+The caller owns the transaction (``store/ingest.py``); nothing here commits.
 Events are written by an ``EventWriter``: an input's events arrive batch by batch as Arrow
 tables with the columns that vary per event; the columns the same for all of them
 (``FIXED_EVENT_COLUMNS``: the input, the scan, when it was recorded) are given once.
@@ -289,14 +289,23 @@ def _upsert(conn: Connection) -> Any:
     return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
+def _first_then(table: pa.Table, columns: Sequence[str]) -> pa.Table:
+    """Sorted by the columns, after ``first`` if any (the first of the transaction's inputs
+    holding the row: rows are created as one write per input would create them)."""
+    keys = ["first", *columns] if "first" in table.column_names else list(columns)
+    return table.sort_by([(c, "ascending") for c in keys])
+
+
 def add_rollups(conn: Connection, rollups: pa.Table | Sequence[dict[str, Any]]) -> None:
     """Add per-hour totals to the stored rollups (insert, or increment an existing row)."""
+    if isinstance(rollups, pa.Table):
+        rollups = _first_then(rollups, ROLLUP_COLUMNS[:3])
     rows = _rows(rollups, ROLLUP_COLUMNS)
     if not rows:
         return
     wait_for(conn, *ROLLUPS, "which is adding to the rollups")
-    # A stable order keeps concurrent writers from deadlocking on PostgreSQL row locks.
-    rows.sort(key=lambda r: (r["hour"], r["watchlist"], r["category"]))
+    if not isinstance(rollups, pa.Table):  # a stable order (one lock serialises writers)
+        rows.sort(key=lambda r: (r["hour"], r["watchlist"], r["category"]))
     statement = _upsert(conn)(Rollup)
     excluded = statement.excluded
     statement = statement.on_conflict_do_update(
@@ -313,10 +322,12 @@ def add_rollups(conn: Connection, rollups: pa.Table | Sequence[dict[str, Any]]) 
 def add_rollup_addresses(conn: Connection, rows: pa.Table | Sequence[dict[str, Any]]) -> None:
     """Record distinct local addresses per hour, watchlist and category (duplicates ignored)."""
     dialect = conn.dialect.name
+    first: list[int] | None = None
     if isinstance(rows, pa.Table):
-        table = rows.select(list(ROLLUP_ADDRESS_COLUMNS))
-        table = table.sort_by([(c, "ascending") for c in ROLLUP_ADDRESS_COLUMNS])
-        tuples = _table_tuples(table, dialect)
+        table = _first_then(rows, ROLLUP_ADDRESS_COLUMNS)
+        if "first" in table.column_names:
+            first = table.column("first").to_pylist()
+        tuples = _table_tuples(table.select(list(ROLLUP_ADDRESS_COLUMNS)), dialect)
     else:
         items = sorted(rows, key=lambda r: tuple(r[c] for c in ROLLUP_ADDRESS_COLUMNS))
         tuples = [
@@ -332,22 +343,35 @@ def add_rollup_addresses(conn: Connection, rows: pa.Table | Sequence[dict[str, A
         conn.exec_driver_sql(
             f"INSERT OR IGNORE INTO rollup_addresses ({columns}) VALUES (?, ?, ?, ?)", tuples
         )
-    _add_day_addresses(conn, tuples)
+    _add_day_addresses(conn, tuples, first)
 
 
-def _add_day_addresses(conn: Connection, hourly: Sequence[tuple[Any, ...]]) -> None:
-    """Fold hourly address rows (driver values) to UTC days in ``rollup_day_addresses``."""
+def _add_day_addresses(
+    conn: Connection, hourly: Sequence[tuple[Any, ...]], first: Sequence[int] | None
+) -> None:
+    """Fold hourly address rows (driver values; ``first``) to UTC days (their own table)."""
+    if first is None:
+        first = [0] * len(hourly)
     if conn.dialect.name == "postgresql":
-        days = sorted({(h.astimezone(dt.UTC).date(), w, c, ip) for h, w, c, ip in hourly})
+        days = _by_first(((h.astimezone(dt.UTC).date(), w, c, ip) for h, w, c, ip in hourly), first)
         columns = ("day", *ROLLUP_ADDRESS_COLUMNS[1:])
         _insert_new(conn, "rollup_day_addresses", columns, ("date", *_ADDRESS_TYPES[1:]), days)
     else:  # SQLite's hour text starts with the day, as its Date type stores it
-        texts = sorted({(h[:10], w, c, ip) for h, w, c, ip in hourly})
+        texts = _by_first(((h[:10], w, c, ip) for h, w, c, ip in hourly), first)
         conn.exec_driver_sql(
             "INSERT OR IGNORE INTO rollup_day_addresses (day, watchlist, category, local_ip) "
             "VALUES (?, ?, ?, ?)",
             texts,
         )
+
+
+def _by_first(rows: Iterable[tuple[Any, ...]], first: Sequence[int]) -> list[tuple[Any, ...]]:
+    """Distinct rows, by the first input holding each, then sorted."""
+    held: dict[tuple[Any, ...], int] = {}
+    for row, k in zip(rows, first, strict=True):
+        if held.setdefault(row, k) > k:
+            held[row] = k
+    return [row for _, row in sorted((k, row) for row, k in held.items())]
 
 
 _ADDRESS_TYPES = ("timestamptz", "text", "text", "text")
