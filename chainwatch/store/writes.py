@@ -40,7 +40,7 @@ ROLLUP_COLUMNS = ("hour", "watchlist", "category", "records", "bytes", "packets"
 ROLLUP_ADDRESS_COLUMNS = ("hour", "watchlist", "category", "local_ip")
 _CHUNK = 50_000
 #: Events held (SQLite) before they are staged in a scratch file as one table.
-STAGED_ROWS = 100_000
+STAGED_ROWS = 40_000
 #: The lock (kind, name) a transaction takes before it adds to the rollups.
 ROLLUPS = ("rollups", "all")
 
@@ -168,10 +168,11 @@ class EventWriter:
     values as columns, and staged ``STAGED_ROWS`` at a time in a scratch file (ADBC,
     ``store/scratch.py``; each staged table changes the file's schema, which the transaction's
     connection reads again at its next statement, so they are few), then moved into
-    ``events`` by ``flush``, one INSERT ... SELECT per staged table, in the order added (ids
-    as one insert would give them). A transaction that flushes more often than it has
-    scratch files, or a connection without them (not from ``Store.write()``), writes the rest
-    through ``sqlite3`` as ``insert_event_rows`` does.
+    ``events`` with one INSERT ... SELECT per staged table, in the order added (ids as one
+    insert would give them): at once while another scratch file is free for what follows
+    (the move overlaps the reading of the next rows), else by ``flush``. A transaction that
+    flushes more often than it has scratch files, or a connection without them (not from
+    ``Store.write()``), writes the rest through ``sqlite3`` as ``insert_event_rows`` does.
     """
 
     def __init__(self, conn: Connection) -> None:
@@ -211,11 +212,17 @@ class EventWriter:
         self._rows += n
         if self._rows >= STAGED_ROWS:
             self._stage_held()
+            if scratch.free(self.conn):  # a file left for the rest: these go in now
+                self._move()
         return n
 
     def flush(self) -> None:
         """Everything added is in ``events`` (idempotent)."""
         self._stage_held()
+        self._move()
+
+    def _move(self) -> None:
+        """The staged tables into ``events``; their file, now read, is done with."""
         staged, self._staged, self._stage = self._staged, [], None
         names = ", ".join(EVENT_COLUMNS)
         for table in staged:
