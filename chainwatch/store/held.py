@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Connection
 
-from chainwatch.store.writes import add_rollup_addresses, add_rollups
+from chainwatch.store.writes import EventWriter, add_rollup_addresses, add_rollups
 
 _ROLLUP_KEYS = ["hour", "watchlist", "category"]
 _SUMS = ["records", "bytes", "packets", "events"]
@@ -43,8 +43,9 @@ def _fold(tables: list[pa.Table], keys: list[str]) -> pa.Table:
 class Held:
     """A transaction's rollups and addresses, until ``write``."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, writer: EventWriter) -> None:
         self.conn = conn
+        self.writer = writer  # stages the addresses with the events (SQLite)
         self._rows: list[pa.Table] = []  # per batch, as it came
         self._count = 0
         self._addresses: pa.Table | None = None  # folded: one row per address key
@@ -95,6 +96,6 @@ class Held:
     def _write_addresses(self) -> None:
         if self._addresses is None:
             return
-        add_rollup_addresses(self.conn, self._addresses)
+        add_rollup_addresses(self.conn, self._addresses, self.writer)
         self._sums.append(_fold([self._addresses], _ROLLUP_KEYS))
         self._addresses = None

@@ -152,7 +152,7 @@ class Ingest:
         self.conn = conn
         self.scan_id = scan_id
         self.writer = EventWriter(conn)
-        self.held = Held(conn)
+        self.held = Held(conn, self.writer)
         self.inputs = 0  # begun so far
         self._pairs: dict[str, Pairs] = {}
 

@@ -178,7 +178,7 @@ class EventWriter:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self._stage: scratch.Stage | None = None
-        self._staged: list[str] = []
+        self._staged: list[tuple[str, Sequence[str], str]] = []  # (into, columns, from)
         self._held: list[pa.Table] = []  # added, not staged yet (all of one schema)
         self._rows = 0
 
@@ -221,19 +221,34 @@ class EventWriter:
         self._stage_held()
         self._move()
 
+    def add_new(self, name: str, rows: pa.Table) -> bool:
+        """Stage rows (SQLite values) to be inserted into table ``name`` by ``flush``, those
+        not stored yet, in their order; False where there is no scratch file to stage them
+        (the caller inserts them itself)."""
+        if self.conn.dialect.name != "sqlite":
+            return False
+        if self._stage is None:
+            self._stage = scratch.take(self.conn)
+        if self._stage is None:
+            return False
+        self._staged.append((name, rows.column_names, self._stage.add(rows)))
+        return True
+
     def _move(self) -> None:
-        """The staged tables into ``events``; their file, now read, is done with."""
+        """The staged tables into theirs; their file, now read, is done with."""
         staged, self._staged, self._stage = self._staged, [], None
-        names = ", ".join(EVENT_COLUMNS)
-        for table in staged:
+        for name, columns, table in staged:
+            names = ", ".join(columns)
+            verb = "INSERT" if name == "events" else "INSERT OR IGNORE"
             self.conn.exec_driver_sql(
-                f"INSERT INTO events ({names}) SELECT {names} FROM {table} ORDER BY rowid"
+                f"{verb} INTO {name} ({names}) SELECT {names} FROM {table} ORDER BY rowid"
             )
 
     def _stage_held(self) -> None:
         if self._held:
             assert self._stage is not None
-            self._staged.append(self._stage.add(pa.concat_tables(self._held)))
+            table = self._stage.add(pa.concat_tables(self._held))
+            self._staged.append(("events", EVENT_COLUMNS, table))
         self._held, self._rows = [], 0
 
 
@@ -296,9 +311,13 @@ def add_rollups(conn: Connection, rollups: pa.Table | Sequence[dict[str, Any]]) 
         conn.execute(statement, chunk)
 
 
-def add_rollup_addresses(conn: Connection, rows: pa.Table | Sequence[dict[str, Any]]) -> None:
+def add_rollup_addresses(
+    conn: Connection,
+    rows: pa.Table | Sequence[dict[str, Any]],
+    writer: EventWriter | None = None,
+) -> None:
     """Record distinct local addresses per hour, watchlist and category (duplicates ignored),
-    and per UTC day."""
+    and per UTC day; through the transaction's ``writer`` when given (staged, SQLite)."""
     if not isinstance(rows, pa.Table):
         rows = pa.Table.from_pylist([{c: r[c] for c in ROLLUP_ADDRESS_COLUMNS} for r in rows])
     if rows.num_rows == 0:
@@ -321,16 +340,21 @@ def add_rollup_addresses(conn: Connection, rows: pa.Table | Sequence[dict[str, A
         (hourly, "rollup_addresses", _ADDRESS_TYPES),
         (days, "rollup_day_addresses", ("date", *_ADDRESS_TYPES[1:])),
     ):
-        _insert_addresses(conn, name, table, kinds)
+        _insert_addresses(conn, name, table, kinds, writer)
 
 
-def _insert_addresses(conn: Connection, name: str, table: pa.Table, kinds: Sequence[str]) -> None:
+def _insert_addresses(
+    conn: Connection, name: str, table: pa.Table, kinds: Sequence[str], writer: EventWriter | None
+) -> None:
     """Insert the rows not stored yet, in their order (days as SQLite's Date text there)."""
     if conn.dialect.name == "postgresql":
         _insert_new(conn, name, table.column_names, kinds, _table_tuples(table, "postgresql"))
         return
     if pa.types.is_date32(table.schema.field(0).type):
         table = table.set_column(0, table.field(0).name, pc.cast(table.column(0), pa.string()))
+    table = _sqlite_values(table)
+    if writer is not None and writer.add_new(name, table):
+        return
     conn.exec_driver_sql(
         f"INSERT OR IGNORE INTO {name} ({', '.join(table.column_names)}) VALUES (?, ?, ?, ?)",
         _table_tuples(table, "sqlite"),
