@@ -26,7 +26,7 @@ _SUMS = ["records", "bytes", "packets", "events"]
 #: Distinct (hour, watchlist, category, address) rows held before some are written.
 ADDRESSES_HELD = 1_000_000
 #: Watched rows held as they come before they are folded.
-FOLD_ROWS = 1_000_000
+FOLD_ROWS = 100_000
 
 
 def _fold(tables: list[pa.Table], keys: list[str]) -> pa.Table:
