@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from chainwatch.flows.connection_keys import PAIR_WINDOW, Connections
 from chainwatch.flows.inputs import FlowInput, identity, is_gzip, sha256_of
@@ -116,10 +116,22 @@ def add_input(
     return int(result.inserted_primary_key[0])
 
 
-def update_input(conn: Connection, input_id: int, *, records: int, watched: int, bad: int) -> None:
-    conn.execute(
-        update(Input).where(Input.id == input_id).values(records=records, watched=watched, bad=bad)
+def update_inputs(conn: Connection, totals: dict[int, InputTotals]) -> None:
+    """Set the counts of inputs (by id), in one statement."""
+    if not totals:
+        return
+    statement = (
+        update(Input)
+        .where(Input.id == bindparam("input_id"))
+        .values(
+            records=bindparam("n_records"), watched=bindparam("n_watched"), bad=bindparam("n_bad")
+        )
     )
+    rows = [
+        {"input_id": k, "n_records": t.records, "n_watched": t.watched, "n_bad": t.bad}
+        for k, t in totals.items()
+    ]
+    conn.execute(statement, rows)
 
 
 @dataclass
@@ -154,6 +166,7 @@ class Ingest:
         self.writer = EventWriter(conn)
         self.held = Held(conn, self.writer)
         self.inputs = 0  # begun so far
+        self.finished: dict[int, InputTotals] = {}  # counts for the inputs rows, at the end
         self._pairs: dict[str, Pairs] = {}
 
     @classmethod
@@ -166,6 +179,7 @@ class Ingest:
             yield ingest
             ingest.held.write()
             ingest.writer.flush()
+            update_inputs(conn, ingest.finished)
 
     def pairs(self, source: str) -> Pairs:
         """The source's pairing in this transaction: its lock taken (PostgreSQL) and its
@@ -265,18 +279,11 @@ class InputIngest:
         return found | pairs.seen.intersection(keys)
 
     def finish(self) -> InputTotals:
-        """Write the input's last DNS answers and update its ``inputs`` row (the transaction
-        is still open; its rollups and events are written when it ends)."""
+        """Write the input's last DNS answers; its counts go into its ``inputs`` row, and its
+        rollups and events into theirs, when the transaction ends."""
         self._add_answers(self._sightings.close())
-        totals = self.totals
-        update_input(
-            self.conn,
-            self.input_id,
-            records=totals.records,
-            watched=totals.watched,
-            bad=totals.bad,
-        )
-        return totals
+        self.ingest.finished[self.input_id] = self.totals
+        return self.totals
 
     def _add_answers(self, clusters: Sequence[Any]) -> None:
         add_answers(self.conn, clusters, input_id=self.input_id, scan_id=self.ingest.scan_id)
