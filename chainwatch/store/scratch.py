@@ -37,7 +37,7 @@ from sqlalchemy import Connection
 
 #: Scratch files per writer connection: rounds of staging (moves into ``events``) per
 #: transaction at the floor; later rounds write through ``sqlite3``.
-FILES = 4
+FILES = 8
 #: Takes the main database's write lock in a transaction begun DEFERRED, changing nothing.
 LOCK_MAIN = "DELETE FROM main.alembic_version WHERE 0"
 _KEY = "chainwatch_scratch"

@@ -40,7 +40,7 @@ ROLLUP_COLUMNS = ("hour", "watchlist", "category", "records", "bytes", "packets"
 ROLLUP_ADDRESS_COLUMNS = ("hour", "watchlist", "category", "local_ip")
 _CHUNK = 50_000
 #: Events held (SQLite) before they are staged in a scratch file as one table.
-STAGED_ROWS = 40_000
+STAGED_ROWS = 16_000
 #: The lock (kind, name) a transaction takes before it adds to the rollups.
 ROLLUPS = ("rollups", "all")
 
