@@ -81,10 +81,21 @@ def _subset(parsed: ParsedIps, rows: np.ndarray) -> ParsedIps:
     return ParsedIps(parsed.version[rows], parsed.v4[rows], parsed.v6[rows])
 
 
-def _mapped(values: np.ndarray, function: Callable[[str], str | None]) -> pa.Array:
-    """``function`` of each value, computed once per distinct value (categories are few)."""
-    distinct, index = np.unique(values.astype(str), return_inverse=True)
-    return pa.array([function(str(v)) for v in distinct], pa.string()).take(pa.array(index))
+def _mapped(values: pa.Array, function: Callable[[str], str | None]) -> pa.Array:
+    """``function`` of each text, computed once per distinct one (categories are few)."""
+    encoded = pc.dictionary_encode(values)
+    mapped = [function(str(v)) for v in encoded.dictionary.to_pylist()]
+    return pa.array(mapped, pa.string()).take(encoded.indices)
+
+
+def _texts(values: np.ndarray) -> pa.Array:
+    """``str`` of each value, as numpy's ``astype(str)`` gives it (None as "None"), without
+    its fixed-width copy: the values are mostly text already."""
+    try:
+        texts = pa.array(values, pa.string())
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return pa.array(values.astype(str))
+    return pc.fill_null(texts, "None") if texts.null_count else texts
 
 
 def match_batch(
@@ -143,11 +154,12 @@ def match_batch(
         result, facts = with_verdicts(result, w)
     category = np.where(result.classified, result.category, "other")
     watchlist = matcher.range_watchlist_names()[range_index]
+    watchlist_text, category_text = _texts(watchlist), _texts(category)
     matched.frame = pa.table(
         {
             "hour": pc.floor_temporal(w.column("ts"), unit="hour"),
-            "watchlist": pa.array(watchlist.astype(str)),
-            "category": pa.array(category.astype(str)),
+            "watchlist": watchlist_text,
+            "category": category_text,
             "bytes": w.column("bytes"),
             "packets": w.column("packets"),
             "local_ip": local_ip,
@@ -186,17 +198,17 @@ def match_batch(
     matched.events = pa.table(
         {
             "observed_at": ts,
-            "watchlist": pa.array(watchlist[chosen].astype(str)),
-            "matched_cidr": pa.array(cidr[chosen].astype(str)),
+            "watchlist": watchlist_text.take(pick),
+            "matched_cidr": _texts(cidr[chosen]),
             "local_ip": lip,
             "local_port": lport,
             "remote_ip": rip,
             "remote_port": rport,
             "proto": proto,
             "direction": _given(w, "direction", pick, direction),
-            "category": pa.array(category[chosen].astype(str)),
-            "coin": _mapped(category[chosen], coin_of),
-            "detector": pa.array(result.detector[chosen].astype(str)),
+            "category": category_text.take(pick),
+            "coin": _mapped(category_text.take(pick), coin_of),
+            "detector": _texts(result.detector[chosen]),
             "confidence": pa.array(result.confidence[chosen]),
             "source": pa.array([source] * k, pa.string()),
             "source_ref": _refs(batch, name, row_of),

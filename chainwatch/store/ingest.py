@@ -15,13 +15,16 @@ finds an input claimed skips it ("being read by scan N") rather than wait or fai
 
 Pairing: NetFlow exports the two directions of a connection as two records (and Zeek names
 a connection by its uid), so an event is stored only for a record whose connection is new:
-compared with the batch's other records, with the input's earlier batches (in memory) and
-with the source's earlier inputs (in the store, ``chainwatch.store.pairing``, whose lock
-makes a source's inputs pair one at a time under concurrent scans).
+compared with the batch's other records, with the transaction's earlier batches, of this
+input or an earlier one (in memory: ``Pairs``), and with the source's inputs of earlier
+transactions (in the store, ``chainwatch.store.pairing``, whose lock makes a source's inputs
+pair one at a time under concurrent scans). So the events need not be in ``events`` before
+the transaction ends: they are written once (``EventWriter.flush``), before it commits, in
+the order added (each input's events before the next input's).
 
-Rollups of an input are held in memory (per hour, watchlist and category) and written when it
-finishes; distinct local addresses too, up to ``ADDRESSES_HELD`` rows. The rows themselves
-(events, rollups, addresses) are written by ``chainwatch.store.writes``.
+Rollups and distinct local addresses are held in memory for the whole transaction
+(``chainwatch.store.held``) and written when it ends; each input's ``inputs`` row and DNS
+answers are its own. The rows themselves are written by ``chainwatch.store.writes``.
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import functools
 import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -38,16 +40,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from chainwatch.flows.connection_keys import PAIR_WINDOW, Connections
 from chainwatch.flows.inputs import FlowInput, identity, is_gzip, sha256_of
 from chainwatch.passive_dns import Sightings
+from chainwatch.store.held import Held
 from chainwatch.store.locks import name_writer, try_claim
 from chainwatch.store.models import Input
 from chainwatch.store.pairing import EARLIEST, LATEST, known_keys, latest_start, pair_alone
 from chainwatch.store.resolutions import add_answers
-from chainwatch.store.writes import EventWriter, Fixed, add_rollup_addresses, add_rollups
+from chainwatch.store.writes import EventWriter, Fixed
 
 if TYPE_CHECKING:
     from chainwatch.match import Matched
@@ -113,10 +116,22 @@ def add_input(
     return int(result.inserted_primary_key[0])
 
 
-def update_input(conn: Connection, input_id: int, *, records: int, watched: int, bad: int) -> None:
-    conn.execute(
-        update(Input).where(Input.id == input_id).values(records=records, watched=watched, bad=bad)
+def update_inputs(conn: Connection, totals: dict[int, InputTotals]) -> None:
+    """Set the counts of inputs (by id), in one statement."""
+    if not totals:
+        return
+    statement = (
+        update(Input)
+        .where(Input.id == bindparam("input_id"))
+        .values(
+            records=bindparam("n_records"), watched=bindparam("n_watched"), bad=bindparam("n_bad")
+        )
     )
+    rows = [
+        {"input_id": k, "n_records": t.records, "n_watched": t.watched, "n_bad": t.bad}
+        for k, t in totals.items()
+    ]
+    conn.execute(statement, rows)
 
 
 @dataclass
@@ -131,6 +146,17 @@ class InputTotals:
     bad_examples: list[tuple[int, str]] = field(default_factory=list)
 
 
+@dataclass
+class Pairs:
+    """What a transaction knows of one source's connections: the keys of those it stored (in
+    memory), and, asked once, past when no connection stored before it can pair (the latest
+    stored event's start plus two pairing windows; None if the source has none)."""
+
+    seen: set[str] = field(default_factory=set)
+    until: int | None = None
+    asked: bool = False  # the source's pairing lock taken, ``until`` asked
+
+
 class Ingest:
     """One write transaction holding one or more inputs (``transaction``)."""
 
@@ -138,16 +164,34 @@ class Ingest:
         self.conn = conn
         self.scan_id = scan_id
         self.writer = EventWriter(conn)
+        self.held = Held(conn, self.writer)
+        self.inputs = 0  # begun so far
+        self.finished: dict[int, InputTotals] = {}  # counts for the inputs rows, at the end
+        self._pairs: dict[str, Pairs] = {}
 
     @classmethod
     @contextlib.contextmanager
     def transaction(cls, store: Store, scan_id: int | None) -> Iterator[Ingest]:
-        """A write transaction; it commits when the block ends without an exception (every
-        event added is written first), else rolls back."""
+        """A write transaction; it commits when the block ends without an exception (the
+        rollups held and every event added are written first), else rolls back."""
         with store.write() as conn:
             ingest = cls(conn, scan_id)
             yield ingest
+            ingest.held.write()
             ingest.writer.flush()
+            update_inputs(conn, ingest.finished)
+
+    def pairs(self, source: str) -> Pairs:
+        """The source's pairing in this transaction: its lock taken (PostgreSQL) and its
+        latest stored event asked, before the first look-up or write of its records (so no
+        row it locks can be one that a writer waiting for it holds)."""
+        pairs = self._pairs.setdefault(source, Pairs())
+        if not pairs.asked:
+            pair_alone(self.conn, source)
+            latest = latest_start(self.conn, source)
+            pairs.until = None if latest is None else int(latest.timestamp() + 2 * PAIR_WINDOW)
+            pairs.asked = True
+        return pairs
 
     def claim(self, sha256: str) -> str | None:
         """``claim_input`` for this transaction."""
@@ -174,16 +218,8 @@ class Ingest:
             scan_id=self.scan_id,
             read_at=read_at,
         )
+        self.inputs += 1
         return InputIngest(self, input_id, source=source, name=name, now=read_at)
-
-
-_ROLLUP_KEYS = ["hour", "watchlist", "category"]
-#: Distinct (hour, watchlist, category, address) rows held per input before writing some.
-ADDRESSES_HELD = 1_000_000
-
-
-def _distinct(tables: list[pa.Table]) -> pa.Table:
-    return pa.concat_tables(tables).group_by([*_ROLLUP_KEYS, "local_ip"]).aggregate([])
 
 
 def _array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -210,17 +246,13 @@ class InputIngest:
             "input_id": input_id,
             "scan_id": ingest.scan_id,
         }
-        self._seen: set[str] = set()  # connection keys stored from this input
-        self._pairing = False  # whether this transaction pairs the source's records now
-        self._sums: list[pa.Table] = []  # per batch: rollup totals
-        self._addresses: list[pa.Table] = []  # per batch: distinct local addresses
+        self._order = ingest.inputs  # its place in the transaction
         self._sightings = Sightings()  # the input's DNS answers, folded for the store
 
     def write(self, matched: Matched) -> None:
         """Store a matched batch: the events of connections not stored yet, and the rollups
-        (held until ``finish``)."""
-        if not self._pairing:
-            self._pair_alone()
+        (held until the transaction ends)."""
+        pairs = self.ingest.pairs(self.source)
         totals = self.totals
         totals.bad += matched.bad
         totals.bad_examples.extend(matched.bad_examples)
@@ -233,81 +265,41 @@ class InputIngest:
         totals.classified += matched.classified
         stored = np.zeros(matched.frame.num_rows, dtype=bool)
         if matched.connections is not None and matched.events is not None:
-            keep = self._new_connections(matched.connections)
+            keep = self._new_connections(matched.connections, pairs)
             events = matched.events.filter(pa.array(keep))
             totals.stored += self.ingest.writer.add(events, self._fixed)
             stored[matched.chosen[keep]] = True
-        self._rollups(matched.frame, stored)
+        self.ingest.held.add(matched.frame, stored, self._order)
 
     def stored(self, keys: Sequence[str]) -> set[str]:
-        """Which of some connection keys the source has stored (seen by this transaction,
-        after concurrent scans of the source stored theirs)."""
-        if not self._pairing:
-            self._pair_alone()
-        return known_keys(self.conn, self.source, keys, since=EARLIEST, until=LATEST)
+        """Which of some connection keys the source has stored (by this transaction, or
+        before it, after concurrent scans of the source stored theirs)."""
+        pairs = self.ingest.pairs(self.source)
+        found = known_keys(self.conn, self.source, keys, since=EARLIEST, until=LATEST)
+        return found | pairs.seen.intersection(keys)
 
     def finish(self) -> InputTotals:
-        """Write the input's rollups and its last DNS answers, make its events visible to the
-        transaction's next inputs, and update its ``inputs`` row (the transaction is still
-        open)."""
+        """Write the input's last DNS answers; its counts go into its ``inputs`` row, and its
+        rollups and events into theirs, when the transaction ends."""
         self._add_answers(self._sightings.close())
-        if self._sums:
-            sums = (
-                pa.concat_tables(self._sums)
-                .group_by(_ROLLUP_KEYS)
-                .aggregate([(c, "sum") for c in ("records", "bytes", "packets", "events")])
-            )
-            add_rollups(
-                self.conn,
-                [
-                    {
-                        "hour": row["hour"],
-                        "watchlist": row["watchlist"],
-                        "category": row["category"],
-                        **{
-                            c: row[f"{c}_sum"] or 0
-                            for c in ("records", "bytes", "packets", "events")
-                        },
-                    }
-                    for row in sums.to_pylist()
-                ],
-            )
-        if self._addresses:
-            add_rollup_addresses(self.conn, _distinct(self._addresses))
-        self._sums, self._addresses = [], []
-        self.ingest.writer.flush()  # the next input of this transaction pairs with these
-        totals = self.totals
-        update_input(
-            self.conn,
-            self.input_id,
-            records=totals.records,
-            watched=totals.watched,
-            bad=totals.bad,
-        )
-        return totals
-
-    def _pair_alone(self) -> None:
-        """Pair this source's records alone until the transaction ends, from before the
-        first look-up or write (so no row it locks can be one that a writer waiting for it
-        holds)."""
-        pair_alone(self.conn, self.source)
-        self._pairing = True
+        self.ingest.finished[self.input_id] = self.totals
+        return self.totals
 
     def _add_answers(self, clusters: Sequence[Any]) -> None:
         add_answers(self.conn, clusters, input_id=self.input_id, scan_id=self.ingest.scan_id)
 
-    def _new_connections(self, conns: Connections) -> np.ndarray:
+    def _new_connections(self, conns: Connections, pairs: Pairs) -> np.ndarray:
         """Which records (earliest first) start a connection not stored yet: compared with
-        each other, with earlier batches of this input (in memory) and with earlier inputs of
-        this source (in the store)."""
+        each other, with the transaction's earlier batches (in memory) and with earlier
+        transactions' inputs of this source (in the store)."""
         own, before, after = (a.to_pylist() for a in (conns.key, conns.before, conns.after))
-        seen = self._seen
+        seen = pairs.seen
         # Only records that start no later than the source's latest stored event (plus the
-        # pairing window) can belong to a connection stored by an earlier input.
-        horizon = self._stored_until
+        # pairing window) can belong to a connection stored by an earlier transaction.
+        horizon = pairs.until
         ask = [] if horizon is None else np.flatnonzero(conns.seconds <= horizon).tolist()
         keys = sorted({k for i in ask for k in (own[i], before[i], after[i])})
-        known = self._known(keys, conns.seconds[ask]) if ask else set()
+        known = self._known(keys, conns.seconds[ask], horizon) if ask else set()
         known.update(seen.intersection(own), seen.intersection(before), seen.intersection(after))
         # A record needs a closer look only if its connection may be known or shows up more
         # than once in this batch; any other record starts a connection of its own.
@@ -322,12 +314,11 @@ class InputIngest:
         seen.update(itertools.compress(own, keep))
         return keep
 
-    def _known(self, keys: Sequence[str], seconds: np.ndarray) -> set[str]:
-        """Which of the keys of records starting at ``seconds`` the source's earlier inputs
-        stored: a NetFlow connection's other record started within two pairing windows of
-        them; a Zeek uid's event (its conn.log record, or an ssl/http record seen later in the
-        connection) at any time up to the horizon."""
-        horizon = self._stored_until
+    def _known(self, keys: Sequence[str], seconds: np.ndarray, horizon: int | None) -> set[str]:
+        """Which of the keys of records starting at ``seconds`` the source's earlier
+        transactions stored: a NetFlow connection's other record started within two pairing
+        windows of them; a Zeek uid's event (its conn.log record, or an ssl/http record seen
+        later in the connection) at any time up to the horizon."""
         assert horizon is not None
         reach = 2 * PAIR_WINDOW
         if keys[-1].startswith("zeek:"):  # sorted: "zeek:" keys come last
@@ -336,34 +327,6 @@ class InputIngest:
             since = dt.datetime.fromtimestamp(int(seconds.min()) - reach, dt.UTC)
             until = dt.datetime.fromtimestamp(min(horizon, int(seconds.max()) + reach), dt.UTC)
         return known_keys(self.conn, self.source, keys, since=since, until=until)
-
-    @functools.cached_property
-    def _stored_until(self) -> int | None:
-        """Epoch seconds past which no earlier input's event of this source can pair with a
-        record (its latest event's start plus two pairing windows), or None if it has none.
-        Asked once per input, before its first events are stored."""
-        latest = latest_start(self.conn, self.source)
-        return None if latest is None else int(latest.timestamp() + 2 * PAIR_WINDOW)
-
-    def _rollups(self, frame: pa.Table, stored: np.ndarray) -> None:
-        """Add the batch to the input's rollups, kept in memory until ``finish``."""
-        frame = frame.append_column("event", pa.array(stored.astype(np.int64)))
-        sums = frame.group_by(_ROLLUP_KEYS).aggregate(
-            [("bytes", "sum"), ("packets", "sum"), ("event", "sum"), ([], "count_all")]
-        )
-        self._sums.append(
-            sums.rename_columns(
-                {"bytes_sum": "bytes", "packets_sum": "packets", "event_sum": "events"}
-                | {"count_all": "records"}
-            )
-        )
-        self._addresses.append(frame.group_by([*_ROLLUP_KEYS, "local_ip"]).aggregate([]))
-        if sum(len(t) for t in self._addresses) > ADDRESSES_HELD:
-            addresses = _distinct(self._addresses)
-            self._addresses = [addresses]
-            if len(addresses) > ADDRESSES_HELD // 2:  # still many: write, hold memory flat
-                add_rollup_addresses(self.conn, addresses)
-                self._addresses = []
 
 
 def resumed_input(conn: Connection, flow_input: FlowInput, fmt: str) -> FlowInput:

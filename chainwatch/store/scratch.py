@@ -35,9 +35,9 @@ from typing import Any
 import pyarrow as pa
 from sqlalchemy import Connection
 
-#: Scratch files per writer connection: rounds of staging (flushes) per transaction at the
-#: floor; later rounds write through ``sqlite3``.
-FILES = 4
+#: Scratch files per writer connection: rounds of staging (moves into ``events``) per
+#: transaction at the floor; later rounds write through ``sqlite3``.
+FILES = 8
 #: Takes the main database's write lock in a transaction begun DEFERRED, changing nothing.
 LOCK_MAIN = "DELETE FROM main.alembic_version WHERE 0"
 _KEY = "chainwatch_scratch"
@@ -119,6 +119,12 @@ class Stage:
             cursor.adbc_ingest(name, table, mode="create")
         self._tables += 1
         return f"{self.schema}.{name}"
+
+
+def free(conn: Connection) -> int:
+    """How many scratch files this transaction has not taken yet."""
+    state = conn.connection.info.get(_KEY)
+    return len(state["free"]) if state else 0
 
 
 def take(conn: Connection) -> Stage | None:

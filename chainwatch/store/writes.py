@@ -1,6 +1,6 @@
 """Low-level writes of one transaction: events (from Arrow, at the floor), rollups, addresses.
 
-The caller owns the transaction (``store/ingest.py``: one per input); nothing here commits.
+The caller owns the transaction (``store/ingest.py``); nothing here commits.
 Events are written by an ``EventWriter``: an input's events arrive batch by batch as Arrow
 tables with the columns that vary per event; the columns the same for all of them
 (``FIXED_EVENT_COLUMNS``: the input, the scan, when it was recorded) are given once.
@@ -17,17 +17,18 @@ wants, would otherwise deadlock when an input writes its addresses in more than 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 
-from chainwatch.store import pgcopy, scratch
+from chainwatch.store import scratch
+from chainwatch.store.event_copy import Fixed as Fixed
+from chainwatch.store.event_copy import copy_events
 from chainwatch.store.locks import wait_for
 from chainwatch.store.models import Event, Rollup
 
@@ -38,8 +39,8 @@ FIXED_EVENT_COLUMNS = ("last_seen_at", "recorded_at", "input_id", "scan_id")
 ROLLUP_COLUMNS = ("hour", "watchlist", "category", "records", "bytes", "packets", "events")
 ROLLUP_ADDRESS_COLUMNS = ("hour", "watchlist", "category", "local_ip")
 _CHUNK = 50_000
-#: Rows per part of a binary COPY encoded at a time (about 6 MB).
-_COPY_PART = 16_384
+#: Events held (SQLite) before they are staged in a scratch file as one table.
+STAGED_ROWS = 16_000
 #: The lock (kind, name) a transaction takes before it adds to the rollups.
 ROLLUPS = ("rollups", "all")
 
@@ -77,10 +78,6 @@ def _driver_value(value: Any, dialect: str) -> Any:
 def insert_events(conn: Connection, events: pa.Table | Sequence[dict[str, Any]]) -> int:
     """Insert events (pyarrow table or dicts with ``EVENT_COLUMNS``); returns how many."""
     return insert_event_rows(conn, event_rows(events, conn.dialect.name))
-
-
-#: A value the same for every event of an insert: written once into the statement.
-Fixed = None | int | dt.datetime
 
 
 def event_rows(
@@ -167,9 +164,13 @@ class EventWriter:
     transaction commits, and before reading the events back in it.
 
     PostgreSQL: each batch is COPYed (binary, ``store/pgcopy.py``) on the transaction's own
-    connection, so ``flush`` has nothing to do. SQLite: batches are staged in a scratch file
-    (ADBC, ``store/scratch.py``) and moved into ``events`` by ``flush``, one INSERT ... SELECT
-    per batch in the order added (ids as one insert would give them). A transaction that
+    connection, so ``flush`` has nothing to do. SQLite: batches are held, with their fixed
+    values as columns, and staged ``STAGED_ROWS`` at a time in a scratch file (ADBC,
+    ``store/scratch.py``; each staged table changes the file's schema, which the transaction's
+    connection reads again at its next statement, so they are few), then moved into
+    ``events`` with one INSERT ... SELECT per staged table, in the order added (ids as one
+    insert would give them): at once while another scratch file is free for what follows
+    (the move overlaps the reading of the next rows), else by ``flush``. A transaction that
     flushes more often than it has scratch files, or a connection without them (not from
     ``Store.write()``), writes the rest through ``sqlite3`` as ``insert_event_rows`` does.
     """
@@ -177,38 +178,78 @@ class EventWriter:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self._stage: scratch.Stage | None = None
-        self._staged: list[tuple[str, dict[str, Fixed]]] = []
+        self._staged: list[tuple[str, Sequence[str], str]] = []  # (into, columns, from)
+        self._held: list[pa.Table] = []  # added, not staged yet (all of one schema)
+        self._rows = 0
 
     def add(self, events: pa.Table, fixed: Mapping[str, Fixed]) -> int:
-        """Write (or stage) a batch of events; returns how many."""
+        """Write (or hold) a batch of events; returns how many."""
         _check_fixed(fixed)
         given = [c for c in EVENT_COLUMNS if c not in fixed]
         missing = [c for c in given if c not in events.column_names]
         if missing:
             raise ValueError(f"events lack columns {missing}")
-        if events.num_rows == 0:
+        n = int(events.num_rows)
+        if n == 0:
             return 0
         events = events.select(given)
         if self.conn.dialect.name == "postgresql":
-            return _copy_events(self.conn, events, fixed)
+            return copy_events(self.conn, events, fixed)
         if self._stage is None:
             self._stage = scratch.take(self.conn)
         if self._stage is None:
             rows = event_rows(events, "sqlite", fixed=fixed)
             return insert_event_rows(self.conn, rows, fixed=fixed)
-        self._staged.append((self._stage.add(_sqlite_values(events)), dict(fixed)))
-        return int(events.num_rows)
+        values = _sqlite_values(events)
+        for name, value in fixed.items():  # a constant column: no Python per row
+            text = _driver_value(value, "sqlite")
+            kind = pa.int64() if value is None or isinstance(value, int) else pa.string()
+            values = values.append_column(name, pa.repeat(pa.scalar(text, kind), n))
+        values = values.select(list(EVENT_COLUMNS))
+        if self._held and values.schema != self._held[0].schema:
+            self._stage_held()
+        self._held.append(values)
+        self._rows += n
+        if self._rows >= STAGED_ROWS:
+            self._stage_held()
+            if scratch.free(self.conn):  # a file left for the rest: these go in now
+                self._move()
+        return n
 
     def flush(self) -> None:
         """Everything added is in ``events`` (idempotent)."""
+        self._stage_held()
+        self._move()
+
+    def add_new(self, name: str, rows: pa.Table) -> bool:
+        """Stage rows (SQLite values) to be inserted into table ``name`` by ``flush``, those
+        not stored yet, in their order; False where there is no scratch file to stage them
+        (the caller inserts them itself)."""
+        if self.conn.dialect.name != "sqlite":
+            return False
+        if self._stage is None:
+            self._stage = scratch.take(self.conn)
+        if self._stage is None:
+            return False
+        self._staged.append((name, rows.column_names, self._stage.add(rows)))
+        return True
+
+    def _move(self) -> None:
+        """The staged tables into theirs; their file, now read, is done with."""
         staged, self._staged, self._stage = self._staged, [], None
-        for table, fixed in staged:
-            given = [c for c in EVENT_COLUMNS if c not in fixed]
-            names = ", ".join([*given, *fixed])
-            values = ", ".join([*given, *(_literal(v) for v in fixed.values())])
+        for name, columns, table in staged:
+            names = ", ".join(columns)
+            verb = "INSERT" if name == "events" else "INSERT OR IGNORE"
             self.conn.exec_driver_sql(
-                f"INSERT INTO events ({names}) SELECT {values} FROM {table} ORDER BY rowid"
+                f"{verb} INTO {name} ({names}) SELECT {names} FROM {table} ORDER BY rowid"
             )
+
+    def _stage_held(self) -> None:
+        if self._held:
+            assert self._stage is not None
+            table = self._stage.add(pa.concat_tables(self._held))
+            self._staged.append(("events", EVENT_COLUMNS, table))
+        self._held, self._rows = [], 0
 
 
 def _check_fixed(fixed: Mapping[str, Fixed]) -> None:
@@ -236,67 +277,27 @@ def _sqlite_values(events: pa.Table) -> pa.Table:
     return pa.table(columns, names=events.column_names)
 
 
-@functools.cache
-def _pg_types() -> dict[str, str]:
-    """Each event column's PostgreSQL type, as ``pgcopy.TYPES`` names it."""
-    names = {"INTEGER": "integer", "BIGINT": "bigint", "FLOAT": "double precision"}
-    kinds, dialect = {}, postgresql.dialect()  # type: ignore[no-untyped-call]
-    for column in Event.__table__.columns:
-        compiled = column.type.compile(dialect=dialect)
-        if compiled.startswith("TIMESTAMP"):
-            kinds[column.name] = "timestamp with time zone"
-        else:
-            kinds[column.name] = names.get(compiled, "text")  # VARCHAR, TEXT, JSON: their text
-    return kinds
-
-
-def _copy_events(conn: Connection, events: pa.Table, fixed: Mapping[str, Fixed]) -> int:
-    """COPY a batch into ``events`` (binary), the fixed values repeated on every row. Parts of
-    it are encoded in a thread while the previous part goes to the server (Arrow and the
-    driver both let go of the GIL), so the server, the floor, is kept busy."""
-    n, types = int(events.num_rows), _pg_types()
-    for name, value in fixed.items():
-        kind = pgcopy.TYPES[types[name]][0]
-        events = events.append_column(
-            name, pa.nulls(n, kind) if value is None else pa.repeat(pa.scalar(value, kind), n)
-        )
-
-    def encode(start: int) -> tuple[pa.Array, memoryview]:
-        rows = pgcopy.copy_rows(events.slice(start, _COPY_PART), types)
-        return rows, pgcopy.stream(rows)  # the array owns the bytes: kept until written
-
-    driver = conn.connection.driver_connection
-    assert driver is not None
-    statement = f"COPY events ({', '.join(events.column_names)}) FROM STDIN (FORMAT binary)"
-    starts = list(range(0, n, _COPY_PART))
-    with (
-        ThreadPoolExecutor(1, thread_name_prefix="pgcopy") as pool,
-        driver.cursor() as cursor,
-        cursor.copy(statement) as copy,
-    ):
-        copy.write(pgcopy.HEADER)
-        part = pool.submit(encode, starts[0])
-        for following in [*starts[1:], None]:
-            _, data = part.result()
-            if following is not None:
-                part = pool.submit(encode, following)
-            copy.write(data)
-        copy.write(pgcopy.TRAILER)
-    return n
-
-
 def _upsert(conn: Connection) -> Any:
     return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
+def _first_then(table: pa.Table, columns: Sequence[str]) -> pa.Table:
+    """Sorted by the columns, after ``first`` if any (the first of the transaction's inputs
+    holding the row: rows are created as one write per input would create them)."""
+    keys = ["first", *columns] if "first" in table.column_names else list(columns)
+    return table.sort_by([(c, "ascending") for c in keys])
+
+
 def add_rollups(conn: Connection, rollups: pa.Table | Sequence[dict[str, Any]]) -> None:
     """Add per-hour totals to the stored rollups (insert, or increment an existing row)."""
+    if isinstance(rollups, pa.Table):
+        rollups = _first_then(rollups, ROLLUP_COLUMNS[:3])
     rows = _rows(rollups, ROLLUP_COLUMNS)
     if not rows:
         return
     wait_for(conn, *ROLLUPS, "which is adding to the rollups")
-    # A stable order keeps concurrent writers from deadlocking on PostgreSQL row locks.
-    rows.sort(key=lambda r: (r["hour"], r["watchlist"], r["category"]))
+    if not isinstance(rollups, pa.Table):  # a stable order (one lock serialises writers)
+        rows.sort(key=lambda r: (r["hour"], r["watchlist"], r["category"]))
     statement = _upsert(conn)(Rollup)
     excluded = statement.excluded
     statement = statement.on_conflict_do_update(
@@ -310,44 +311,54 @@ def add_rollups(conn: Connection, rollups: pa.Table | Sequence[dict[str, Any]]) 
         conn.execute(statement, chunk)
 
 
-def add_rollup_addresses(conn: Connection, rows: pa.Table | Sequence[dict[str, Any]]) -> None:
-    """Record distinct local addresses per hour, watchlist and category (duplicates ignored)."""
-    dialect = conn.dialect.name
-    if isinstance(rows, pa.Table):
-        table = rows.select(list(ROLLUP_ADDRESS_COLUMNS))
-        table = table.sort_by([(c, "ascending") for c in ROLLUP_ADDRESS_COLUMNS])
-        tuples = _table_tuples(table, dialect)
-    else:
-        items = sorted(rows, key=lambda r: tuple(r[c] for c in ROLLUP_ADDRESS_COLUMNS))
-        tuples = [
-            tuple(_driver_value(r[c], dialect) for c in ROLLUP_ADDRESS_COLUMNS) for r in items
-        ]
-    if not tuples:
+def add_rollup_addresses(
+    conn: Connection,
+    rows: pa.Table | Sequence[dict[str, Any]],
+    writer: EventWriter | None = None,
+) -> None:
+    """Record distinct local addresses per hour, watchlist and category (duplicates ignored),
+    and per UTC day; through the transaction's ``writer`` when given (staged, SQLite)."""
+    if not isinstance(rows, pa.Table):
+        rows = pa.Table.from_pylist([{c: r[c] for c in ROLLUP_ADDRESS_COLUMNS} for r in rows])
+    if rows.num_rows == 0:
         return
+    if "first" not in rows.column_names:
+        rows = rows.append_column("first", pa.repeat(pa.scalar(0, pa.int64()), rows.num_rows))
     wait_for(conn, *ROLLUPS, "which is adding to the rollups")
-    columns = ", ".join(ROLLUP_ADDRESS_COLUMNS)
-    if dialect == "postgresql":
-        _insert_new(conn, "rollup_addresses", ROLLUP_ADDRESS_COLUMNS, _ADDRESS_TYPES, tuples)
-    else:
-        conn.exec_driver_sql(
-            f"INSERT OR IGNORE INTO rollup_addresses ({columns}) VALUES (?, ?, ?, ?)", tuples
-        )
-    _add_day_addresses(conn, tuples)
+    hourly = _first_then(rows, ROLLUP_ADDRESS_COLUMNS).select(list(ROLLUP_ADDRESS_COLUMNS))
+    day = pc.cast(rows.column("hour"), pa.date32())  # UTC: the hours' zone
+    days = (
+        rows.select(["watchlist", "category", "local_ip", "first"])
+        .append_column("day", day)
+        .group_by(["day", "watchlist", "category", "local_ip"])
+        .aggregate([("first", "min")])
+        .rename_columns({"first_min": "first"})
+    )
+    days = _first_then(days, ["day", "watchlist", "category", "local_ip"])
+    days = days.select(["day", "watchlist", "category", "local_ip"])
+    for table, name, kinds in (
+        (hourly, "rollup_addresses", _ADDRESS_TYPES),
+        (days, "rollup_day_addresses", ("date", *_ADDRESS_TYPES[1:])),
+    ):
+        _insert_addresses(conn, name, table, kinds, writer)
 
 
-def _add_day_addresses(conn: Connection, hourly: Sequence[tuple[Any, ...]]) -> None:
-    """Fold hourly address rows (driver values) to UTC days in ``rollup_day_addresses``."""
+def _insert_addresses(
+    conn: Connection, name: str, table: pa.Table, kinds: Sequence[str], writer: EventWriter | None
+) -> None:
+    """Insert the rows not stored yet, in their order (days as SQLite's Date text there)."""
     if conn.dialect.name == "postgresql":
-        days = sorted({(h.astimezone(dt.UTC).date(), w, c, ip) for h, w, c, ip in hourly})
-        columns = ("day", *ROLLUP_ADDRESS_COLUMNS[1:])
-        _insert_new(conn, "rollup_day_addresses", columns, ("date", *_ADDRESS_TYPES[1:]), days)
-    else:  # SQLite's hour text starts with the day, as its Date type stores it
-        texts = sorted({(h[:10], w, c, ip) for h, w, c, ip in hourly})
-        conn.exec_driver_sql(
-            "INSERT OR IGNORE INTO rollup_day_addresses (day, watchlist, category, local_ip) "
-            "VALUES (?, ?, ?, ?)",
-            texts,
-        )
+        _insert_new(conn, name, table.column_names, kinds, _table_tuples(table, "postgresql"))
+        return
+    if pa.types.is_date32(table.schema.field(0).type):
+        table = table.set_column(0, table.field(0).name, pc.cast(table.column(0), pa.string()))
+    table = _sqlite_values(table)
+    if writer is not None and writer.add_new(name, table):
+        return
+    conn.exec_driver_sql(
+        f"INSERT OR IGNORE INTO {name} ({', '.join(table.column_names)}) VALUES (?, ?, ?, ?)",
+        _table_tuples(table, "sqlite"),
+    )
 
 
 _ADDRESS_TYPES = ("timestamptz", "text", "text", "text")

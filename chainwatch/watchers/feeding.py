@@ -2,9 +2,9 @@
 
 A transaction holds one input, or a group read by one reader (nfcapd: one nfdump for several
 files), whose batches come as ``(index into the inputs, batch)``, each input's in order and
-the inputs one after another. Each input is finished (rollups, ``inputs`` row) before the
-next one's first batch is stored, so its events pair with the next one's as if each had had a
-transaction of its own.
+the inputs one after another. Each input is finished (its ``inputs`` row) before the next
+one's first batch is stored; the transaction pairs the next one's records with its events as
+if each had had a transaction of its own (``chainwatch.store.ingest``).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 from sqlalchemy import insert
 
-from chainwatch.store import scratch, writes
+from chainwatch.store import event_copy, scratch, writes
 from chainwatch.store.db import Store, open_store
 from chainwatch.store.models import Input, Scan
 from chainwatch.store.writes import EVENT_COLUMNS, FIXED_EVENT_COLUMNS, EventWriter, insert_events
@@ -107,7 +107,8 @@ def _expected(db_url: str, parts: list[tuple[pa.Table, dict[str, Any]]]) -> list
 def test_writer_stores_what_insert_events_stores(
     db_url: str, twin_url: str, flushes: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(writes, "_COPY_PART", 16)  # PostgreSQL: a batch COPYed in parts
+    monkeypatch.setattr(event_copy, "_COPY_PART", 16)  # PostgreSQL: a batch COPYed in parts
+    monkeypatch.setattr(writes, "STAGED_ROWS", 50)  # SQLite: staged as held batches add up
     store = open_store(db_url)
     try:
         fixed = _fixed(store)
