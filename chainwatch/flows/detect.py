@@ -61,12 +61,17 @@ def detect(head: bytes) -> str | None:
 NFCAPD_LAYOUTS = (1, 2)
 
 
+def readable_nfcapd(first: bytes) -> bool:
+    """Whether a file's first 4 bytes open an nfcapd file of a layout nfdump reads."""
+    return first[:2] == NFCAPD_MAGIC and int.from_bytes(first[2:4], "little") in NFCAPD_LAYOUTS
+
+
 def check_nfcapd(flow_input: FlowInput) -> None:
     """Refuse, before nfdump runs, a file given as nfcapd that is not one: nfdump only
     complains on stderr and exits 0, which would record the input as read with nothing in it
     (and a corrected rescan would then skip it)."""
     first = head(flow_input, 4)
-    if first[:2] == NFCAPD_MAGIC and int.from_bytes(first[2:4], "little") in NFCAPD_LAYOUTS:
+    if readable_nfcapd(first):
         return
     found = detect(head(flow_input))
     looks = (

@@ -22,21 +22,14 @@ from chainwatch.flows.limits import Limits
 from chainwatch.flows.readers.nfcapd import GroupError, group_inputs, read_nfcapd_groups
 from chainwatch.observations import Batch
 
-#: Enough of a file's first bytes to tell an nfcapd file (magic and layout).
-_HEAD = 4
-
 
 def is_nfcapd(path: Path) -> bool:
     """Whether the file starts as an nfcapd file of a layout nfdump reads (gzip never is)."""
     try:
         with path.open("rb") as handle:
-            first = handle.read(_HEAD)
+            return detect.readable_nfcapd(handle.read(4))
     except OSError:
         return False  # told when it is read alone
-    return (
-        first[:2] == detect.NFCAPD_MAGIC
-        and int.from_bytes(first[2:4], "little") in detect.NFCAPD_LAYOUTS
-    )
 
 
 def split(
