@@ -18,8 +18,9 @@ import pyarrow.compute as pc
 HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, no header extension
 TRAILER = b"\xff\xff"
 _NOTHING = pa.scalar(b"", pa.large_binary())
-#: 2000-01-01 UTC in µs since 1970: the origin of PostgreSQL's binary times.
+#: 2000-01-01 UTC in µs and in days since 1970: the origin of PostgreSQL's binary times and dates.
 _PG_EPOCH_US = 946_684_800_000_000
+_PG_EPOCH_DAYS = 10_957
 #: Arrow type of each PostgreSQL type a column may have, and its binary width (0: variable).
 TYPES: Mapping[str, tuple[pa.DataType, int]] = {
     "smallint": (pa.int16(), 2),
@@ -27,6 +28,7 @@ TYPES: Mapping[str, tuple[pa.DataType, int]] = {
     "bigint": (pa.int64(), 8),
     "double precision": (pa.float64(), 8),
     "timestamp with time zone": (pa.timestamp("us", tz="UTC"), 8),
+    "date": (pa.date32(), 4),
     "text": (pa.large_binary(), 0),  # text, varchar and json: the bytes of the text
 }
 
@@ -66,10 +68,17 @@ def _field(column: pa.ChunkedArray, kind: str) -> pa.Array:
     valid = np.asarray(array.is_valid(), dtype=bool)
     n = len(array)
     if width:  # big-endian numbers, behind the length (NULL: -1 and no bytes)
-        numbers = pc.fill_null(array.cast(pa.int64()) if kind.startswith("timestamp") else array, 0)
-        values = numbers.to_numpy(zero_copy_only=False)
+        if kind.startswith("timestamp"):
+            numbers = array.cast(pa.int64())
+        elif kind == "date":
+            numbers = array.cast(pa.int32())
+        else:
+            numbers = array
+        values = pc.fill_null(numbers, 0).to_numpy(zero_copy_only=False)
         if kind.startswith("timestamp"):
             values = values - _PG_EPOCH_US
+        elif kind == "date":
+            values = values - _PG_EPOCH_DAYS
         out = np.empty((n, 4 + width), np.uint8)
         out[:, :4] = np.where(valid, width, -1).astype(">i4").view(np.uint8).reshape(n, 4)
         out[:, 4:] = values.astype(f">{values.dtype.kind}{width}").view(np.uint8).reshape(n, width)

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 
-from chainwatch.store import scratch
+from chainwatch.store import pgcopy, scratch
 from chainwatch.store.event_copy import Fixed as Fixed
 from chainwatch.store.event_copy import copy_events
 from chainwatch.store.locks import wait_for
@@ -348,7 +348,7 @@ def _insert_addresses(
 ) -> None:
     """Insert the rows not stored yet, in their order (days as SQLite's Date text there)."""
     if conn.dialect.name == "postgresql":
-        _insert_new(conn, name, table.column_names, kinds, _table_tuples(table, "postgresql"))
+        _insert_new(conn, name, table, kinds)
         return
     if pa.types.is_date32(table.schema.field(0).type):
         table = table.set_column(0, table.field(0).name, pc.cast(table.column(0), pa.string()))
@@ -361,27 +361,32 @@ def _insert_addresses(
     )
 
 
-_ADDRESS_TYPES = ("timestamptz", "text", "text", "text")
+_ADDRESS_TYPES = ("timestamp with time zone", "text", "text", "text")
 
 
-def _insert_new(
-    conn: Connection,
-    table: str,
-    columns: Sequence[str],
-    types: Sequence[str],
-    rows: Sequence[tuple[Any, ...]],
-) -> None:
-    """Insert the rows (in their order) that are not stored yet, on PostgreSQL: one statement
-    per chunk, the columns as arrays (row by row, ``executemany`` took longer than COPYing
-    the events)."""
+def _insert_new(conn: Connection, table: str, rows: pa.Table, types: Sequence[str]) -> None:
+    """Insert the rows (in their order) that are not stored yet, on PostgreSQL: COPYed
+    (binary, from Arrow) into a temporary table, then one INSERT ... SELECT in that order.
+    Sending the values as arrays took seconds for 85,000 addresses, each adapted in Python."""
+    staging = f"cw_new_{table}"
+    columns = ", ".join(rows.column_names)
+    kinds = {name: kind for name, kind in zip(rows.column_names, types, strict=True)}
+    kinds["n"] = "bigint"
+    rows = rows.append_column("n", pa.array(range(rows.num_rows), pa.int64()))
+    conn.exec_driver_sql(
+        f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DROP AS "
+        f"SELECT {columns}, 0::bigint AS n FROM {table} WITH NO DATA"
+    )
+    conn.exec_driver_sql(f"TRUNCATE {staging}")
     driver = conn.connection.driver_connection
     assert driver is not None
-    arrays = ", ".join(f"%s::{kind}[]" for kind in types)
-    statement = (
-        f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) "
-        "ON CONFLICT DO NOTHING"
-    )
+    copy_rows = pgcopy.copy_rows(rows, kinds)
     with driver.cursor() as cursor:
-        for start in range(0, len(rows), _CHUNK):
-            chunk = rows[start : start + _CHUNK]
-            cursor.execute(statement, [list(column) for column in zip(*chunk, strict=True)])
+        with cursor.copy(f"COPY {staging} ({columns}, n) FROM STDIN (FORMAT binary)") as copy:
+            copy.write(pgcopy.HEADER)
+            copy.write(pgcopy.stream(copy_rows))
+            copy.write(pgcopy.TRAILER)
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {staging} ORDER BY n "
+            "ON CONFLICT DO NOTHING"
+        )
