@@ -29,7 +29,7 @@ CONNECT_SECONDS = 5
 
 def public_url(url: str) -> str:
     """The database URL without its password (what tasks carry)."""
-    return make_url(url).set(password=None).render_as_string(hide_password=False)
+    return make_url(url)._replace(password=None).render_as_string(hide_password=False)
 
 
 @dataclass
