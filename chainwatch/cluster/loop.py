@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from chainwatch.cluster import tasks
 from chainwatch.cluster.connect import Cluster, public_url
+from chainwatch.cluster.eligible import read_here
 from chainwatch.cluster.shipped import Shipped, forget
 from chainwatch.cluster.units import Unit, plan
 from chainwatch.errors import ChainwatchError, WatcherError
@@ -41,9 +42,14 @@ def read_on_cluster(
     cluster: Cluster,
     classifier: Classifier,
     inputs: Sequence[tuple[Path, str]],
-) -> WatcherResult:
+) -> WatcherResult | None:
     """Read a watcher's inputs on the cluster into the store; the result as a one-process
-    scan of them gives it."""
+    scan of them gives it. None when they are to be read in this process (``eligible``: the
+    user is told why, once)."""
+    why = read_here(watcher.config.format, inputs, watcher._unlisted)
+    if why is not None:
+        ctx.console.print(f"--cluster: {watcher.name} read here: {why}", markup=False)
+        return None
     client = cluster.client
     sqlite = ctx.store.dialect == "sqlite"
     shipped = Shipped(
