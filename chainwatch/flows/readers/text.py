@@ -55,11 +55,13 @@ def delimited(
     time; a line too long is one bad line (``overlong``); ``stop``: a line starting with
     one of these words ends the data (nfdump's trailing "Summary")."""
     number, rest = first_line, b""
+    begin, counted = _tell(handle), 0  # bytes_read so far: a trailer's batch has the rest
     for chunk in blocks(handle, BLOCK, layout.limits.max_record_bytes):
         if isinstance(chunk, Overlong):
             if rest:  # a quoted record left open runs into the long line: it is not closed
                 batch, number, rest = quoted_batch(rest, number, layout, final=True)
                 yield batch
+            counted += chunk.size
             yield overlong(chunk, number, layout.limits)
             number += 1
             continue
@@ -76,14 +78,23 @@ def delimited(
             lines, number = split_lines(block, number)
             batch = convert(lines, layout) if len(lines) else empty()
         batch.bytes_read = size
-        if stopped:  # the trailer counts as read, wherever the blocks happened to end
-            while skipped := handle.read(BLOCK):
-                batch.bytes_read += len(skipped)
+        if stopped:  # the trailer counts as read, to the end, wherever the blocks ended
+            if begin is not None:  # a file (not nfdump's pipe): all of it, the trailer too
+                while handle.read(BLOCK):
+                    pass
+                batch.bytes_read = handle.tell() - begin - counted
             yield batch
             return
+        counted += size
         yield batch
     if rest:  # a quoted field still open at the end of the input
         yield quoted_batch(rest, number, layout, final=True)[0]
+
+
+def _tell(handle: IO[bytes]) -> int | None:
+    """Where ``handle`` is, or None for a stream that cannot tell (nfdump's output)."""
+    seekable = getattr(handle, "seekable", None)
+    return handle.tell() if seekable is not None and seekable() else None
 
 
 def overlong(skipped: Overlong, number: int, limits: Limits) -> Batch:
