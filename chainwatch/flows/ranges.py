@@ -28,13 +28,15 @@ from chainwatch.flows.limits import GZIP_MAGIC
 
 #: The formats whose records are single lines after a header at the file's start.
 SPLITTABLE = frozenset({"csv", "nfdump", "zeek", "zeek-json"})
-_BLOCK = 1 << 20
+_BLOCK = 1 << 20  # bytes counted at once
+_HEAD = 1 << 20  # where the header must lie
 _SNIFF = 1 << 16  # as ``limits``: the bytes that tell a file whose lines end in CR alone
 #: Lines that end nfdump's data ("Summary" block, or "No matching flows"): no cut after one,
 #: so that the piece holding it reads to the end and skips the trailer as the whole read does.
 _NFDUMP_STOP = (b"Summary", b"No matching flows")
 #: Zeek header lines that set the layout of the lines after them.
 _ZEEK_LAYOUT = (b"#separator", b"#fields")
+_CARRY = 1 + max(len(word) for word in (*_NFDUMP_STOP, *_ZEEK_LAYOUT))
 
 
 def split(flow_input: FlowInput, fmt: str, *, target: int) -> list[FlowInput]:
@@ -92,7 +94,7 @@ def _cuts(
     handle: BinaryIO, flow_input: FlowInput, fmt: str, target: int, end: int
 ) -> list[tuple[int, int]] | None:
     """Each piece's start and first line number, or None when the input cannot be cut."""
-    head = handle.read(min(_BLOCK, end))
+    head = handle.read(min(_HEAD, end))
     sniff = head[:_SNIFF]
     if head[:2] == GZIP_MAGIC or (b"\n" not in sniff and b"\r" in sniff):
         return None
@@ -111,17 +113,19 @@ def _cuts(
     position, newlines = start, first - 1  # line feeds before ``position``
     want = max(header_end, start + target) - 1  # the next cut follows the first LF from here
     last = end  # no cut after the line that ends nfdump's data (its trailer)
-    carry = b""  # the byte before the block (a line starts after a line feed)
+    carry = b""  # the bytes before the block: a word may start there, its line after an LF
     while position < end:
         block = handle.read(min(_BLOCK, end - position))
         if not block:
             raise _shrank(flow_input.name, position, end)
         text, offset = carry + block, position - len(carry)
-        frm = max(checked - offset, len(carry))
-        if fmt in ("csv", "nfdump") and text.find(b'"', frm) >= 0:
+        if fmt in ("csv", "nfdump") and block.find(b'"', max(checked - position, 0)) >= 0:
             # RFC 4180: a quoted field may hold line feeds, so a line feed need not end a
             # record, and only a read from the start knows which do.
             return None
+        # A line that starts with a word may begin in the bytes carried over (the word cut
+        # by the block's end): from there, but never in the header.
+        frm = max(checked - offset, 1 if carry else 0)
         if fmt == "zeek" and any(_line_start(text, w, frm) >= 0 for w in _ZEEK_LAYOUT):
             return None
         if fmt == "nfdump" and last == end:
@@ -140,7 +144,7 @@ def _cuts(
             cuts.append((cut, newlines + 2))  # after this line feed: the line after it
             want = cut + target - 1
         newlines += block.count(b"\n", at)
-        carry = block[-1:]
+        carry = block[-_CARRY:]
         position += len(block)
     return cuts
 

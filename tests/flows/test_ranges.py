@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from chainwatch.flows import readers
+from chainwatch.flows import ranges, readers
 from chainwatch.flows.inputs import FlowInput, describe
 from chainwatch.flows.limits import Limits
 from chainwatch.flows.ranges import split
@@ -215,9 +215,12 @@ def assert_cover(pieces: list[FlowInput], flow_input: FlowInput) -> None:
 @pytest.fixture(params=[False, True], ids=["one-block", "small-blocks"])
 def blocks(request: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Readers' blocks as usual (one per piece here), or a few hundred bytes, so that pieces
-    and the whole read cut their blocks at different places."""
+    and the whole read cut their blocks at different places; and ``split``'s blocks as usual
+    (the whole file at once here) or a few dozen bytes, so that lines, words and line feeds
+    straddle them."""
     if request.param:
         monkeypatch.setattr(reader_text, "BLOCK", 700)
+        monkeypatch.setattr(ranges, "_BLOCK", 23)
 
 
 @pytest.mark.parametrize("crlf", [False, True], ids=["lf", "crlf"])
@@ -276,7 +279,7 @@ def test_resumed_input_splits_from_its_start(tmp_path: Path) -> None:
         assert_same(read("csv", pieces), whole)
 
 
-def test_unsplittable_inputs_are_one_piece(tmp_path: Path) -> None:
+def test_unsplittable_inputs_are_one_piece(tmp_path: Path, blocks: None) -> None:
     csv_lines = generic_csv()
     plain = describe(write(tmp_path / "plain.csv", csv_lines))
     assert len(split(plain, "csv", target=200)) > 2
@@ -315,3 +318,15 @@ def test_piece_sizes(tmp_path: Path) -> None:
             assert piece.stop - piece.start >= target
         for piece in pieces[:-1]:
             assert piece.stop == data.index(b"\n", max(piece.start + target, header) - 1) + 1
+
+
+def test_words_across_split_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """nfdump's trailer and a repeated Zeek header are found wherever ``split``'s blocks end
+    (also inside the word)."""
+    nf = describe(write(tmp_path / "nf.csv", nfdump_csv(n=40, junk_after=200)))
+    trailer = nf.path.read_bytes().index(b"\nSummary") + 1
+    joined = describe(write(tmp_path / "joined.log", zeek_tsv() + zeek_tsv()))
+    for size in range(20, 60):
+        monkeypatch.setattr(ranges, "_BLOCK", size)
+        assert all(p.start <= trailer for p in split(nf, "nfdump", target=200)), size
+        assert split(joined, "zeek", target=200) == [joined], size
