@@ -34,6 +34,11 @@ if TYPE_CHECKING:
 
 #: Seconds between looks at the stop flag while a unit is under way.
 POLL_SECONDS = 0.2
+#: About how many bytes of a large text input one task reads (``chainwatch.flows.ranges``):
+#: an input of twice this or more is read in pieces, in parallel, and written whole, in its
+#: one transaction. Big enough that a piece's batches are worth a task, small enough that a
+#: file of a few hundred MiB keeps every worker busy.
+PIECE_BYTES = 64 << 20
 
 
 def read_on_cluster(
@@ -63,6 +68,7 @@ def read_on_cluster(
         scan_id=ctx.scan_id,
         db=public_url(ctx.settings.db),
         strict=ctx.strict,
+        piece_bytes=PIECE_BYTES,
     )
     units = plan(inputs)
     result = WatcherResult()
@@ -80,7 +86,15 @@ def read_on_cluster(
         if unit is None:
             return
         key = f"{shipped.key}-{unit.index}"
-        prep = client.submit(tasks.prepare, unit, on_workers, key=f"prepare-{key}")
+        if unit.group or unit.size < 2 * PIECE_BYTES:
+            prep = client.submit(tasks.prepare, unit, on_workers, key=f"prepare-{key}")
+        else:  # cut into pieces on a worker (it hashes the input too), each read apart
+            planned = client.submit(tasks.plan, unit, on_workers, key=f"plan-{key}").result()
+            pieces = [
+                client.submit(tasks.prepare_piece, planned, k, on_workers, key=f"piece-{key}-{k}")
+                for k in range(len(planned.pieces))
+            ]
+            prep = client.submit(tasks.combine, planned, pieces, key=f"prepare-{key}")
         write = None
         if not sqlite:
             write = client.submit(tasks.write, prep, previous, on_workers, key=f"write-{key}")

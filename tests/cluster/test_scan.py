@@ -15,6 +15,8 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
+from chainwatch.flows import ranges
+from chainwatch.flows.inputs import describe
 from chainwatch.store.models import Event, Input, Rollup, RollupAddress
 from tests.conftest import PgDatabases, require_binary
 from tests.flows.pcapgen import Conn, write_pcap
@@ -101,6 +103,27 @@ def test_csv_files_as_one_process(
     assert again.exit_code == 0, again.stderr
     assert "skipped 10" in again.stdout and "already read" in again.stderr
     assert stored(many) == expected
+
+
+def test_csv_files_read_in_pieces_as_one_process(
+    cli: Any, wl: Path, tmp_path: Path, two_urls: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chainwatch.cluster import loop
+
+    monkeypatch.setattr(loop, "PIECE_BYTES", 1000)  # each file of ~5 kB in pieces
+    directory = tmp_path / "csv"
+    write_files(directory)
+    one, many = two_urls
+    alone = cli("--db", one, "--watchlists", wl, "scan", "--flows", directory)
+    assert alone.exit_code == 0, alone.stderr
+    first = describe(directory / "flows-00.csv")
+    assert len(ranges.split(first, "csv", target=1000)) > 2  # so each file is read in pieces
+    spread = cli(
+        "--db", many, "--watchlists", wl, "scan", "--flows", directory, "--cluster", "local:2"
+    )
+    assert spread.exit_code == 0, spread.stderr
+    assert spread.stdout.split(" in ")[0] == alone.stdout.split(" in ")[0]
+    assert stored(many) == stored(one)
 
 
 def test_nfcapd_directory_as_one_process(
