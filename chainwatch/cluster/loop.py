@@ -113,10 +113,7 @@ def read_on_cluster(
                     if ctx.should_stop():
                         return result  # the scan ends interrupted; the rest is cancelled
                     _wait(awaited)
-                if write is not None:
-                    written = write.result()
-                else:
-                    written = tasks.write_with(ctx.store, prep.result(), shipped)
+                written = _written(watcher, ctx, shipped, prep, write)
                 queue.popleft()
                 del prep, write, awaited
                 submit()
@@ -127,7 +124,8 @@ def read_on_cluster(
             for future in (prep, write):
                 if future is not None:
                     future.cancel()
-        client.run(forget, shipped.key)
+        with contextlib.suppress(Exception):  # a cluster gone: its files went with it
+            client.run(forget, shipped.key)
     if failures:
         if len(failures) == len(inputs):
             raise WatcherError(watcher.name, f"no input could be read; first: {failures[0]}")
@@ -135,8 +133,27 @@ def read_on_cluster(
     return result
 
 
+def _written(
+    watcher: FlowWatcher, ctx: ScanContext, shipped: Shipped, prep: Any, write: Any
+) -> tasks.Written:
+    """A unit's write: done on a worker, or here with what a worker prepared (SQLite). What
+    breaks the cluster itself (a task that killed its workers, a lost scheduler) is the
+    watcher's one-line error."""
+    try:
+        if write is not None:
+            return write.result()  # type: ignore[no-any-return]
+        return tasks.write_with(ctx.store, prep.result(), shipped)
+    except ChainwatchError:
+        raise
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise WatcherError(
+            watcher.name, f"the cluster failed: {type(exc).__name__}: {reason}".rstrip(": ")
+        ) from None
+
+
 def _wait(future: Any) -> None:
-    with contextlib.suppress(TimeoutError):
+    with contextlib.suppress(Exception):  # a timeout; or the task's error, told by _written
         future.result(timeout=POLL_SECONDS)
 
 

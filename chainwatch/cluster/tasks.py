@@ -74,6 +74,8 @@ class Written:
     begun: list[Begun | None] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    #: not written: an earlier unit failed under ``--strict``, which ends the scan there
+    halted: bool = False
 
 
 def prepare(unit: Unit, shipped: Shipped) -> Prepared:
@@ -212,7 +214,10 @@ def _match(
 
 def write(prepared: Prepared, previous: object, shipped: Shipped) -> Written:
     """Store a prepared unit on this worker (its own store), after the unit before it
-    (``previous``: that unit's write, only waited for)."""
+    (``previous``: that unit's write). Under ``--strict`` a failure ends the scan, so no
+    unit after a failed one is written (the client stops at the failure)."""
+    if shipped.strict and isinstance(previous, Written) and (previous.halted or previous.failures):
+        return Written(prepared.unit, halted=True)
     return write_with(worker_store(shipped.db), prepared, shipped)
 
 

@@ -209,3 +209,24 @@ def test_the_password_stays_out_of_tasks(
     assert not [s for s in sent if b"s3cr3t-pw" in s]
     assert any(b"postgres@127.0.0.1" in s for s in sent)  # the URL went, without it
     assert "s3cr3t-pw" not in result.stderr + result.stdout
+
+
+def test_strict_stops_where_one_process_stops(
+    cli: Any, wl: Path, tmp_path: Path, two_urls: tuple[str, str]
+) -> None:
+    directory = tmp_path / "csv"
+    paths = write_files(directory)
+    with paths[3].open("a") as out:
+        out.write("not,a,record\n")
+    one, many = two_urls
+    alone = cli("--db", one, "--watchlists", wl, "scan", "--strict", "--flows", directory)
+    assert alone.exit_code == 1, alone.stderr
+    spread = cli(
+        "--db", many, "--watchlists", wl, "scan", "--strict", "--flows", directory,
+        "--cluster", "local:2",
+    )  # fmt: skip
+    assert spread.exit_code == 1, spread.stderr
+    assert spread.stderr.strip().splitlines()[-1] == alone.stderr.strip().splitlines()[-1]
+    expected = stored(one)
+    assert len(expected["inputs"]) == 3
+    assert stored(many) == expected
