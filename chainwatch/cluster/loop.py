@@ -103,7 +103,7 @@ def read_on_cluster(
 
     try:
         with progress:
-            bar = progress.add_task("flows", total=sum(u.size for u in units))
+            bar = progress.add_task(watcher.name, total=sum(u.size for u in units))
             for _ in range(window):
                 submit()
             while queue:
