@@ -86,18 +86,24 @@ def read_on_cluster(
         if unit is None:
             return
         key = f"{shipped.key}-{unit.index}"
+        reading = {"resources": cluster.reading} if cluster.reading else {}
         if unit.group or unit.size < 2 * PIECE_BYTES:
-            prep = client.submit(tasks.prepare, unit, on_workers, key=f"prepare-{key}")
+            prep = client.submit(tasks.prepare, unit, on_workers, key=f"prepare-{key}", **reading)
         else:  # cut into pieces on a worker (it hashes the input too), each read apart
-            planned = client.submit(tasks.plan, unit, on_workers, key=f"plan-{key}").result()
+            plan = client.submit(tasks.plan, unit, on_workers, key=f"plan-{key}", **reading)
+            planned = plan.result()
             pieces = [
-                client.submit(tasks.prepare_piece, planned, k, on_workers, key=f"piece-{key}-{k}")
+                client.submit(
+                    tasks.prepare_piece, planned, k, on_workers, key=f"piece-{key}-{k}", **reading
+                )
                 for k in range(len(planned.pieces))
             ]
             prep = client.submit(tasks.combine, planned, pieces, key=f"prepare-{key}")
         write = None
-        if not sqlite:
-            write = client.submit(tasks.write, prep, previous, on_workers, key=f"write-{key}")
+        if not sqlite:  # before any reading task when a thread frees: the chain goes first
+            write = client.submit(
+                tasks.write, prep, previous, on_workers, key=f"write-{key}", priority=10
+            )
             previous = write
         queue.append((unit, prep, write))
 
