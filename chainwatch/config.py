@@ -54,6 +54,7 @@ ENVIRONMENT = {
     "db": "CHAINWATCH_DB",
     "watchlists": "CHAINWATCH_WATCHLISTS",
     "resolve_hosts": "CHAINWATCH_RESOLVE_HOSTS",
+    "cluster": "CHAINWATCH_CLUSTER",
 }
 
 _PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "password", "secret", "xxx"}
@@ -171,6 +172,8 @@ class Settings:
             (``[catalogs] dns_horizon``, see ``chainwatch.passive_dns``).
         suricata: the site's Suricata signature rules (``[suricata]``, see
             ``chainwatch.sensors.signatures``).
+        cluster: the Dask cluster a scan reads flow inputs on (``local:N`` or
+            ``tcp://HOST:PORT``, see ``chainwatch.cluster``), or None: in this process.
     """
 
     db: str = field(default=DEFAULT_DB, repr=False)
@@ -184,6 +187,7 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     dns_horizon: dt.timedelta = DNS_HORIZON
     suricata: SuricataSettings = field(default_factory=SuricataSettings)
+    cluster: str | None = None
 
     def watcher(self, name: str) -> WatcherConfig:
         for watcher in self.watchers:
@@ -236,6 +240,7 @@ def load_settings(
         limits=load_limits(data.get("limits"), os.environ, path),
         dns_horizon=load_horizon(data.get("catalogs"), os.environ, path, DNS_HORIZON),
         suricata=load_suricata(data.get("suricata"), path, text if "suricata" in data else None),
+        cluster=model.cluster,
     )
 
 

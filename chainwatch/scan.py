@@ -154,7 +154,13 @@ def run_scan(
     stop = stop or StopFlag()
     watchers: list[Watcher] = [make_watcher(config) for config in configs]
     store, watchlists, matcher = prepare(settings)
+    cluster = None
     try:
+        if settings.cluster and any(config.kind == "flows" for config in configs):
+            from chainwatch.cluster.address import parse
+            from chainwatch.cluster.connect import open_cluster
+
+            cluster = open_cluster(parse(settings.cluster), settings.db)
         sync_watchlists(store, watchlists, utcnow())
         scan_id = start_scan(store, command, utcnow())
         record_lists(store, scan_id, describe(watchlists), utcnow())
@@ -167,6 +173,7 @@ def run_scan(
             strict=strict,
             console=console or Console(stderr=True),
             should_stop=stop.is_set,
+            cluster=cluster,
         )
         summary = ScanSummary(scan_id=scan_id, status="running")
         total = WatcherResult()
@@ -224,6 +231,8 @@ def run_scan(
             _finish(store, summary)
         return summary
     finally:
+        if cluster is not None:
+            cluster.close()
         store.close()
 
 

@@ -59,6 +59,19 @@ def scan_command(
     strict: Annotated[
         bool, typer.Option("--strict", help="Stop at the first malformed record (exit 1).")
     ] = False,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster",
+            envvar="CHAINWATCH_CLUSTER",
+            show_envvar=True,
+            metavar="ADDRESS",
+            help="Read flow inputs on a Dask cluster: local:N (N worker processes here) or "
+            "tcp://HOST:PORT (a running scheduler), e.g. local:4. nfcapd, nfdump CSV, CSV and "
+            "Zeek conn logs; captures, nodes, stdin, Eve and Zeek dns/ssl/http logs are read "
+            "here. Overrides the cluster key.",
+        ),
+    ] = None,
 ) -> None:
     """Read the given inputs and configured watchers once; store what comes from watched ranges.
 
@@ -74,6 +87,8 @@ def scan_command(
 
       chainwatch scan --pcap span.pcapng --checksums validate
 
+      chainwatch scan --flows /var/cache/nfdump/ --cluster local:4
+
     SIGINT (Ctrl-C) or SIGTERM stops it between batches: the input being read is rolled back,
     the scan is recorded as interrupted, and it exits 130 or 143; run it again to finish.
     """
@@ -83,12 +98,23 @@ def scan_command(
         raise UsageError(
             f"--checksums {checksums!r}: expected one of {', '.join(CHECKSUM_POLICIES)}"
         )
+    if cluster is not None:
+        from chainwatch.cluster.address import EXPECTED, parse
+
+        try:
+            parse(cluster)
+        except ValueError:
+            raise UsageError(f"--cluster {cluster!r}: expected {EXPECTED}") from None
+    import dataclasses
+
     from rich.console import Console
 
     from chainwatch.interrupt import StopFlag, stop_on_signals
     from chainwatch.scan import adhoc_watchers, run_scan, select_watchers, with_checksums
 
     settings = state(ctx).settings
+    if cluster is not None:  # the flag (or $CHAINWATCH_CLUSTER) over the file's key
+        settings = dataclasses.replace(settings, cluster=cluster.strip())
     configs = select_watchers(settings, watcher or [], adhoc_watchers(flows or [], fmt, pcap or []))
     if checksums is not None:
         configs = with_checksums(configs, checksums)

@@ -233,6 +233,19 @@ class ConfigFile(BaseSettings):
     limits: dict[str, Any] | None = None
     catalogs: dict[str, Any] | None = None
     suricata: dict[str, Any] | None = None
+    cluster: StrictStr | None = None
+
+    @field_validator("cluster", mode="before")
+    @classmethod
+    def _cluster(cls, value: Any) -> Any:
+        from chainwatch.cluster.address import EXPECTED, parse
+
+        if value is None:
+            return value
+        try:
+            return parse(value).text if isinstance(value, str) else parse("")
+        except ValueError:
+            raise invalid(f"cluster is {value!r}", EXPECTED) from None
 
     @field_validator("db", "watchlists", mode="before")
     @classmethod

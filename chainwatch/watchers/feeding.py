@@ -31,11 +31,13 @@ class Begun:
     """An input claimed and begun in a transaction: where its batches go, and, once it is
     finished, its totals. ``beyond_table`` counts the usable records its reader reported
     beyond its tables' rows (``Batch.usable``), so that an input whose every record was bad
-    is told from one whose good records were simply not watched."""
+    is told from one whose good records were simply not watched. ``target`` is None for an
+    input a cluster's write task found stored by its own earlier run (``totals`` from its
+    ``inputs`` row)."""
 
     flow_input: FlowInput
     fmt: str
-    target: InputIngest
+    target: InputIngest | None
     beyond_table: int = 0
     totals: InputTotals | None = None
 
@@ -86,7 +88,9 @@ def feed(
         nonlocal current, task
         while current < index:
             if current >= 0:
-                begun[current].totals = begun[current].target.finish()
+                target = begun[current].target
+                assert target is not None  # fed: begun in this transaction
+                begun[current].totals = target.finish()
                 if task is not None:
                     progress.remove_task(task)
                 task = None
@@ -104,7 +108,9 @@ def feed(
             if strict and batch.bad:
                 line, reason = batch.bad_examples[0]
                 raise InputError(name, reason, line=line)
-            begun[index].target.write(batch)
+            target = begun[index].target
+            assert target is not None
+            target.write(batch)
             if task is not None:
                 progress.advance(task, batch.bytes_read)
             if should_stop():

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import itertools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
@@ -31,7 +31,6 @@ from chainwatch.flows.inputs import (
     FlowInput,
     describe,
     head,
-    identity,
     list_inputs,
     spooled_stdin,
     unreadable,
@@ -45,6 +44,7 @@ from chainwatch.sensors.eve import EveReader
 from chainwatch.sensors.signatures import signature_map
 from chainwatch.store.ingest import Ingest, input_seen, resumed_input
 from chainwatch.watchers import feeding, nfcapd_groups
+from chainwatch.watchers import writing as writing_
 from chainwatch.watchers.feeding import Begun, GroupReader
 from chainwatch.watchers.interface import ScanContext, Watcher, WatcherResult
 
@@ -86,8 +86,7 @@ class FlowWatcher(Watcher):
                 found.append((each, str(each)))
         yield found
 
-    def _read_all(self, ctx: ScanContext, inputs: list[tuple[Path, str]]) -> WatcherResult:
-        result = WatcherResult()
+    def _classifier(self, ctx: ScanContext) -> Classifier:
         # Answers stored by earlier inputs and scans, and this scan's look-ups; each input's
         # own answers join them as it is read (``chainwatch.match``).
         answers = catalog_answers(
@@ -97,12 +96,34 @@ class FlowWatcher(Watcher):
             enabled=ctx.settings.resolve_hosts,
             now=ctx.now(),
         )
-        classifier = Classifier(
+        return Classifier(
             ctx.watchlists.endpoints,
             ctx.settings.port_rules,
             answers=answers,
             horizon=ctx.settings.dns_horizon,
         )
+
+    def _on_cluster(self, ctx: ScanContext, inputs: list[tuple[Path, str]]) -> bool:
+        """Whether a cluster reads these inputs (``--cluster``: ``chainwatch.cluster``); when
+        one was given and does not, the user is told why, once."""
+        if ctx.cluster is None or self.kind != "flows":
+            return False
+        from chainwatch.cluster.eligible import read_here
+
+        why = read_here(self.config.format, inputs, self._unlisted)
+        if why is not None:
+            ctx.console.print(
+                f"--cluster: {self.name} read here: {why}", markup=False, highlight=False
+            )
+        return why is None
+
+    def _read_all(self, ctx: ScanContext, inputs: list[tuple[Path, str]]) -> WatcherResult:
+        classifier = self._classifier(ctx)
+        if self._on_cluster(ctx, inputs):
+            from chainwatch.cluster.loop import read_on_cluster
+
+            return read_on_cluster(self, ctx, ctx.cluster, classifier, inputs)
+        result = WatcherResult()
         failures: list[str] = []
         inputs = self._zeek_join(ctx, classifier, inputs)
         progress = self._progress(ctx)
@@ -220,74 +241,71 @@ class FlowWatcher(Watcher):
         progress: Progress,
         read_group: GroupReader | None = None,
     ) -> list[Begun | None]:
-        """Read inputs into the store in one transaction, each with its own ``inputs`` row,
-        one after another (``batches``), or all by ``read_group``: each one as stored, or
-        None for one read before. One that fails fails them all."""
+        """Read inputs into the store in one transaction (``writing.write_unit``), each with
+        its own ``inputs`` row, one after another, or all by ``read_group``: each one as
+        stored, or None for one read before. One that fails fails them all."""
         # Hashed and told apart before the transaction: no other writer waits meanwhile.
-        described = [(path, self._describe(ctx, path, name)) for path, name in inputs]
-        with Ingest.transaction(ctx.store, ctx.scan_id) as ingest:
+        described = [(path, *self._describe(ctx, path, name)) for path, name in inputs]
+
+        def batches(ready: Sequence[Begun]) -> Iterator[tuple[int, Batch]]:
             if read_group is not None:
-                begun = [self._begin(ctx, ingest, path, *each, result) for path, each in described]
-                ready = [b for b in begun if b is not None]
-                grouped = read_group([b.flow_input for b in ready])
-                self._feed(ctx, classifier, ready, grouped, progress)
-                return begun
-            stored: list[Begun | None] = []
-            for path, each in described:
-                one = self._begin(ctx, ingest, path, *each, result)
-                stored.append(one)
-                if one is None:
-                    continue
-                if zeek_join.is_sensor_log(one.fmt):  # known stored uids: in this transaction
-                    batches = self._join.batches(
-                        one.flow_input, one.fmt, classifier, ctx.settings.limits, one.target.stored
-                    )
-                else:
-                    batches = self.batches(ctx, one.flow_input, one.fmt, classifier)
-                self._feed(ctx, classifier, [one], feeding.indexed(batches), progress)
-            return stored
+                return read_group([b.flow_input for b in ready])
+            return self._each(ctx, classifier, ready)
+
+        def matched(ready: Sequence[Begun]) -> Generator[tuple[int, Matched], None, None]:
+            return self._matched(ctx, classifier, ready, batches(ready))
+
+        writing = self.writing(ctx, progress)
+        begun = writing_.write_unit(
+            writing,
+            described,
+            matched,
+            resume=lambda ingest, flow_input, fmt: self.resume(ctx, ingest, flow_input, fmt),
+        )
+        result.counts["skipped"] += len(writing.skipped)
+        return begun
+
+    def writing(self, ctx: ScanContext, progress: Progress) -> writing_.Writing:
+        """How this watcher's units are written in this scan (``chainwatch.watchers.writing``)."""
+        return writing_.Writing(
+            store=ctx.store,
+            scan_id=ctx.scan_id,
+            source=self.name,
+            now=ctx.now,
+            note=lambda text: ctx.console.print(text, markup=False, highlight=False),
+            progress=progress,
+            strict=ctx.strict,
+            should_stop=ctx.should_stop,
+        )
 
     def _describe(self, ctx: ScanContext, path: Path, name: str) -> tuple[FlowInput, str]:
         flow_input = describe(path, name)
         return flow_input, self.format_of(ctx, flow_input)
 
-    def _begin(
-        self,
-        ctx: ScanContext,
-        ingest: Ingest,
-        path: Path,
-        flow_input: FlowInput,
-        fmt: str,
-        result: WatcherResult,
-    ) -> Begun | None:
-        """Claim an input and record it in the transaction; None when it was read before."""
-        name = flow_input.name
-        taken = ingest.claim(flow_input.sha256)
-        if taken is not None:  # already read, or being read by another scan right now
-            result.counts["skipped"] += 1
-            ctx.console.print(f"{name}: skipped, {taken}", markup=False, highlight=False)
-            return None
-        flow_input = self.resume(ctx, ingest, flow_input, fmt)
-        target = ingest.begin_input(
-            path=flow_input.name if flow_input.name == "-" else identity(path),
-            size=flow_input.size,
-            sha256=flow_input.sha256,
-            fmt=fmt,
-            read_at=ctx.now(),
-            source=self.name,
-            name=name,
-        )
-        return Begun(flow_input, fmt, target)
+    def _each(
+        self, ctx: ScanContext, classifier: Classifier, ready: Sequence[Begun]
+    ) -> Generator[tuple[int, Batch], None, None]:
+        """The batches of each claimed input in turn, each read once the one before is done."""
+        for index, one in enumerate(ready):
+            if zeek_join.is_sensor_log(one.fmt):  # known stored uids: in this transaction
+                assert one.target is not None
+                reader = self._join.batches(
+                    one.flow_input, one.fmt, classifier, ctx.settings.limits, one.target.stored
+                )
+            else:
+                reader = self.batches(ctx, one.flow_input, one.fmt, classifier)
+            with contextlib.closing(feeding.indexed(reader)) as batches:
+                for _, batch in batches:
+                    yield index, batch
 
-    def _feed(
+    def _matched(
         self,
         ctx: ScanContext,
         classifier: Classifier,
         begun: Sequence[Begun],
         batches: Iterator[tuple[int, Batch]],
-        progress: Progress,
-    ) -> None:
-        """Match the batches in the reading thread (``ahead``) and store them here."""
+    ) -> Generator[tuple[int, Matched], None, None]:
+        """The batches matched in the reading thread (``ahead``), in order."""
 
         def match(item: tuple[int, Batch]) -> tuple[int, Matched]:
             index, batch = item
@@ -302,14 +320,7 @@ class FlowWatcher(Watcher):
             )
             return index, found
 
-        feeding.feed(
-            begun,
-            ahead(feeding.counted(begun, batches), match),
-            strict=ctx.strict,
-            should_stop=ctx.should_stop,
-            watcher=self.name,
-            progress=progress,
-        )
+        return ahead(feeding.counted(begun, batches), match)
 
     def format_of(self, ctx: ScanContext, flow_input: FlowInput) -> str:
         """The input's format: the one configured, or the one its first bytes show."""
@@ -322,16 +333,13 @@ class FlowWatcher(Watcher):
     def resume(
         self, ctx: ScanContext, ingest: Ingest, flow_input: FlowInput, fmt: str
     ) -> FlowInput:
-        """A text file that only grew since a round read it (its first bytes hash as they did
-        then) is read from where that round stopped: a growing Zeek log is not read twice."""
-        resumed = resumed_input(ingest.conn, flow_input, fmt)
-        if resumed.start:
-            ctx.console.print(
-                f"{flow_input.name}: grew since it was read; reading from byte {resumed.start:,}",
-                markup=False,
-                highlight=False,
-            )
-        return resumed
+        """A text file that only grew since a round read it is read from where that round
+        stopped (``writing.resumed``): a growing Zeek log is not read twice."""
+
+        def note(text: str) -> None:
+            ctx.console.print(text, markup=False, highlight=False)
+
+        return writing_.resumed(note, ingest, flow_input, fmt)
 
     def _zeek_join(
         self, ctx: ScanContext, classifier: Classifier, inputs: list[tuple[Path, str]]

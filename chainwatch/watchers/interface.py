@@ -12,7 +12,7 @@ import abc
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.console import Console
 
@@ -43,6 +43,8 @@ class ScanContext:
             whether to show a progress bar).
         now: the clock; tests may replace it.
         should_stop: polled between batches; True when SIGTERM/SIGINT asked us to stop.
+        cluster: the Dask cluster flow inputs are read on (``--cluster``,
+            ``chainwatch.cluster.connect.Cluster``), or None to read them in this process.
     """
 
     settings: Settings
@@ -54,6 +56,7 @@ class ScanContext:
     console: Console = field(default_factory=lambda: Console(stderr=True))
     now: Callable[[], dt.datetime] = utcnow
     should_stop: Callable[[], bool] = lambda: False
+    cluster: Any = None
 
 
 @dataclass

@@ -1,0 +1,107 @@
+"""Opening the Dask cluster of a scan: a LocalCluster of N worker processes on 127.0.0.1, or a
+client of a running scheduler (``tcp://HOST:PORT``), told in one line when it cannot be
+reached.
+
+The database URL's password never travels in a task: tasks carry the URL without it
+(``public_url``), and a worker takes the full URL from its own environment (``CHAINWATCH_DB``;
+``chainwatch.cluster.tasks``). A LocalCluster's worker processes are given it there, by their
+nanny, when they start.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.engine import make_url
+
+from chainwatch.cluster.address import Address
+from chainwatch.errors import ChainwatchError
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+#: Seconds a scheduler (and its first worker) has to answer.
+CONNECT_SECONDS = 5
+
+
+def public_url(url: str) -> str:
+    """The database URL without its password (what tasks carry)."""
+    return make_url(url).set(password=None).render_as_string(hide_password=False)
+
+
+@dataclass
+class Cluster:
+    """An open cluster: the client, and the LocalCluster when it is ours to close."""
+
+    address: Address
+    client: Client
+    local: Any = None
+
+    @property
+    def workers(self) -> int:
+        return max(len(self.client.scheduler_info().get("workers", {})), 1)
+
+    def close(self) -> None:
+        """Close the client, and our LocalCluster with its worker processes (a write in
+        progress there dies with its process: its transaction rolls back)."""
+        try:
+            self.client.close(timeout=CONNECT_SECONDS)  # type: ignore[no-untyped-call]
+        finally:
+            if self.local is not None:
+                self.local.close(timeout=CONNECT_SECONDS)
+
+
+def open_cluster(address: Address, db_url: str) -> Cluster:
+    """Start or reach the cluster ``address`` names; ChainwatchError (one line) when the
+    scheduler does not answer, or has no worker, within ``CONNECT_SECONDS``."""
+    # Dask's own log lines (a worker restarted, a connection closed) are not the user's
+    # business; failures reach the user as chainwatch's one-line errors.
+    for name in ("distributed", "dask"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    from distributed import Client
+
+    if address.local:
+        # The scheduler's own HTTP endpoint (no dashboard) listens on 127.0.0.1, on another
+        # port when 8787 is taken (another scan's): that is no news for the user.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            local = _local(address.workers, db_url)
+        client = Client(local, set_as_default=False)  # type: ignore[no-untyped-call]
+        return Cluster(address, client, local)
+    try:
+        client = Client(  # type: ignore[no-untyped-call]
+            address.url, timeout=CONNECT_SECONDS, set_as_default=False
+        )
+    except (OSError, TimeoutError) as exc:
+        raise ChainwatchError(
+            f"--cluster {address.text}: no Dask scheduler answered within {CONNECT_SECONDS} s "
+            f"({type(exc).__name__}); expected a running `dask scheduler` there"
+        ) from None
+    try:
+        client.wait_for_workers(1, timeout=CONNECT_SECONDS)
+    except (OSError, TimeoutError):
+        client.close()  # type: ignore[no-untyped-call]
+        raise ChainwatchError(
+            f"--cluster {address.text}: the scheduler has no worker; expected at least one "
+            "`dask worker` connected to it"
+        ) from None
+    return Cluster(address, client)
+
+
+def _local(workers: int, db_url: str) -> Any:
+    """A LocalCluster of ``workers`` single-threaded processes on 127.0.0.1, no dashboard;
+    each worker has the database URL, password and all, in its environment only."""
+    from distributed import LocalCluster
+
+    return LocalCluster(  # type: ignore[no-untyped-call]
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+        env={"CHAINWATCH_DB": db_url},
+    )
