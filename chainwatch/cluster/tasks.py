@@ -12,6 +12,7 @@ reports them as stored (``Writing.rerun``).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -188,7 +189,9 @@ def write_with(store: Store, prepared: Prepared, shipped: Shipped) -> Written:
                 yield at[index], each
 
     try:
-        written.begun = writing.write_unit(how, prepared.described, matched)
+        begun = writing.write_unit(how, prepared.described, matched)
+        # What travels back is the counts: the transaction's objects stay here.
+        written.begun = [None if b is None else dataclasses.replace(b, target=None) for b in begun]
     except OSError as exc:  # as one process: the unit fails whole
         written.failures.append(str(unreadable(prepared.described[0][1].name, exc)))
     except ChainwatchError as exc:

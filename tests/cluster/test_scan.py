@@ -1,0 +1,187 @@
+"""``chainwatch scan --cluster``: a scan on a Dask LocalCluster stores exactly what a scan in
+one process stores (events, rollups, rollup addresses, inputs), on SQLite and PostgreSQL,
+for CSV files whose connections' two records lie in different files and for a directory of
+real nfcapd files (read by nfdump on the workers); addresses and schedulers that do not work
+are one-line errors; the database password never travels in a task."""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
+
+from chainwatch.store.models import Event, Input, Rollup, RollupAddress
+from tests.conftest import PgDatabases, require_binary
+from tests.flows.pcapgen import Conn, write_pcap
+from tests.reliability.test_concurrency import write_files
+
+T0 = 1495015200.0  # 2017-05-17 10:00:00 UTC
+SKIP_EVENT = {"id", "input_id", "scan_id", "recorded_at"}
+
+
+def _rows(url: str, model: Any, skip: set[str]) -> list[tuple[Any, ...]]:
+    engine = create_engine(url)
+    try:
+        with Session(engine) as session:
+            names = [c.name for c in model.__table__.columns if c.name not in skip]
+            found = session.execute(select(*(model.__table__.c[n] for n in names))).all()
+            return sorted((tuple(row) for row in found), key=repr)
+    finally:
+        engine.dispose()
+
+
+def stored(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """What a scan stores, all columns but ids and times of storing."""
+    return {
+        "events": _rows(url, Event, SKIP_EVENT),
+        "rollups": _rows(url, Rollup, {"id"}),
+        "addresses": _rows(url, RollupAddress, {"id"}),
+        "inputs": _rows(url, Input, {"id", "path", "read_at", "scan_id"}),
+    }
+
+
+@pytest.fixture
+def wl(tmp_path: Path) -> Path:
+    directory = tmp_path / "watchlists"
+    directory.mkdir()
+    (directory / "kp.toml").write_text('[[ranges]]\ncidr = "175.45.176.0/22"\n')
+    return directory
+
+
+@pytest.fixture
+def two_urls(db_url: str, tmp_path: Path, pg_databases: PgDatabases) -> tuple[str, str]:
+    """Two fresh databases on the backend of ``db_url``."""
+    if db_url.startswith("sqlite"):
+        return db_url, f"sqlite:///{tmp_path / 'cluster.db'}"
+    return db_url, pg_databases.new()
+
+
+def nfcapd_dir(tmp_path: Path) -> Path:
+    """Real nfcapd files as nfpcapd writes them: one per five minutes with connections."""
+    nfpcapd = require_binary("nfpcapd")
+    conns = []
+    for window in range(6):
+        at = T0 + window * 300
+        for k in range(5):
+            local = f"175.45.176.{1 + k}"
+            conns.append(Conn(local, "198.51.100.7", 40000 + window * 10 + k, 8333, at + k))
+            conns.append(Conn("192.0.2.1", "198.51.100.8", 41000 + k, 443, at + k + 0.5))
+    out = tmp_path / "nfcapd"
+    out.mkdir()
+    pcap = write_pcap(tmp_path / "flows.pcap", conns)
+    subprocess.run([nfpcapd, "-r", str(pcap), "-w", str(out)], check=True, capture_output=True)
+    assert len(list(out.rglob("nfcapd.*"))) >= 4
+    return out
+
+
+def test_csv_files_as_one_process(
+    cli: Any, wl: Path, tmp_path: Path, two_urls: tuple[str, str]
+) -> None:
+    directory = tmp_path / "csv"
+    write_files(directory)
+    one, many = two_urls
+    alone = cli("--db", one, "--watchlists", wl, "scan", "--flows", directory)
+    assert alone.exit_code == 0, alone.stderr
+    spread = cli(
+        "--db", many, "--watchlists", wl, "scan", "--flows", directory, "--cluster", "local:2"
+    )
+    assert spread.exit_code == 0, spread.stderr
+    assert spread.stdout.split(" in ")[0] == alone.stdout.split(" in ")[0]
+    expected = stored(one)
+    assert len(expected["inputs"]) == 10 and expected["events"]
+    assert stored(many) == expected
+    again = cli(
+        "--db", many, "--watchlists", wl, "scan", "--flows", directory, "--cluster", "local:2"
+    )
+    assert again.exit_code == 0, again.stderr
+    assert "skipped 10" in again.stdout and "already read" in again.stderr
+    assert stored(many) == expected
+
+
+def test_nfcapd_directory_as_one_process(
+    cli: Any, wl: Path, tmp_path: Path, two_urls: tuple[str, str]
+) -> None:
+    directory = nfcapd_dir(tmp_path)
+    one, many = two_urls
+    alone = cli("--db", one, "--watchlists", wl, "scan", "--flows", directory)
+    assert alone.exit_code == 0, alone.stderr
+    spread = cli(
+        "--db", many, "--watchlists", wl, "scan", "--flows", directory, "--cluster", "local:2"
+    )
+    assert spread.exit_code == 0, spread.stderr
+    assert spread.stdout.split(" in ")[0] == alone.stdout.split(" in ")[0]
+    expected = stored(one)
+    assert expected["events"]
+    assert stored(many) == expected
+
+
+@pytest.mark.parametrize("address", ["local:0", "local:x", "tcp://", "http://127.0.0.1:8786", "x"])
+def test_an_address_that_names_no_cluster(cli: Any, wl: Path, tmp_path: Path, address: str) -> None:
+    result = cli("--watchlists", wl, "scan", "--flows", tmp_path, "--cluster", address)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--cluster" in lines[0] and "tcp://HOST:PORT" in lines[0]
+
+
+def test_a_bad_cluster_key_in_the_config(cli: Any, wl: Path, tmp_path: Path) -> None:
+    config = tmp_path / "chainwatch.toml"
+    config.write_text('cluster = "local:none"\n')
+    result = cli("--config", config, "--watchlists", wl, "scan", "--flows", tmp_path)
+    assert result.exit_code == 2
+    assert "cluster" in result.stderr and "local:N" in result.stderr
+
+
+def test_no_scheduler_there(cli: Any, wl: Path, tmp_path: Path) -> None:
+    directory = tmp_path / "csv"
+    write_files(directory)
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    result = cli(
+        "--db",
+        db,
+        "--watchlists",
+        wl,
+        "scan",
+        "--flows",
+        directory,
+        "--cluster",
+        "tcp://127.0.0.1:9",
+    )
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "tcp://127.0.0.1:9" in lines[0] and "scheduler" in lines[0]
+
+
+def test_the_password_stays_out_of_tasks(
+    cli: Any, wl: Path, tmp_path: Path, pg_databases: PgDatabases, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from distributed import Client
+
+    url = pg_databases.new().replace("postgres@", "postgres:s3cr3t-pw@")  # trust: ignored
+    sent: list[bytes] = []
+    submit, scatter = Client.submit, Client.scatter
+
+    def submitted(self: Client, *args: Any, **kwargs: Any) -> Any:
+        sent.append(pickle.dumps((args[1:], kwargs)))
+        return submit(self, *args, **kwargs)
+
+    def scattered(self: Client, data: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(pickle.dumps(data))
+        return scatter(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(Client, "submit", submitted)
+    monkeypatch.setattr(Client, "scatter", scattered)
+    directory = tmp_path / "csv"
+    write_files(directory)
+    result = cli(
+        "--db", url, "--watchlists", wl, "scan", "--flows", directory, "--cluster", "local:2"
+    )
+    assert result.exit_code == 0, result.stderr
+    assert len(sent) > 10
+    assert not [s for s in sent if b"s3cr3t-pw" in s]
+    assert any(b"postgres@127.0.0.1" in s for s in sent)  # the URL went, without it
+    assert "s3cr3t-pw" not in result.stderr + result.stdout
