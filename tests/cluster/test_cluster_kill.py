@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from chainwatch.store.db import open_store
 from tests.cluster.test_cluster_equal import (
     assert_same,
     connections,
@@ -131,7 +132,9 @@ def session_reaper() -> Iterator[list[int]]:
 
 
 def start(db_url: str, big: Big, work: Path, sessions: list[int]) -> subprocess.Popen[bytes]:
-    """The cluster scan in a session of its own (so it can be killed whole)."""
+    """The cluster scan in a session of its own (so it can be killed whole), on a migrated
+    database (so that its inputs can be counted from the start)."""
+    open_store(db_url).close()
     work.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
         scan_argv(db_url, big.watchlists, big.csv, cluster="local:2"),
