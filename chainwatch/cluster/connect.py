@@ -6,6 +6,11 @@ The database URL's password never travels in a task: tasks carry the URL without
 (``public_url``), and a worker takes the full URL from its own environment (``CHAINWATCH_DB``;
 ``chainwatch.cluster.tasks``). A LocalCluster's worker processes are given it there, by their
 nanny, when they start.
+
+Workers started by hand (``dask worker tcp://HOST:PORT``) need chainwatch and nfdump installed,
+the inputs at the same paths, and best two threads each (``--nthreads 2``): a unit's write
+runs on the worker that read it, and on a single thread it waits behind that worker's next
+read.
 """
 
 from __future__ import annotations
@@ -25,11 +30,13 @@ if TYPE_CHECKING:
 
 #: Seconds a scheduler (and its first worker) has to answer.
 CONNECT_SECONDS = 5
+#: The worker resource a reading task takes (one per worker of our LocalCluster).
+READING = "chainwatch-reading"
 
 
 def public_url(url: str) -> str:
     """The database URL without its password (what tasks carry)."""
-    return make_url(url).set(password=None).render_as_string(hide_password=False)
+    return make_url(url)._replace(password=None).render_as_string(hide_password=False)
 
 
 @dataclass
@@ -39,6 +46,10 @@ class Cluster:
     address: Address
     client: Client
     local: Any = None
+    #: what a reading task asks of a worker: on our LocalCluster, each worker reads one unit
+    #: at a time on one thread and writes on its other (a write never waits behind a read
+    #: on the worker that holds its data); a scheduler's own workers are taken as they are
+    reading: dict[str, float] | None = None
 
     @property
     def workers(self) -> int:
@@ -70,7 +81,7 @@ def open_cluster(address: Address, db_url: str) -> Cluster:
             warnings.simplefilter("ignore")
             local = _local(address.workers, db_url)
         client = Client(local, set_as_default=False)  # type: ignore[no-untyped-call]
-        return Cluster(address, client, local)
+        return Cluster(address, client, local, reading={READING: 1})
     try:
         client = Client(  # type: ignore[no-untyped-call]
             address.url, timeout=CONNECT_SECONDS, set_as_default=False
@@ -92,13 +103,15 @@ def open_cluster(address: Address, db_url: str) -> Cluster:
 
 
 def _local(workers: int, db_url: str) -> Any:
-    """A LocalCluster of ``workers`` single-threaded processes on 127.0.0.1, no dashboard;
-    each worker has the database URL, password and all, in its environment only."""
+    """A LocalCluster of ``workers`` processes on 127.0.0.1, no dashboard, each with one
+    reading slot and two threads (``Cluster.reading``); each worker has the database URL,
+    password and all, in its environment only."""
     from distributed import LocalCluster
 
     return LocalCluster(  # type: ignore[no-untyped-call]
         n_workers=workers,
-        threads_per_worker=1,
+        threads_per_worker=2,
+        resources={READING: 1},
         processes=True,
         host="127.0.0.1",
         dashboard_address=None,

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from chainwatch.cluster import tasks
 from chainwatch.cluster.connect import Cluster, public_url
+from chainwatch.cluster.eligible import read_here
 from chainwatch.cluster.shipped import Shipped, forget
 from chainwatch.cluster.units import Unit, plan
 from chainwatch.errors import ChainwatchError, WatcherError
@@ -33,6 +34,11 @@ if TYPE_CHECKING:
 
 #: Seconds between looks at the stop flag while a unit is under way.
 POLL_SECONDS = 0.2
+#: About how many bytes of a large text input one task reads (``chainwatch.flows.ranges``):
+#: an input of twice this or more is read in pieces, in parallel, and written whole, in its
+#: one transaction. Big enough that a piece's batches are worth a task, small enough that a
+#: file of a few hundred MiB keeps every worker busy.
+PIECE_BYTES = 64 << 20
 
 
 def read_on_cluster(
@@ -41,9 +47,14 @@ def read_on_cluster(
     cluster: Cluster,
     classifier: Classifier,
     inputs: Sequence[tuple[Path, str]],
-) -> WatcherResult:
+) -> WatcherResult | None:
     """Read a watcher's inputs on the cluster into the store; the result as a one-process
-    scan of them gives it."""
+    scan of them gives it. None when they are to be read in this process (``eligible``: the
+    user is told why, once)."""
+    why = read_here(watcher.config.format, inputs, watcher._unlisted)
+    if why is not None:
+        ctx.console.print(f"--cluster: {watcher.name} read here: {why}", markup=False)
+        return None
     client = cluster.client
     sqlite = ctx.store.dialect == "sqlite"
     shipped = Shipped(
@@ -57,6 +68,7 @@ def read_on_cluster(
         scan_id=ctx.scan_id,
         db=public_url(ctx.settings.db),
         strict=ctx.strict,
+        piece_bytes=PIECE_BYTES,
     )
     units = plan(inputs)
     result = WatcherResult()
@@ -74,16 +86,30 @@ def read_on_cluster(
         if unit is None:
             return
         key = f"{shipped.key}-{unit.index}"
-        prep = client.submit(tasks.prepare, unit, on_workers, key=f"prepare-{key}")
+        reading = {"resources": cluster.reading} if cluster.reading else {}
+        if unit.group or unit.size < 2 * PIECE_BYTES:
+            prep = client.submit(tasks.prepare, unit, on_workers, key=f"prepare-{key}", **reading)
+        else:  # cut into pieces on a worker (it hashes the input too), each read apart
+            plan = client.submit(tasks.plan, unit, on_workers, key=f"plan-{key}", **reading)
+            planned = plan.result()
+            pieces = [
+                client.submit(
+                    tasks.prepare_piece, planned, k, on_workers, key=f"piece-{key}-{k}", **reading
+                )
+                for k in range(len(planned.pieces))
+            ]
+            prep = client.submit(tasks.combine, planned, pieces, key=f"prepare-{key}")
         write = None
-        if not sqlite:
-            write = client.submit(tasks.write, prep, previous, on_workers, key=f"write-{key}")
+        if not sqlite:  # before any reading task when a thread frees: the chain goes first
+            write = client.submit(
+                tasks.write, prep, previous, on_workers, key=f"write-{key}", priority=10
+            )
             previous = write
         queue.append((unit, prep, write))
 
     try:
         with progress:
-            bar = progress.add_task("flows", total=sum(u.size for u in units))
+            bar = progress.add_task(watcher.name, total=sum(u.size for u in units))
             for _ in range(window):
                 submit()
             while queue:
@@ -93,10 +119,7 @@ def read_on_cluster(
                     if ctx.should_stop():
                         return result  # the scan ends interrupted; the rest is cancelled
                     _wait(awaited)
-                if write is not None:
-                    written = write.result()
-                else:
-                    written = tasks.write_with(ctx.store, prep.result(), shipped)
+                written = _written(watcher, ctx, shipped, prep, write)
                 queue.popleft()
                 del prep, write, awaited
                 submit()
@@ -107,7 +130,8 @@ def read_on_cluster(
             for future in (prep, write):
                 if future is not None:
                     future.cancel()
-        client.run(forget, shipped.key)
+        with contextlib.suppress(Exception):  # a cluster gone: its files went with it
+            client.run(forget, shipped.key)
     if failures:
         if len(failures) == len(inputs):
             raise WatcherError(watcher.name, f"no input could be read; first: {failures[0]}")
@@ -115,8 +139,27 @@ def read_on_cluster(
     return result
 
 
+def _written(
+    watcher: FlowWatcher, ctx: ScanContext, shipped: Shipped, prep: Any, write: Any
+) -> tasks.Written:
+    """A unit's write: done on a worker, or here with what a worker prepared (SQLite). What
+    breaks the cluster itself (a task that killed its workers, a lost scheduler) is the
+    watcher's one-line error."""
+    try:
+        if write is not None:
+            return write.result()  # type: ignore[no-any-return]
+        return tasks.write_with(ctx.store, prep.result(), shipped)
+    except ChainwatchError:
+        raise
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise WatcherError(
+            watcher.name, f"the cluster failed: {type(exc).__name__}: {reason}".rstrip(": ")
+        ) from None
+
+
 def _wait(future: Any) -> None:
-    with contextlib.suppress(TimeoutError):
+    with contextlib.suppress(Exception):  # a timeout; or the task's error, told by _written
         future.result(timeout=POLL_SECONDS)
 
 

@@ -37,6 +37,7 @@ class Shipped:
     scan_id: int
     db: str
     strict: bool
+    piece_bytes: int
 
     def filter_file(self) -> Path:
         """This worker's nfdump filter file for the scan, written on first use."""

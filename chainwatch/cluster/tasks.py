@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from chainwatch.cluster.shipped import Shipped
 from chainwatch.cluster.units import Unit, size_of
 from chainwatch.errors import ChainwatchError, InputError
-from chainwatch.flows import detect, readers
+from chainwatch.flows import detect, ranges, readers
 from chainwatch.flows.inputs import FlowInput, describe, unreadable
 from chainwatch.flows.readers import zeek_join
 from chainwatch.flows.readers.nfcapd import read_nfcapd_group
@@ -52,6 +52,17 @@ class Prepared:
     beyond: list[int] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    #: a large text input's pieces (``plan``), each read by its own task (``prepare_piece``)
+    pieces: list[FlowInput] = field(default_factory=list)
+
+
+@dataclass
+class Piece:
+    """A piece of an input read and matched (``matched`` indexed 0), or its error."""
+
+    matched: list[tuple[int, Matched]] = field(default_factory=list)
+    beyond: int = 0
+    failure: str | None = None
 
 
 @dataclass
@@ -63,6 +74,8 @@ class Written:
     begun: list[Begun | None] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    #: not written: an earlier unit failed under ``--strict``, which ends the scan there
+    halted: bool = False
 
 
 def prepare(unit: Unit, shipped: Shipped) -> Prepared:
@@ -86,6 +99,54 @@ def prepare(unit: Unit, shipped: Shipped) -> Prepared:
         prepared.failures.append(str(exc))
         prepared.described, prepared.matched = [], []
     return prepared
+
+
+def plan(unit: Unit, shipped: Shipped) -> Prepared:
+    """A large text input, described and cut into pieces of about ``shipped.piece_bytes``
+    (``chainwatch.flows.ranges``: one piece when it cannot be cut), read by then."""
+    prepared = Prepared(unit)
+    path, name = unit.inputs[0]
+    try:
+        try:
+            flow_input = describe(path, name)
+            fmt = detect.format_of(shipped.fmt, flow_input, prepared.notes.append)
+            prepared.pieces = ranges.split(flow_input, fmt, target=shipped.piece_bytes)
+        except OSError as exc:
+            raise unreadable(name, exc) from None
+        prepared.described = [(path, flow_input, fmt)]
+        prepared.beyond = [0]
+    except ChainwatchError as exc:
+        prepared.failures.append(str(exc))
+    return prepared
+
+
+def prepare_piece(planned: Prepared, index: int, shipped: Shipped) -> Piece:
+    """Read and match piece ``index`` of a planned input."""
+    piece = Piece()
+    own = Prepared(planned.unit, planned.described, beyond=[0])
+    _, flow_input, fmt = planned.described[0]
+    try:
+        try:
+            read = batches(shipped, planned.pieces[index], fmt)
+            piece.matched = list(_match(shipped, own, 0, read))
+        except OSError as exc:
+            raise unreadable(flow_input.name, exc) from None
+    except ChainwatchError as exc:
+        piece.failure = str(exc)
+    piece.beyond = own.beyond[0]
+    return piece
+
+
+def combine(planned: Prepared, pieces: Sequence[Piece]) -> Prepared:
+    """A planned input as one prepared unit: its pieces' batches in order (the input fails
+    whole when a piece failed, as a read of it all would)."""
+    failed = [piece.failure for piece in pieces if piece.failure is not None]
+    if failed or planned.failures:
+        failures = planned.failures or failed[:1]
+        return Prepared(planned.unit, notes=planned.notes, failures=failures)
+    matched = [item for piece in pieces for item in piece.matched]
+    beyond = [sum(piece.beyond for piece in pieces)]
+    return Prepared(planned.unit, planned.described, matched, beyond, planned.notes)
 
 
 def _prepare_group(prepared: Prepared, shipped: Shipped) -> None:
@@ -153,7 +214,10 @@ def _match(
 
 def write(prepared: Prepared, previous: object, shipped: Shipped) -> Written:
     """Store a prepared unit on this worker (its own store), after the unit before it
-    (``previous``: that unit's write, only waited for)."""
+    (``previous``: that unit's write). Under ``--strict`` a failure ends the scan, so no
+    unit after a failed one is written (the client stops at the failure)."""
+    if shipped.strict and isinstance(previous, Written) and (previous.halted or previous.failures):
+        return Written(prepared.unit, halted=True)
     return write_with(worker_store(shipped.db), prepared, shipped)
 
 

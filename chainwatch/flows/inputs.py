@@ -42,13 +42,23 @@ class FlowInput:
     """One input file: ``path`` to read, ``name`` to show (``-`` for stdin). ``size`` is how
     many bytes of the file were hashed, and so how many are read; ``sha256`` the hash of those
     bytes decoded (decompressed, for gzip). ``start`` is where reading begins: 0, or where an
-    earlier round stopped in a file that has grown since."""
+    earlier round stopped in a file that has grown since. A piece of a large text input
+    (``chainwatch.flows.ranges.split``) also has ``end``, where reading stops (exclusive; None:
+    ``size``), and ``first_line``, the number of the line at ``start`` when known, so that the
+    piece's reader need not count the lines before it."""
 
     path: Path
     name: str
     size: int
     sha256: str
     start: int = 0
+    end: int | None = None
+    first_line: int | None = None
+
+    @property
+    def stop(self) -> int:
+        """The byte offset reading stops at: ``end``, else ``size``."""
+        return self.size if self.end is None else self.end
 
 
 def sha256_of(path: Path, limit: int | None = None) -> str:

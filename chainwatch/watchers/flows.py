@@ -103,26 +103,14 @@ class FlowWatcher(Watcher):
             horizon=ctx.settings.dns_horizon,
         )
 
-    def _on_cluster(self, ctx: ScanContext, inputs: list[tuple[Path, str]]) -> bool:
-        """Whether a cluster reads these inputs (``--cluster``: ``chainwatch.cluster``); when
-        one was given and does not, the user is told why, once."""
-        if ctx.cluster is None or self.kind != "flows":
-            return False
-        from chainwatch.cluster.eligible import read_here
-
-        why = read_here(self.config.format, inputs, self._unlisted)
-        if why is not None:
-            ctx.console.print(
-                f"--cluster: {self.name} read here: {why}", markup=False, highlight=False
-            )
-        return why is None
-
     def _read_all(self, ctx: ScanContext, inputs: list[tuple[Path, str]]) -> WatcherResult:
         classifier = self._classifier(ctx)
-        if self._on_cluster(ctx, inputs):
+        if ctx.cluster is not None and self.kind == "flows":  # --cluster: chainwatch.cluster
             from chainwatch.cluster.loop import read_on_cluster
 
-            return read_on_cluster(self, ctx, ctx.cluster, classifier, inputs)
+            done = read_on_cluster(self, ctx, ctx.cluster, classifier, inputs)
+            if done is not None:
+                return done
         result = WatcherResult()
         failures: list[str] = []
         inputs = self._zeek_join(ctx, classifier, inputs)

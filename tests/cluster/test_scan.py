@@ -15,6 +15,8 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
+from chainwatch.flows import ranges
+from chainwatch.flows.inputs import describe
 from chainwatch.store.models import Event, Input, Rollup, RollupAddress
 from tests.conftest import PgDatabases, require_binary
 from tests.flows.pcapgen import Conn, write_pcap
@@ -103,6 +105,27 @@ def test_csv_files_as_one_process(
     assert stored(many) == expected
 
 
+def test_csv_files_read_in_pieces_as_one_process(
+    cli: Any, wl: Path, tmp_path: Path, two_urls: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chainwatch.cluster import loop
+
+    monkeypatch.setattr(loop, "PIECE_BYTES", 1000)  # each file of ~5 kB in pieces
+    directory = tmp_path / "csv"
+    write_files(directory)
+    one, many = two_urls
+    alone = cli("--db", one, "--watchlists", wl, "scan", "--flows", directory)
+    assert alone.exit_code == 0, alone.stderr
+    first = describe(directory / "flows-00.csv")
+    assert len(ranges.split(first, "csv", target=1000)) > 2  # so each file is read in pieces
+    spread = cli(
+        "--db", many, "--watchlists", wl, "scan", "--flows", directory, "--cluster", "local:2"
+    )
+    assert spread.exit_code == 0, spread.stderr
+    assert spread.stdout.split(" in ")[0] == alone.stdout.split(" in ")[0]
+    assert stored(many) == stored(one)
+
+
 def test_nfcapd_directory_as_one_process(
     cli: Any, wl: Path, tmp_path: Path, two_urls: tuple[str, str]
 ) -> None:
@@ -132,8 +155,9 @@ def test_a_bad_cluster_key_in_the_config(cli: Any, wl: Path, tmp_path: Path) -> 
     config = tmp_path / "chainwatch.toml"
     config.write_text('cluster = "local:none"\n')
     result = cli("--config", config, "--watchlists", wl, "scan", "--flows", tmp_path)
-    assert result.exit_code == 2
-    assert "cluster" in result.stderr and "local:N" in result.stderr
+    assert result.exit_code == 1  # a configuration error
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "cluster is 'local:none'" in result.stderr and "local:N" in result.stderr
 
 
 def test_no_scheduler_there(cli: Any, wl: Path, tmp_path: Path) -> None:
@@ -185,3 +209,24 @@ def test_the_password_stays_out_of_tasks(
     assert not [s for s in sent if b"s3cr3t-pw" in s]
     assert any(b"postgres@127.0.0.1" in s for s in sent)  # the URL went, without it
     assert "s3cr3t-pw" not in result.stderr + result.stdout
+
+
+def test_strict_stops_where_one_process_stops(
+    cli: Any, wl: Path, tmp_path: Path, two_urls: tuple[str, str]
+) -> None:
+    directory = tmp_path / "csv"
+    paths = write_files(directory)
+    with paths[3].open("a") as out:
+        out.write("not,a,record\n")
+    one, many = two_urls
+    alone = cli("--db", one, "--watchlists", wl, "scan", "--strict", "--flows", directory)
+    assert alone.exit_code == 1, alone.stderr
+    spread = cli(
+        "--db", many, "--watchlists", wl, "scan", "--strict", "--flows", directory,
+        "--cluster", "local:2",
+    )  # fmt: skip
+    assert spread.exit_code == 1, spread.stderr
+    assert spread.stderr.strip().splitlines()[-1] == alone.stderr.strip().splitlines()[-1]
+    expected = stored(one)
+    assert len(expected["inputs"]) == 3
+    assert stored(many) == expected

@@ -27,6 +27,10 @@ plus the exact converters (2.06x); nfdump CSV 1,139,918 against 744,777 (1.53x);
 with every field quoted 803,075 against 1,444,931 (0.56x, still without line numbers or raw
 records; end to end into SQLite a quoted file scans at 0.92x the speed of the unquoted one).
 
+The text readers (CSV, nfdump CSV, Zeek TSV and JSON) also read one piece of an input
+(``chainwatch.flows.ranges``): the header from the file's start, as a resumed read does, then
+the bytes from ``FlowInput.start`` to ``end``, numbered from ``first_line``.
+
 Every reader holds to ``chainwatch.flows.limits`` (record length, gzip expansion, time
 window, counts); callers pass ``Settings.limits``, else the defaults with the environment's.
 

@@ -10,7 +10,7 @@ from chainwatch.flows.inputs import FlowInput
 from chainwatch.flows.limits import Limits, default_limits
 from chainwatch.flows.limits import open_stream as _open
 from chainwatch.flows.readers.batch import Layout
-from chainwatch.flows.readers.text import BOM, delimited, read_header, resume
+from chainwatch.flows.readers.text import BOM, delimited, read_header, resumed
 from chainwatch.observations import Batch
 
 #: The nfdump fields chainwatch asks nfdump for (``-o fmt:``), in this order.
@@ -40,7 +40,7 @@ GENERIC_REQUIRED = ("ts", "src_ip", "dst_ip", "src_port", "dst_port", "proto")
 def read_csv(flow_input: FlowInput, limits: Limits | None = None) -> Iterator[Batch]:
     """Generic CSV (DESIGN.md): a header naming the columns, in any order."""
     limits = limits or default_limits()
-    with _open(flow_input.path, flow_input.name, flow_input.size) as handle:
+    with _open(flow_input.path, flow_input.name, flow_input.stop) as handle:
         header, used = read_header(handle, flow_input.name, limits)
         names = _names(header)
         missing = [c for c in GENERIC_REQUIRED if c not in names]
@@ -56,9 +56,9 @@ def read_csv(flow_input: FlowInput, limits: Limits | None = None) -> Iterator[Ba
             c: (names.index(c) if c in names else None)
             for c in (*GENERIC_REQUIRED, "bytes", "packets")
         }
-        first_line = resume(handle, flow_input.start, used + 1)
         layout = Layout(",", len(names), index, naive_is_utc=False, quoting=True, limits=limits)
-        yield from delimited(handle, flow_input.name, layout, first_line=first_line)
+        with resumed(handle, flow_input, used + 1) as data:
+            yield from delimited(data.handle, flow_input.name, layout, first_line=data.first_line)
 
 
 def _names(header: bytes) -> list[str]:
@@ -91,9 +91,10 @@ NO_FLOWS = b"No matching flows"
 
 
 def read_nfdump_csv(flow_input: FlowInput, limits: Limits | None = None) -> Iterator[Batch]:
-    """``nfdump -o csv`` output: header line optional, trailing Summary block ignored."""
+    """``nfdump -o csv`` output: header line optional, trailing Summary block ignored. A
+    resumed read or a piece (``FlowInput.start``) starts there, after the header."""
     limits = limits or default_limits()
-    with _open(flow_input.path, flow_input.name, flow_input.size) as handle:
+    with _open(flow_input.path, flow_input.name, flow_input.stop) as handle:
         first, used = read_header(handle, flow_input.name, limits)
         names = _names(first)
         if names[0] == "ts":
@@ -112,6 +113,11 @@ def read_nfdump_csv(flow_input: FlowInput, limits: Limits | None = None) -> Iter
             quoting=True,
             limits=limits,
         )
-        yield from delimited(
-            handle, flow_input.name, layout, first_line=start, stop=(b"Summary", NO_FLOWS)
-        )
+        with resumed(handle, flow_input, start) as data:
+            yield from delimited(
+                data.handle,
+                flow_input.name,
+                layout,
+                first_line=data.first_line,
+                stop=(b"Summary", NO_FLOWS),
+            )

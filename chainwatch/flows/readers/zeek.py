@@ -12,13 +12,13 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from chainwatch.errors import InputError
-from chainwatch.flows.inputs import FlowInput, split_lines
+from chainwatch.flows.inputs import FlowInput, Lines, split_lines
 from chainwatch.flows.limits import Limits, Overlong, blocks, default_limits, read_line
 from chainwatch.flows.limits import open_stream as _open
 from chainwatch.flows.readers import text as reading
 from chainwatch.flows.readers.batch import Layout
 from chainwatch.flows.readers.convert import convert
-from chainwatch.flows.readers.text import overlong, resume
+from chainwatch.flows.readers.text import overlong, resumed
 from chainwatch.observations import Batch, empty
 
 
@@ -28,7 +28,7 @@ def read_zeek(flow_input: FlowInput, limits: Limits | None = None) -> Iterator[B
     the lines after it."""
     limits = limits or default_limits()
     name = flow_input.name
-    with _open(flow_input.path, name, flow_input.size) as handle:
+    with _open(flow_input.path, name, flow_input.stop) as handle:
         header, number = _ZeekHeader(name, limits), 0
         while header.layout is None:
             line = read_line(handle, limits.max_record_bytes, name)
@@ -38,15 +38,16 @@ def read_zeek(flow_input: FlowInput, limits: Limits | None = None) -> Iterator[B
                 )
             number += 1
             header.take(line, number)
-        number = resume(handle, flow_input.start, number + 1)
-        for chunk in blocks(handle, reading.BLOCK, limits.max_record_bytes):
-            if isinstance(chunk, Overlong):
-                yield overlong(chunk, number, limits)
-                number += 1
-                continue
-            batches, number = _zeek_block(chunk, number, header)
-            batches[-1].bytes_read = len(chunk)
-            yield from batches
+        with resumed(handle, flow_input, number + 1) as data:
+            number = data.first_line
+            for chunk in blocks(data.handle, reading.BLOCK, limits.max_record_bytes):
+                if isinstance(chunk, Overlong):
+                    yield overlong(chunk, number, limits)
+                    number += 1
+                    continue
+                batches, number = _zeek_block(chunk, number, header)
+                batches[-1].bytes_read = len(chunk)
+                yield from batches
 
 
 class _ZeekHeader:
@@ -140,30 +141,36 @@ def read_zeek_json(flow_input: FlowInput, limits: Limits | None = None) -> Itera
     """Zeek conn.log as JSON lines. Each line's fields are re-joined as tab-separated text and
     go through the same converters as the TSV form."""
     limits = limits or default_limits()
-    with _open(flow_input.path, flow_input.name, flow_input.size) as handle:
-        number = resume(handle, flow_input.start, 1)
+    with _open(flow_input.path, flow_input.name, flow_input.stop) as handle:
         index = _zeek_index(_ZEEK_JSON_FIELDS, flow_input.name, 1)
         layout = Layout("\t", len(_ZEEK_JSON_FIELDS), index, False, limits=limits)
-        for block in blocks(handle, reading.BLOCK, limits.max_record_bytes):
-            if isinstance(block, Overlong):
-                yield overlong(block, number, limits)
-                number += 1
-                continue
-            lines, number = split_lines(block, number)
-            if not len(lines):
-                continue
-            batch = convert(lines, layout, _json_as_tsv(lines.raw()))
-            batch.bad_examples = [
-                (
-                    line,
-                    "is not a JSON object"
-                    if reason.startswith("expected") or reason == "is not valid UTF-8"
-                    else reason,
-                )
-                for line, reason in batch.bad_examples
-            ]
-            batch.bytes_read = len(block)
-            yield batch
+        with resumed(handle, flow_input, 1) as data:
+            number = data.first_line
+            for block in blocks(data.handle, reading.BLOCK, limits.max_record_bytes):
+                if isinstance(block, Overlong):
+                    yield overlong(block, number, limits)
+                    number += 1
+                    continue
+                lines, number = split_lines(block, number)
+                batch = _json_batch(lines, layout)
+                batch.bytes_read = len(block)  # a block of blank lines was read too
+                yield batch
+
+
+def _json_batch(lines: Lines, layout: Layout) -> Batch:
+    if not len(lines):
+        return empty()
+    batch = convert(lines, layout, _json_as_tsv(lines.raw()))
+    batch.bad_examples = [
+        (
+            line,
+            "is not a JSON object"
+            if reason.startswith("expected") or reason == "is not valid UTF-8"
+            else reason,
+        )
+        for line, reason in batch.bad_examples
+    ]
+    return batch
 
 
 def _json_as_tsv(raw: list[bytes]) -> pa.Array:
