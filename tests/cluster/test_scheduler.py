@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,6 +85,16 @@ class Cluster:
         with Client(self.address, timeout=60) as client:
             client.wait_for_workers(count, timeout=120)
 
+    def transitions(self) -> dict[str, int]:
+        """Per worker, how many task state transitions it went through (0: it ran nothing)."""
+        from distributed import Client
+
+        def count(dask_worker: Any) -> int:
+            return int(dask_worker.state.transition_counter)
+
+        with Client(self.address, timeout=60) as client:
+            return dict(client.run(count))
+
     def stop(self) -> None:
         for process in reversed(self.processes):  # workers first, the scheduler last
             try:
@@ -144,3 +155,5 @@ def test_scan_on_a_scheduler_started_by_hand_equals_one_process(
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{dask.logs()}") from exc
     assert_same(stored(db_url), stored(reference))
+    worked = dask.transitions()
+    assert len(worked) == 2 and all(worked.values()), worked  # both workers ran its tasks
