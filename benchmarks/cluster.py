@@ -48,6 +48,7 @@ class Run:
     label: str
     seconds: float
     summary: str
+    cpu: float = 0.0  # user + system seconds of the scan and every process it waited for
     client: int = 0
     workers: dict[int, int] = field(default_factory=dict)
     others: dict[int, int] = field(default_factory=dict)
@@ -111,28 +112,28 @@ def timed(label: str, argv: list[str], env: dict[str, str]) -> Run:
         process = subprocess.Popen(argv, stdout=out, stderr=err, env=env)
         run = Run(label, 0.0, "")
         kinds: dict[int, str] = {}
-        while process.poll() is None:
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                process.returncode = os.waitstatus_to_exitcode(status)
+                run.cpu = usage.ru_utime + usage.ru_stime
+                break
             table, family, frontier = tree(), [process.pid], {process.pid}
             while frontier:
                 frontier = {p for p, (ppid, _) in table.items() if ppid in frontier}
                 family += frontier
-            for pid in family:
-                if pid not in kinds:
-                    cmd = table.get(pid, (0, ""))[1]
-                    kinds[pid] = (
-                        "client"
-                        if pid == process.pid
-                        else "worker"
-                        if "spawn_main" in cmd or "forkserver" in cmd
-                        else "other"
-                    )
-                rss = peak_rss(pid)
-                if rss is None or "resource_tracker" in table.get(pid, (0, ""))[1]:
+            for each in family:
+                cmd = table.get(each, (0, ""))[1]
+                if each not in kinds:
+                    worker = "spawn_main" in cmd or "forkserver" in cmd
+                    kinds[each] = "client" if each == process.pid else "worker" if worker else ""
+                rss = peak_rss(each)
+                if rss is None or "resource_tracker" in cmd:
                     continue
-                if kinds[pid] == "client":
+                if kinds[each] == "client":
                     run.client = rss
                 else:
-                    (run.workers if kinds[pid] == "worker" else run.others)[pid] = rss
+                    (run.workers if kinds[each] == "worker" else run.others)[each] = rss
             time.sleep(0.2)
         run.seconds = time.perf_counter() - started
         out.seek(0)
@@ -151,11 +152,11 @@ def mib(value: int) -> str:
 
 def print_runs(n: int, title: str, runs: list[Run]) -> None:
     print(f"\n{title}: {n:,} records")
-    print(f"{'':22} {'s':>8} {'rec/s':>11} {'client MiB':>10}  workers' peak RSS MiB")
+    print(f"{'':22} {'s':>8} {'rec/s':>11} {'CPU s':>7} {'client MiB':>10}  workers' peak RSS MiB")
     for run in runs:
         workers = ", ".join(mib(v) for v in sorted(run.workers.values())) or "-"
         print(
-            f"{run.label:22} {run.seconds:8.2f} {n / run.seconds:11,.0f} {mib(run.client):>10}  {workers}"
+            f"{run.label:22} {run.seconds:8.2f} {n / run.seconds:11,.0f} {run.cpu:7.1f} {mib(run.client):>10}  {workers}"
         )
     for run in runs:
         print(f"  {run.label}: {run.summary}")
