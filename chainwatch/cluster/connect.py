@@ -50,6 +50,7 @@ class Cluster:
     #: at a time on one thread and writes on its other (a write never waits behind a read
     #: on the worker that holds its data); a scheduler's own workers are taken as they are
     reading: dict[str, float] | None = None
+    closed: bool = False
 
     @property
     def workers(self) -> int:
@@ -58,6 +59,9 @@ class Cluster:
     def close(self) -> None:
         """Close the client, and our LocalCluster with its worker processes (a write in
         progress there dies with its process: its transaction rolls back)."""
+        if self.closed:
+            return
+        self.closed = True
         try:
             self.client.close(timeout=CONNECT_SECONDS)  # type: ignore[no-untyped-call]
         finally:

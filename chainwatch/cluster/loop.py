@@ -116,8 +116,11 @@ def read_on_cluster(
                 unit, prep, write = queue[0]
                 awaited = write if write is not None else prep
                 while not awaited.done():
-                    if ctx.should_stop():
-                        return result  # the scan ends interrupted; the rest is cancelled
+                    if ctx.should_stop():  # the scan ends interrupted; the rest is cancelled
+                        _cancel(queue)
+                        if cluster.local is not None:
+                            cluster.close()  # a write under way dies: it rolls back
+                        return result
                     _wait(awaited)
                 written = _written(watcher, ctx, shipped, prep, write)
                 queue.popleft()
@@ -126,12 +129,10 @@ def read_on_cluster(
                 _tell(watcher, ctx, written, result, failures, len(inputs))
                 progress.advance(bar, unit.size)
     finally:
-        for _, prep, write in queue:
-            for future in (prep, write):
-                if future is not None:
-                    future.cancel()
-        with contextlib.suppress(Exception):  # a cluster gone: its files went with it
-            client.run(forget, shipped.key)
+        if not cluster.closed:  # else its workers, their tasks and files went with it
+            _cancel(queue)
+            with contextlib.suppress(Exception):  # a worker gone: its files went with it
+                client.run(forget, shipped.key)
     if failures:
         if len(failures) == len(inputs):
             raise WatcherError(watcher.name, f"no input could be read; first: {failures[0]}")
@@ -156,6 +157,13 @@ def _written(
         raise WatcherError(
             watcher.name, f"the cluster failed: {type(exc).__name__}: {reason}".rstrip(": ")
         ) from None
+
+
+def _cancel(queue: deque[tuple[Unit, Any, Any]]) -> None:
+    for _, prep, write in queue:
+        for future in (prep, write):
+            if future is not None:
+                future.cancel()
 
 
 def _wait(future: Any) -> None:
