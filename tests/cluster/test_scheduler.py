@@ -111,7 +111,7 @@ class Cluster:
 
 @pytest.fixture
 def cluster(tmp_path: Path, pg_databases: PgDatabases) -> Iterator[tuple[Cluster, str]]:
-    """A scheduler and two one-thread workers whose environment holds the database URL."""
+    """A scheduler and two two-thread workers (as the README starts them) whose environment holds the database URL."""
     db_url = pg_databases.new()
     dask = dask_command()
     found = Cluster(tmp_path / "dask")
@@ -123,7 +123,7 @@ def cluster(tmp_path: Path, pg_databases: PgDatabases) -> Iterator[tuple[Cluster
             environment(),
         )
         for k in (1, 2):
-            argv = [dask, "worker", found.address, "--nthreads", "1", "--no-dashboard"]
+            argv = [dask, "worker", found.address, "--nthreads", "2", "--no-dashboard"]
             argv += ["--host", "127.0.0.1", "--local-directory", str(tmp_path / f"scratch{k}")]
             found.start(
                 f"worker{k}",
