@@ -49,6 +49,7 @@ class Run:
     seconds: float
     summary: str
     cpu: float = 0.0  # user + system seconds of the scan and every process it waited for
+    server: dict[int, float] = field(default_factory=dict)  # PostgreSQL backends' CPU seconds
     client: int = 0
     workers: dict[int, int] = field(default_factory=dict)
     others: dict[int, int] = field(default_factory=dict)
@@ -104,9 +105,33 @@ def peak_rss(pid: int) -> int | None:
     return None
 
 
-def timed(label: str, argv: list[str], env: dict[str, str]) -> Run:
+def cpu_seconds(pid: int) -> float | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def backends(pg_url: str | None, application: str) -> list[int]:
+    """The PostgreSQL server processes serving the scan's connections (by application name)."""
+    if pg_url is None:
+        return []
+    import psycopg
+
+    with psycopg.connect(pg_url.replace("+psycopg", "", 1), autocommit=True) as conn:
+        query = "SELECT pid FROM pg_stat_activity WHERE application_name = %s"
+        return [row[0] for row in conn.execute(query, (application,))]
+
+
+def timed(
+    label: str, argv: list[str], env: dict[str, str], pg_url: str | None, application: str
+) -> Run:
     """Run ``argv``; every 0.2 s read the peak RSS of it and its descendants (the last reading
-    of each process is its peak: VmHWM only grows)."""
+    of each process is its peak: VmHWM only grows), and the CPU time of the PostgreSQL server
+    processes serving it (the last reading of each is what it used, as the server's backends
+    are started for the scan's connections)."""
     started = time.perf_counter()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         process = subprocess.Popen(argv, stdout=out, stderr=err, env=env)
@@ -134,6 +159,10 @@ def timed(label: str, argv: list[str], env: dict[str, str]) -> Run:
                     run.client = rss
                 else:
                     (run.workers if kinds[each] == "worker" else run.others)[each] = rss
+            for each in backends(pg_url, application):
+                used = cpu_seconds(each)
+                if used is not None:
+                    run.server[each] = used
             time.sleep(0.2)
         run.seconds = time.perf_counter() - started
         out.seek(0)
@@ -152,12 +181,19 @@ def mib(value: int) -> str:
 
 def print_runs(n: int, title: str, runs: list[Run]) -> None:
     print(f"\n{title}: {n:,} records")
-    print(f"{'':22} {'s':>8} {'rec/s':>11} {'CPU s':>7} {'client MiB':>10}  workers' peak RSS MiB")
+    print(
+        f"{'':22} {'s':>8} {'rec/s':>11} {'CPU s':>7} {'server':>7} {'client MiB':>10}  workers' peak RSS MiB"
+    )
     for run in runs:
         workers = ", ".join(mib(v) for v in sorted(run.workers.values())) or "-"
         print(
-            f"{run.label:22} {run.seconds:8.2f} {n / run.seconds:11,.0f} {run.cpu:7.1f} {mib(run.client):>10}  {workers}"
+            f"{run.label:22} {run.seconds:8.2f} {n / run.seconds:11,.0f} {run.cpu:7.1f} "
+            f"{sum(run.server.values()):7.1f} {mib(run.client):>10}  {workers}"
         )
+    print(
+        "  (CPU s: the scan and its worker processes; server: the PostgreSQL processes serving"
+        " its connections)"
+    )
     for run in runs:
         print(f"  {run.label}: {run.summary}")
 
@@ -206,12 +242,15 @@ def main() -> None:
                         url = f"sqlite:///{work / key}.db"
                     else:
                         pg(args.pg, f"CREATE SCHEMA {schema}")
-                        url = f"{args.pg}?options=-csearch_path%3D{schema}"
+                        url = (
+                            f"{args.pg}?options=-csearch_path%3D{schema}&application_name={schema}"
+                        )
                     argv = [sys.executable, "-m", "chainwatch", "--db", url, "--watchlists"]
                     argv += [str(work / "wl"), "scan", "--flows", str(work / fmt)]
                     argv += ["--cluster", cluster] if cluster else []
                     try:
-                        runs.append(timed(label, argv, env))
+                        pg_url = args.pg if db_kind == "PostgreSQL" else None
+                        runs.append(timed(label, argv, env, pg_url, schema))
                     finally:
                         if db_kind == "SQLite":
                             Path(f"{work / key}.db").unlink(missing_ok=True)
