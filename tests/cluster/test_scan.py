@@ -230,3 +230,19 @@ def test_strict_stops_where_one_process_stops(
     expected = stored(one)
     assert len(expected["inputs"]) == 3
     assert stored(many) == expected
+
+
+def test_standard_input_is_read_here(cli: Any, wl: Path, tmp_path: Path) -> None:
+    directory = tmp_path / "csv"
+    first = write_files(directory)[0]
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    text = first.read_text()
+    result = cli(
+        "--db", db, "--watchlists", wl, "scan", "--flows", "-", "--cluster", "local:1",
+        input=text,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert "--cluster: flows read here: standard input is one stream" in result.stderr
+    alone = f"sqlite:///{tmp_path / 'alone.db'}"
+    assert cli("--db", alone, "--watchlists", wl, "scan", "--flows", "-", input=text).exit_code == 0
+    assert stored(db) == stored(alone)
