@@ -3,7 +3,7 @@
 Generates N flows with ``benchmarks/flows.py``'s generator (20% from the watched kp ranges)
 as a directory of generic CSV files (and with ``--formats csv,nfcapd`` also as nfcapd files,
 written by the real nfpcapd), then times, each a whole ``chainwatch scan`` process into a
-fresh schema of the PostgreSQL at ``--pg`` (created and dropped here):
+fresh database on the PostgreSQL server of ``--pg`` (created and dropped here):
 
 - one process (no ``--cluster``);
 - ``--cluster local:1`` (one worker process: the cluster's own cost);
@@ -114,19 +114,19 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def backends(pg_url: str | None, application: str) -> list[int]:
-    """The PostgreSQL server processes serving the scan's connections (by application name)."""
+def backends(pg_url: str | None, database: str) -> list[int]:
+    """The PostgreSQL server processes serving the scan's connections (to its own database)."""
     if pg_url is None:
         return []
     import psycopg
 
     with psycopg.connect(pg_url.replace("+psycopg", "", 1), autocommit=True) as conn:
-        query = "SELECT pid FROM pg_stat_activity WHERE application_name = %s"
-        return [row[0] for row in conn.execute(query, (application,))]
+        query = "SELECT pid FROM pg_stat_activity WHERE datname = %s"
+        return [row[0] for row in conn.execute(query, (database,))]
 
 
 def timed(
-    label: str, argv: list[str], env: dict[str, str], pg_url: str | None, application: str
+    label: str, argv: list[str], env: dict[str, str], pg_url: str | None, database: str
 ) -> Run:
     """Run ``argv``; every 0.2 s read the peak RSS of it and its descendants (the last reading
     of each process is its peak: VmHWM only grows), and the CPU time of the PostgreSQL server
@@ -159,7 +159,7 @@ def timed(
                     run.client = rss
                 else:
                     (run.workers if kinds[each] == "worker" else run.others)[each] = rss
-            for each in backends(pg_url, application):
+            for each in backends(pg_url, database):
                 used = cpu_seconds(each)
                 if used is not None:
                     run.server[each] = used
@@ -208,7 +208,7 @@ def main() -> None:
     parser.add_argument(
         "--pg",
         default="postgresql+psycopg://postgres@127.0.0.1:5432/test",
-        help="PostgreSQL database (a fresh schema per run is created in it and dropped)",
+        help="PostgreSQL server (a fresh database per run is created on it and dropped)",
     )
     parser.add_argument("--sqlite", action="store_true", help="also into fresh SQLite files")
     args = parser.parse_args()
@@ -237,25 +237,23 @@ def main() -> None:
                 runs = []
                 for label, cluster in clusters:
                     key = f"{fmt}_{label.split(':')[-1].replace(' ', '')}"
-                    schema = f"cw_bench_cluster_{os.getpid()}_{key}"
+                    database = f"cw_bench_cluster_{os.getpid()}_{key}".lower()
                     if db_kind == "SQLite":
                         url = f"sqlite:///{work / key}.db"
                     else:
-                        pg(args.pg, f"CREATE SCHEMA {schema}")
-                        url = (
-                            f"{args.pg}?options=-csearch_path%3D{schema}&application_name={schema}"
-                        )
+                        pg(args.pg, f"CREATE DATABASE {database}")
+                        url = f"{args.pg.rsplit('/', 1)[0]}/{database}"
                     argv = [sys.executable, "-m", "chainwatch", "--db", url, "--watchlists"]
                     argv += [str(work / "wl"), "scan", "--flows", str(work / fmt)]
                     argv += ["--cluster", cluster] if cluster else []
                     try:
                         pg_url = args.pg if db_kind == "PostgreSQL" else None
-                        runs.append(timed(label, argv, env, pg_url, schema))
+                        runs.append(timed(label, argv, env, pg_url, database))
                     finally:
                         if db_kind == "SQLite":
                             Path(f"{work / key}.db").unlink(missing_ok=True)
                         else:
-                            pg(args.pg, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+                            pg(args.pg, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
                     load.append(os.getloadavg()[0])
                 results[fmt, db_kind] = runs
     report(args.n, results, load)
