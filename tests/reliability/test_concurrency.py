@@ -79,6 +79,58 @@ def classified_connections() -> set[tuple[str, int, str, int]]:
     return found
 
 
+ZEEK_FIELDS = [
+    "ts",
+    "uid",
+    "id.orig_h",
+    "id.orig_p",
+    "id.resp_h",
+    "id.resp_p",
+    "proto",
+    "duration",
+    "orig_bytes",
+    "resp_bytes",
+    "orig_pkts",
+    "resp_pkts",
+]
+ZEEK_TYPES = [
+    "time",
+    "string",
+    "addr",
+    "port",
+    "addr",
+    "port",
+    "enum",
+    "interval",
+    "count",
+    "count",
+    "count",
+    "count",
+]
+
+
+def write_zeek_files(directory: Path) -> list[Path]:
+    """Zeek conn logs of the same ten hours as ``write_files``, of other connections (other
+    watched hosts, other remotes) classified into the same categories (8333: btc-p2p, 18080:
+    xmr-p2p, 443: watched only), so their rollup rows are the CSV files' rollup rows."""
+    directory.mkdir()
+    header = "#separator \\x09\n#path\tconn\n"
+    header += "#fields\t" + "\t".join(ZEEK_FIELDS) + "\n#types\t" + "\t".join(ZEEK_TYPES) + "\n"
+    paths = []
+    for hour in range(FILES):
+        lines = [header]
+        for j in range(CONNECTIONS):
+            ts = (T0 + dt.timedelta(hours=hour, seconds=j * 85 + 29)).timestamp()
+            local, remote = f"175.45.177.{1 + j % 60}", f"203.0.113.{1 + j % 100}"
+            port = (8333, 18080, 443)[j % 3]
+            fields = (f"{ts:.6f}", f"C{hour}x{j}", local, 40000 + j, remote, port, "tcp")
+            lines.append("\t".join(map(str, (*fields, "1.5", 300 + j, 900, 4, 5))) + "\n")
+        path = directory / f"conn-{hour:02d}.log"
+        path.write_text("".join(lines) + "#close\t2019-05-07-00-00-00\n")
+        paths.append(path)
+    return paths
+
+
 def write_files(directory: Path) -> list[Path]:
     """The ten hourly files, each with an unwatched line, in hour order."""
     directory.mkdir()
@@ -206,6 +258,7 @@ def assert_clean(runs: Sequence[Run], codes: Sequence[int]) -> None:
         assert code == 0, errors
         for word in ("internal error", "Traceback", "IntegrityError", "database is locked"):
             assert word not in errors, errors
+        assert "deadlock" not in errors.lower(), errors
 
 
 def test_concurrent_scans_of_overlapping_inputs_store_each_input_once(
@@ -242,6 +295,58 @@ def test_concurrent_scans_of_overlapping_inputs_store_each_input_once(
     assert got == want
     skipped = "".join(r.errors() for r in runs)
     assert "already read" in skipped or "being read by scan" in skipped
+
+
+@pytest.mark.slow
+def test_concurrent_scans_of_disjoint_inputs_of_two_formats_total_one_scan(
+    db_url: str, tmp_path: Path, watchlists: Path, pg_databases: PgDatabases
+) -> None:
+    """Eight scans on PostgreSQL: four of disjoint CSV files (every fourth hour, oldest or
+    newest first), four of overlapping windows of Zeek logs of the same hours; on SQLite two,
+    all the CSV files and all the Zeek logs, which must take turns (wait, not fail). Each
+    pair of formats upserts the same hourly rollup rows at once, in differing orders."""
+    csv, zeek = write_files(tmp_path / "csv"), write_zeek_files(tmp_path / "zeek")
+    migrated(db_url)
+    if db_url.startswith("postgresql"):
+        groups = [csv[k::4] for k in range(4)]
+        groups += [[zeek[(3 * k + m) % FILES] for m in range(5)] for k in range(4)]
+    else:
+        groups = [csv, zeek]
+    runs = []
+    for k, group in enumerate(groups):
+        directory = tmp_path / f"scan{k}"
+        directory.mkdir()
+        for m, file in enumerate(group):
+            order = m if k % 2 == 0 else len(group) - 1 - m
+            shutil.copy(file, directory / f"{order}-{file.name}")
+        runs.append(
+            spawn(db_url, watchlists, tmp_path / f"work{k}", "scan", "--flows", str(directory))
+        )
+    codes = finish(runs)
+    reference_url = other_database(db_url, tmp_path, pg_databases)
+    references = []
+    for name in ("csv", "zeek"):  # one process, one scan after the other
+        references.append(
+            spawn(
+                reference_url,
+                watchlists,
+                tmp_path / f"ref-{name}",
+                "scan",
+                "--flows",
+                str(tmp_path / name),
+            )
+        )
+        codes.append(finish(references[-1:])[0])
+    assert_clean([*runs, *references], codes)
+
+    got, want = stored(db_url), stored(reference_url)
+    assert len(want["inputs"]) == 2 * FILES
+    hashes = [row[0] for row in got["inputs"]]
+    assert len(hashes) == len(set(hashes)) == 2 * FILES  # each input once
+    zeek_events = FILES * (CONNECTIONS - CONNECTIONS // 3)  # 8333 and 18080 classify
+    assert sum(want["events"].values()) == len(classified_connections()) + zeek_events
+    assert sum(r[3] for r in got["rollups"]) == sum(r[3] for r in want["rollups"])
+    assert got == want
 
 
 @contextmanager
