@@ -349,6 +349,49 @@ def test_concurrent_scans_of_disjoint_inputs_of_two_formats_total_one_scan(
     assert got == want
 
 
+@pytest.mark.slow
+def test_concurrent_cluster_scans_total_one_scan(
+    db_url: str, tmp_path: Path, watchlists: Path, pg_databases: PgDatabases
+) -> None:
+    """Two ``--cluster local:2`` scans of overlapping CSV files (one oldest first, one newest
+    first) and a one-process scan of the Zeek logs of the same hours, at once: on PostgreSQL
+    the clusters' workers write in transactions of their own, on SQLite each client writes and
+    waits its turn. Together they store what one process stores of all the inputs."""
+    csv, zeek = write_files(tmp_path / "csv"), write_zeek_files(tmp_path / "zeek")
+    migrated(db_url)
+    runs = []
+    for k, (group, cluster) in enumerate(
+        [(csv[:7], ["--cluster", "local:2"]), (csv[3:][::-1], ["--cluster", "local:2"]), (zeek, [])]
+    ):
+        directory = tmp_path / f"scan{k}"
+        directory.mkdir()
+        for m, file in enumerate(group):
+            shutil.copy(file, directory / f"{m}-{file.name}")
+        argv = ["scan", "--flows", str(directory), *cluster]
+        runs.append(spawn(db_url, watchlists, tmp_path / f"work{k}", *argv))
+    codes = finish(runs, timeout=300)
+    reference_url = other_database(db_url, tmp_path, pg_databases)
+    references = []
+    for name in ("csv", "zeek"):
+        references.append(
+            spawn(
+                reference_url,
+                watchlists,
+                tmp_path / f"ref-{name}",
+                "scan",
+                "--flows",
+                str(tmp_path / name),
+            )
+        )
+        codes.append(finish(references[-1:])[0])
+    assert_clean([*runs, *references], codes)
+
+    got, want = stored(db_url), stored(reference_url)
+    hashes = [row[0] for row in got["inputs"]]
+    assert len(hashes) == len(set(hashes)) == 2 * FILES  # each input once
+    assert got == want
+
+
 @contextmanager
 def writer_holding_lock(db_url: str) -> Iterator[None]:
     """Another writer in the middle of a transaction. On SQLite it holds the write lock; on
