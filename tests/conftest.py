@@ -113,6 +113,7 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
         "CHAINWATCH_CONFIG",
         "CHAINWATCH_WATCHLISTS",
         "CHAINWATCH_TRACEBACK",
+        "CHAINWATCH_CLUSTER",
     ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("CHAINWATCH_RESOLVE_HOSTS", "0")  # tests never query DNS
