@@ -48,7 +48,9 @@ class Run:
     label: str
     seconds: float
     summary: str
-    cpu: float = 0.0  # user + system seconds of the scan and every process it waited for
+    cpu: float = 0.0  # user + system seconds of the scan, what it waited for, and `unwaited`
+    #: the last CPU seconds read of the fork server and the workers it forked (their own)
+    unwaited: dict[int, float] = field(default_factory=dict)
     server: dict[int, float] = field(default_factory=dict)  # PostgreSQL backends' CPU seconds
     client: int = 0
     workers: dict[int, int] = field(default_factory=dict)
@@ -141,17 +143,28 @@ def timed(
             pid, status, usage = os.wait4(process.pid, os.WNOHANG)
             if pid:
                 process.returncode = os.waitstatus_to_exitcode(status)
-                run.cpu = usage.ru_utime + usage.ru_stime
+                run.cpu = usage.ru_utime + usage.ru_stime + sum(run.unwaited.values())
                 break
             table, family, frontier = tree(), [process.pid], {process.pid}
             while frontier:
                 frontier = {p for p, (ppid, _) in table.items() if ppid in frontier}
                 family += frontier
             for each in family:
-                cmd = table.get(each, (0, ""))[1]
+                parent, cmd = table.get(each, (0, ""))
                 if each not in kinds:
-                    worker = "spawn_main" in cmd or "forkserver" in cmd
+                    # Workers are spawned by the scan, or forked by its fork server (a child of
+                    # the scan whose own children they are).
+                    server = "forkserver" in cmd and parent == process.pid
+                    worker = "spawn_main" in cmd or ("forkserver" in cmd and not server)
                     kinds[each] = "client" if each == process.pid else "worker" if worker else ""
+                    kinds[each] = "forkserver" if server else kinds[each]
+                forked = kinds[each] == "worker" and parent != process.pid
+                if forked or kinds[each] == "forkserver":
+                    used = cpu_seconds(each)  # not waited for by the scan: not in its rusage
+                    if used is not None:
+                        run.unwaited[each] = used
+                if kinds[each] == "forkserver":
+                    continue
                 rss = peak_rss(each)
                 if rss is None or "resource_tracker" in cmd:
                     continue
