@@ -51,7 +51,7 @@ def read_on_cluster(
     """Read a watcher's inputs on the cluster into the store; the result as a one-process
     scan of them gives it. None when they are to be read in this process (``eligible``: the
     user is told why, once)."""
-    why = read_here(watcher.config.format, inputs, watcher._unlisted)
+    why = read_here(watcher.config.format, inputs, watcher.unlisted)
     if why is not None:
         ctx.console.print(f"--cluster: {watcher.name} read here: {why}", markup=False)
         return None
@@ -73,7 +73,7 @@ def read_on_cluster(
     units = plan(inputs)
     result = WatcherResult()
     failures: list[str] = []
-    progress = watcher._progress(ctx)
+    progress = watcher.progress_bar(ctx)
     window = 2 * cluster.workers + 1
     on_workers = client.scatter(shipped, broadcast=True, hash=False)  # type: ignore[no-untyped-call]
     queue: deque[tuple[Unit, Any, Any]] = deque()

@@ -70,7 +70,7 @@ class FlowWatcher(Watcher):
 
     @contextlib.contextmanager
     def _inputs(self, ctx: ScanContext, path: Path) -> Iterator[list[tuple[Path, str]]]:
-        self._unlisted: dict[str, InputError] = {}
+        self.unlisted: dict[str, InputError] = {}
         if str(path) == "-":
             with spooled_stdin() as spool:
                 yield [(spool, "-")]
@@ -82,7 +82,7 @@ class FlowWatcher(Watcher):
             except InputError as exc:
                 if not self.config.paths:
                     raise
-                self._unlisted[str(each)] = exc  # one path of several: it fails alone
+                self.unlisted[str(each)] = exc  # one path of several: it fails alone
                 found.append((each, str(each)))
         yield found
 
@@ -114,7 +114,7 @@ class FlowWatcher(Watcher):
         result = WatcherResult()
         failures: list[str] = []
         inputs = self._zeek_join(ctx, classifier, inputs)
-        progress = self._progress(ctx)
+        progress = self.progress_bar(ctx)
 
         def read_one(path: Path, name: str) -> None:
             self._read_one(ctx, classifier, path, name, result, progress)
@@ -123,7 +123,7 @@ class FlowWatcher(Watcher):
             self._store_group(ctx, classifier, group, result, progress)
 
         # nfcapd files in groups (one nfdump, one transaction each), then the other inputs
-        grouped, rest = nfcapd_groups.split(inputs, self._unlisted.__contains__)
+        grouped, rest = nfcapd_groups.split(inputs, self.unlisted.__contains__)
         groups = nfcapd_groups.read_groups(grouped, self._nfdump_filter.path, ctx.settings.limits)
         reads: Iterator[Callable[[], None]] = itertools.chain(
             (read for group in groups for read in nfcapd_groups.reads(group, read_one, store)),
@@ -146,7 +146,8 @@ class FlowWatcher(Watcher):
             result.partial = True
         return result
 
-    def _progress(self, ctx: ScanContext) -> Progress:
+    def progress_bar(self, ctx: ScanContext) -> Progress:
+        """The bar of the watcher's inputs (on a terminal only), also the cluster's."""
         return Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -185,8 +186,8 @@ class FlowWatcher(Watcher):
         result: WatcherResult,
         progress: Progress,
     ) -> None:
-        if name in self._unlisted:
-            raise self._unlisted[name]
+        if name in self.unlisted:
+            raise self.unlisted[name]
         try:
             begun = self.store_inputs(ctx, classifier, [(path, name)], result, progress)[0]
         except OSError as exc:  # the file vanished or went unreadable while it was read

@@ -63,7 +63,7 @@ def test_a_group_stores_what_one_transaction_per_input_does(
 
         result = WatcherResult()
         classifier = Classifier(ctx.watchlists.endpoints, ctx.settings.port_rules)
-        progress = self._progress(ctx)
+        progress = self.progress_bar(ctx)
         with progress:
             begun = self.store_inputs(ctx, classifier, inputs, result, progress, read_group)
         calls.append(len(begun))
