@@ -81,17 +81,23 @@ def nfcapd_dir(tmp_path: Path) -> Path:
     return out
 
 
+def both(cli: Any, wl: Path, urls: tuple[str, str], *args: Any) -> tuple[Any, Any]:
+    """``scan ARGS`` in one process into the first database and on ``local:2`` into the
+    second: the two results."""
+    one, many = urls
+    alone = cli("--db", one, "--watchlists", wl, "scan", *args)
+    spread = cli("--db", many, "--watchlists", wl, "scan", *args, "--cluster", "local:2")
+    return alone, spread
+
+
 def test_csv_files_as_one_process(
     cli: Any, wl: Path, tmp_path: Path, two_urls: tuple[str, str]
 ) -> None:
     directory = tmp_path / "csv"
     write_files(directory)
     one, many = two_urls
-    alone = cli("--db", one, "--watchlists", wl, "scan", "--flows", directory)
+    alone, spread = both(cli, wl, two_urls, "--flows", directory)
     assert alone.exit_code == 0, alone.stderr
-    spread = cli(
-        "--db", many, "--watchlists", wl, "scan", "--flows", directory, "--cluster", "local:2"
-    )
     assert spread.exit_code == 0, spread.stderr
     assert spread.stdout.split(" in ")[0] == alone.stdout.split(" in ")[0]
     expected = stored(one)
@@ -114,13 +120,10 @@ def test_csv_files_read_in_pieces_as_one_process(
     directory = tmp_path / "csv"
     write_files(directory)
     one, many = two_urls
-    alone = cli("--db", one, "--watchlists", wl, "scan", "--flows", directory)
-    assert alone.exit_code == 0, alone.stderr
     first = describe(directory / "flows-00.csv")
     assert len(ranges.split(first, "csv", target=1000)) > 2  # so each file is read in pieces
-    spread = cli(
-        "--db", many, "--watchlists", wl, "scan", "--flows", directory, "--cluster", "local:2"
-    )
+    alone, spread = both(cli, wl, two_urls, "--flows", directory)
+    assert alone.exit_code == 0, alone.stderr
     assert spread.exit_code == 0, spread.stderr
     assert spread.stdout.split(" in ")[0] == alone.stdout.split(" in ")[0]
     assert stored(many) == stored(one)
@@ -131,11 +134,8 @@ def test_nfcapd_directory_as_one_process(
 ) -> None:
     directory = nfcapd_dir(tmp_path)
     one, many = two_urls
-    alone = cli("--db", one, "--watchlists", wl, "scan", "--flows", directory)
+    alone, spread = both(cli, wl, two_urls, "--flows", directory)
     assert alone.exit_code == 0, alone.stderr
-    spread = cli(
-        "--db", many, "--watchlists", wl, "scan", "--flows", directory, "--cluster", "local:2"
-    )
     assert spread.exit_code == 0, spread.stderr
     assert spread.stdout.split(" in ")[0] == alone.stdout.split(" in ")[0]
     expected = stored(one)
@@ -219,12 +219,8 @@ def test_strict_stops_where_one_process_stops(
     with paths[3].open("a") as out:
         out.write("not,a,record\n")
     one, many = two_urls
-    alone = cli("--db", one, "--watchlists", wl, "scan", "--strict", "--flows", directory)
+    alone, spread = both(cli, wl, two_urls, "--strict", "--flows", directory)
     assert alone.exit_code == 1, alone.stderr
-    spread = cli(
-        "--db", many, "--watchlists", wl, "scan", "--strict", "--flows", directory,
-        "--cluster", "local:2",
-    )  # fmt: skip
     assert spread.exit_code == 1, spread.stderr
     assert spread.stderr.strip().splitlines()[-1] == alone.stderr.strip().splitlines()[-1]
     expected = stored(one)

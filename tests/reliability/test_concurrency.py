@@ -252,6 +252,25 @@ def stored(db_url: str) -> dict[str, Any]:
     return {"events": events, "rollups": rollups, "addresses": addresses, "inputs": inputs}
 
 
+def reference_scans(reference_url: str, watchlists: Path, tmp_path: Path) -> list[Run]:
+    """The one-process reference: the CSV files, then the Zeek logs, one scan after the
+    other (each finished before the next starts)."""
+    references = []
+    for name in ("csv", "zeek"):
+        references.append(
+            spawn(
+                reference_url,
+                watchlists,
+                tmp_path / f"ref-{name}",
+                "scan",
+                "--flows",
+                str(tmp_path / name),
+            )
+        )
+        finish(references[-1:])
+    return references
+
+
 def assert_clean(runs: Sequence[Run], codes: Sequence[int]) -> None:
     for run, code in zip(runs, codes, strict=True):
         errors = run.errors()
@@ -324,20 +343,8 @@ def test_concurrent_scans_of_disjoint_inputs_of_two_formats_total_one_scan(
         )
     codes = finish(runs)
     reference_url = other_database(db_url, tmp_path, pg_databases)
-    references = []
-    for name in ("csv", "zeek"):  # one process, one scan after the other
-        references.append(
-            spawn(
-                reference_url,
-                watchlists,
-                tmp_path / f"ref-{name}",
-                "scan",
-                "--flows",
-                str(tmp_path / name),
-            )
-        )
-        codes.append(finish(references[-1:])[0])
-    assert_clean([*runs, *references], codes)
+    references = reference_scans(reference_url, watchlists, tmp_path)
+    assert_clean([*runs, *references], [*codes, *(r.process.returncode for r in references)])
 
     got, want = stored(db_url), stored(reference_url)
     assert len(want["inputs"]) == 2 * FILES
@@ -371,20 +378,8 @@ def test_concurrent_cluster_scans_total_one_scan(
         runs.append(spawn(db_url, watchlists, tmp_path / f"work{k}", *argv))
     codes = finish(runs, timeout=300)
     reference_url = other_database(db_url, tmp_path, pg_databases)
-    references = []
-    for name in ("csv", "zeek"):
-        references.append(
-            spawn(
-                reference_url,
-                watchlists,
-                tmp_path / f"ref-{name}",
-                "scan",
-                "--flows",
-                str(tmp_path / name),
-            )
-        )
-        codes.append(finish(references[-1:])[0])
-    assert_clean([*runs, *references], codes)
+    references = reference_scans(reference_url, watchlists, tmp_path)
+    assert_clean([*runs, *references], [*codes, *(r.process.returncode for r in references)])
 
     got, want = stored(db_url), stored(reference_url)
     hashes = [row[0] for row in got["inputs"]]
