@@ -67,6 +67,9 @@ class Matched:
     connections: Connections | None = None
     events: pa.Table | None = None
     answers: list[Answer] = field(default_factory=list)
+    #: which ``connections`` start one not stored yet, when decided before the batch is
+    #: stored (a cluster's unit: ``chainwatch.cluster.decide``); else the store decides
+    keep: np.ndarray | None = None
 
 
 def _pick(mask: np.ndarray, a: ParsedIps, b: ParsedIps) -> ParsedIps:

@@ -1,13 +1,16 @@
-"""The client's side of a watcher's scan on a cluster: prepare tasks in parallel, write tasks
-chained in the one-process order, one progress bar, one result.
+"""The client's side of a watcher's scan on a cluster: prepare tasks in parallel, writes in
+the one-process order, one progress bar, one result.
 
-Write ``k`` depends on prepare ``k`` (its data stays on the worker that read it, where Dask
-runs the write) and on write ``k - 1`` (a small result), so each unit's transaction sees every
-earlier unit committed: connections pair across inputs exactly as in one process. On SQLite
-the workers only prepare and the client writes each unit as it arrives, in order: one
-writer, as SQLite wants, at the cost of moving the matched batches to the client. At most
-``2 * workers + 1`` units are prepared and not yet written, so memory stays flat however many
-inputs there are.
+On PostgreSQL, decide ``k`` (``chainwatch.cluster.decide``) depends on prepare ``k`` and on
+decide ``k - 1``: a cheap chain that settles which records each unit stores, as one process
+would. Write ``k`` depends on prepare ``k`` (its data stays on the worker that read it, where
+Dask runs the write) and on decide ``k``: units are stored in parallel and commit in order,
+while the scan holds the source's pairing lock. Under ``--strict`` a failure ends the scan at
+that unit, so write ``k`` depends on write ``k - 1`` instead: each unit's transaction sees
+every earlier unit committed. On SQLite the workers only prepare and the client writes each
+unit as it arrives, in order: one writer, as SQLite wants, at the cost of moving the matched
+batches to the client. At most ``2 * workers + 1`` units are prepared and not yet written, so
+memory stays flat however many inputs there are.
 """
 
 from __future__ import annotations
@@ -16,16 +19,18 @@ import contextlib
 import uuid
 from collections import deque
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chainwatch.cluster import tasks
+from chainwatch.cluster import decide, tasks
 from chainwatch.cluster.connect import Cluster, public_url
 from chainwatch.cluster.eligible import read_here
 from chainwatch.cluster.shipped import Shipped, forget
 from chainwatch.cluster.units import Unit, plan
 from chainwatch.errors import ChainwatchError, WatcherError
 from chainwatch.flows.nfdump_filter import filter_text
+from chainwatch.store.pairing import pairing_held
 from chainwatch.watchers.interface import ScanContext, WatcherResult
 
 if TYPE_CHECKING:
@@ -75,6 +80,7 @@ def read_on_cluster(
     failures: list[str] = []
     progress = watcher.progress_bar(ctx)
     window = 2 * cluster.workers + 1
+    parallel = not sqlite and not ctx.strict
     on_workers = client.scatter(shipped, broadcast=True, hash=False)  # type: ignore[no-untyped-call]
     queue: deque[tuple[Unit, Any, Any]] = deque()
     previous: Any = None
@@ -100,15 +106,23 @@ def read_on_cluster(
             ]
             prep = client.submit(tasks.combine, planned, pieces, key=f"prepare-{key}")
         write = None
-        if not sqlite:  # before any reading task when a thread frees: the chain goes first
+        if parallel:  # the chains go first when a thread frees, before any reading task
+            previous = client.submit(
+                decide.decide, prep, previous, on_workers, window, key=f"decide-{key}", priority=20
+            )
+            write = client.submit(
+                tasks.write_decided, prep, previous, on_workers, key=f"write-{key}", priority=10
+            )
+        elif not sqlite:
             write = client.submit(
                 tasks.write, prep, previous, on_workers, key=f"write-{key}", priority=10
             )
             previous = write
         queue.append((unit, prep, write))
 
+    held = pairing_held(ctx.store, watcher.name, ctx.scan_id) if parallel else nullcontext()
     try:
-        with progress:
+        with held, progress:
             bar = progress.add_task(watcher.name, total=sum(u.size for u in units))
             for _ in range(window):
                 submit()
@@ -133,6 +147,9 @@ def read_on_cluster(
             _cancel(queue)
             with contextlib.suppress(Exception):  # a worker gone: its files went with it
                 client.run(forget, shipped.key)
+            if parallel:
+                with contextlib.suppress(Exception):
+                    decide.forget(client, shipped.key, len(units))
     if failures:
         if len(failures) == len(inputs):
             raise WatcherError(watcher.name, f"no input could be read; first: {failures[0]}")

@@ -1,8 +1,10 @@
 """The functions a worker runs (module-level, so that a ``dask worker`` started by hand imports
 them): ``prepare`` reads, matches and classifies a unit without the database; ``write`` stores
 a prepared unit in its own transaction, as a one-process scan would have (the shared
-``chainwatch.watchers.writing``). A unit's errors travel back as text: the client says them
-as a one-process scan does, and a failed unit does not break the chain of writes after it.
+``chainwatch.watchers.writing``), after the unit before it; ``write_decided`` stores a unit
+decided beforehand (``chainwatch.cluster.decide``) beside the others, committing in order.
+A unit's errors travel back as text: the client says them as a one-process scan does, and a
+failed unit does not break the chain of writes after it.
 
 Run again (Dask re-runs the tasks of a worker that died), ``prepare`` reads the unit again,
 and ``write`` either finds its transaction rolled back (its connection died with it) and
@@ -15,12 +17,13 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Generator, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rich.progress import Progress
 from sqlalchemy.engine import make_url
 
+from chainwatch.cluster.decide import Decided, Order, Redo
 from chainwatch.cluster.shipped import Shipped
 from chainwatch.cluster.units import Unit, size_of
 from chainwatch.errors import ChainwatchError, InputError
@@ -221,11 +224,47 @@ def write(prepared: Prepared, previous: object, shipped: Shipped) -> Written:
     return write_with(worker_store(shipped.db), prepared, shipped)
 
 
-def write_with(store: Store, prepared: Prepared, shipped: Shipped) -> Written:
-    """Store a prepared unit in one transaction of ``store`` (the client does it on SQLite)."""
+def write_decided(prepared: Prepared, decided: Decided, shipped: Shipped) -> Written:
+    """Store a decided unit on this worker, beside the units before it, committing after them
+    (``chainwatch.cluster.decide``); again from the store, after them, when what it decided
+    does not hold (``Redo``)."""
+    store = worker_store(shipped.db)
+    order = Order(decided)
+    exact = False
+    try:
+        if decided.serial:  # an input's content is in a unit before: claimed after it
+            order.wait()
+        try:
+            written = write_with(store, prepared, shipped, decided, order)
+            exact = not written.failures or not decided.landed.keys
+        except Redo:
+            written = write_with(store, prepared, shipped, None, order)
+        return written
+    finally:
+        order.ended(exact)  # after the unit before it ended, always: the next one waits
+
+
+def write_with(
+    store: Store,
+    prepared: Prepared,
+    shipped: Shipped,
+    decided: Decided | None = None,
+    order: Order | None = None,
+) -> Written:
+    """Store a prepared unit in one transaction of ``store`` (the client does it on SQLite),
+    with what was ``decided`` for it (else deciding as it goes), in its ``order`` when the scan
+    holds the pairing lock for its units."""
     written = Written(prepared.unit, notes=list(prepared.notes), failures=list(prepared.failures))
     if not prepared.described:
         return written
+    described = [each.name for _, each, _ in prepared.described]
+
+    def settle(ready: Sequence[Begun]) -> None:
+        if order is not None:
+            order.wait()
+            if decided is not None:
+                order.check([b.flow_input.name for b in ready], described)
+
     how = writing.Writing(
         store=store,
         scan_id=shipped.scan_id,
@@ -235,6 +274,9 @@ def write_with(store: Store, prepared: Prepared, shipped: Shipped) -> Written:
         progress=Progress(disable=True),
         strict=shipped.strict,
         rerun=True,
+        paired=order is not None,
+        before_rollups=order.wait if order is not None else lambda: None,
+        settle=settle,
     )
     names = {each.name: k for k, (_, each, _) in enumerate(prepared.described)}
 
@@ -243,14 +285,16 @@ def write_with(store: Store, prepared: Prepared, shipped: Shipped) -> Written:
         for b in ready:
             b.beyond_table = prepared.beyond[names[b.flow_input.name]]
         if len(ready) == 1 and ready[0].flow_input.start:  # a grown file, resumed: read here
+            if decided is not None:  # not what was decided: decide from the store, in order
+                raise Redo
             one = ready[0]
             again = Prepared(prepared.unit, [(Path(), one.flow_input, one.fmt)], beyond=[0])
             yield from _match(shipped, again, 0, batches(shipped, one.flow_input, one.fmt))
             one.beyond_table = again.beyond[0]
             return
-        for index, each in prepared.matched:
+        for k, (index, each) in enumerate(prepared.matched):
             if index in at:
-                yield at[index], each
+                yield at[index], each if decided is None else replace(each, keep=decided.keep[k])
 
     try:
         begun = writing.write_unit(how, prepared.described, matched)

@@ -14,6 +14,8 @@ rows, they are written at once and only their sums kept: memory stays flat.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -43,9 +45,12 @@ def _fold(tables: list[pa.Table], keys: list[str]) -> pa.Table:
 class Held:
     """A transaction's rollups and addresses, until ``write``."""
 
-    def __init__(self, conn: Connection, writer: EventWriter) -> None:
+    def __init__(
+        self, conn: Connection, writer: EventWriter, before: Callable[[], None] = lambda: None
+    ) -> None:
         self.conn = conn
         self.writer = writer  # stages the addresses with the events (SQLite)
+        self.before = before  # runs before the first rows are written (``Ingest``)
         self._rows: list[pa.Table] = []  # per batch, as it came
         self._count = 0
         self._addresses: pa.Table | None = None  # folded: one row per address key
@@ -83,6 +88,7 @@ class Held:
         self._fold()
         self._write_addresses()
         if self._sums:
+            self.before()
             add_rollups(self.conn, _fold(self._sums, _ROLLUP_KEYS))
         self._sums = []
 
@@ -96,6 +102,7 @@ class Held:
     def _write_addresses(self) -> None:
         if self._addresses is None:
             return
+        self.before()
         add_rollup_addresses(self.conn, self._addresses, self.writer)
         self._sums.append(_fold([self._addresses], _ROLLUP_KEYS))
         self._addresses = None

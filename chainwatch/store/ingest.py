@@ -32,23 +32,31 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from chainwatch.flows.connection_keys import PAIR_WINDOW, Connections
 from chainwatch.flows.inputs import FlowInput, identity, is_gzip, sha256_of
 from chainwatch.passive_dns import Sightings
 from chainwatch.store.held import Held
 from chainwatch.store.locks import name_writer, try_claim
 from chainwatch.store.models import Input
-from chainwatch.store.pairing import EARLIEST, LATEST, known_keys, latest_start, pair_alone
+from chainwatch.store.pairing import (
+    EARLIEST,
+    LATEST,
+    Pairs,
+    custom_plans,
+    horizon,
+    known_keys,
+    latest_start,
+    new_connections,
+    pair_alone,
+    stored_lookup,
+)
 from chainwatch.store.resolutions import add_answers
 from chainwatch.store.writes import EventWriter, Fixed
 
@@ -146,36 +154,43 @@ class InputTotals:
     bad_examples: list[tuple[int, str]] = field(default_factory=list)
 
 
-@dataclass
-class Pairs:
-    """What a transaction knows of one source's connections: the keys of those it stored (in
-    memory), and, asked once, past when no connection stored before it can pair (the latest
-    stored event's start plus two pairing windows; None if the source has none)."""
-
-    seen: set[str] = field(default_factory=set)
-    until: int | None = None
-    asked: bool = False  # the source's pairing lock taken, ``until`` asked
-
-
 class Ingest:
     """One write transaction holding one or more inputs (``transaction``)."""
 
-    def __init__(self, conn: Connection, scan_id: int | None) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        scan_id: int | None,
+        *,
+        paired: bool = False,
+        before_rollups: Callable[[], None] = lambda: None,
+    ) -> None:
         self.conn = conn
         self.scan_id = scan_id
+        #: the scan holds the sources' pairing locks for all its transactions (``pairing_held``)
+        self.paired = paired
         self.writer = EventWriter(conn)
-        self.held = Held(conn, self.writer)
+        self.held = Held(conn, self.writer, before_rollups)
         self.inputs = 0  # begun so far
         self.finished: dict[int, InputTotals] = {}  # counts for the inputs rows, at the end
         self._pairs: dict[str, Pairs] = {}
 
     @classmethod
     @contextlib.contextmanager
-    def transaction(cls, store: Store, scan_id: int | None) -> Iterator[Ingest]:
+    def transaction(
+        cls,
+        store: Store,
+        scan_id: int | None,
+        *,
+        paired: bool = False,
+        before_rollups: Callable[[], None] = lambda: None,
+    ) -> Iterator[Ingest]:
         """A write transaction; it commits when the block ends without an exception (the
-        rollups held and every event added are written first), else rolls back."""
+        rollups held and every event added are written first), else rolls back.
+        ``before_rollups`` runs before the first write of rollups (a cluster's unit waits
+        there for the unit before it to commit)."""
         with store.write() as conn:
-            ingest = cls(conn, scan_id)
+            ingest = cls(conn, scan_id, paired=paired, before_rollups=before_rollups)
             yield ingest
             ingest.held.write()
             ingest.writer.flush()
@@ -187,9 +202,11 @@ class Ingest:
         row it locks can be one that a writer waiting for it holds)."""
         pairs = self._pairs.setdefault(source, Pairs())
         if not pairs.asked:
-            pair_alone(self.conn, source)
-            latest = latest_start(self.conn, source)
-            pairs.until = None if latest is None else int(latest.timestamp() + 2 * PAIR_WINDOW)
+            if self.paired:
+                custom_plans(self.conn)
+            else:
+                pair_alone(self.conn, source)
+            pairs.until = horizon(latest_start(self.conn, source))
             pairs.asked = True
         return pairs
 
@@ -222,10 +239,6 @@ class Ingest:
         return InputIngest(self, input_id, source=source, name=name, now=read_at)
 
 
-def _array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
-    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-
-
 class InputIngest:
     """One input of an ``Ingest``: ``write`` each matched batch (in order, in the thread that
     owns the transaction), then ``finish``."""
@@ -250,8 +263,9 @@ class InputIngest:
         self._sightings = Sightings()  # the input's DNS answers, folded for the store
 
     def write(self, matched: Matched) -> None:
-        """Store a matched batch: the events of connections not stored yet, and the rollups
-        (held until the transaction ends)."""
+        """Store a matched batch: the events of connections not stored yet (those of
+        ``matched.keep`` when it was decided beforehand), and the rollups (held until the
+        transaction ends)."""
         pairs = self.ingest.pairs(self.source)
         totals = self.totals
         totals.bad += matched.bad
@@ -265,7 +279,10 @@ class InputIngest:
         totals.classified += matched.classified
         stored = np.zeros(matched.frame.num_rows, dtype=bool)
         if matched.connections is not None and matched.events is not None:
-            keep = self._new_connections(matched.connections, pairs)
+            keep = matched.keep
+            if keep is None:
+                lookup = stored_lookup(self.conn, self.source)
+                keep = new_connections(matched.connections, pairs, lookup)
             events = matched.events.filter(pa.array(keep))
             totals.stored += self.ingest.writer.add(events, self._fixed)
             stored[matched.chosen[keep]] = True
@@ -287,46 +304,6 @@ class InputIngest:
 
     def _add_answers(self, clusters: Sequence[Any]) -> None:
         add_answers(self.conn, clusters, input_id=self.input_id, scan_id=self.ingest.scan_id)
-
-    def _new_connections(self, conns: Connections, pairs: Pairs) -> np.ndarray:
-        """Which records (earliest first) start a connection not stored yet: compared with
-        each other, with the transaction's earlier batches (in memory) and with earlier
-        transactions' inputs of this source (in the store)."""
-        own, before, after = (a.to_pylist() for a in (conns.key, conns.before, conns.after))
-        seen = pairs.seen
-        # Only records that start no later than the source's latest stored event (plus the
-        # pairing window) can belong to a connection stored by an earlier transaction.
-        horizon = pairs.until
-        ask = [] if horizon is None else np.flatnonzero(conns.seconds <= horizon).tolist()
-        keys = sorted({k for i in ask for k in (own[i], before[i], after[i])})
-        known = self._known(keys, conns.seconds[ask], horizon) if ask else set()
-        known.update(seen.intersection(own), seen.intersection(before), seen.intersection(after))
-        # A record needs a closer look only if its connection may be known or shows up more
-        # than once in this batch; any other record starts a connection of its own.
-        group = pc.dictionary_encode(_array(conns.group)).indices.to_numpy(zero_copy_only=False)
-        repeated = np.bincount(group)[group] > 1
-        keep = np.ones(len(own), dtype=bool)
-        for i in range(len(own)) if known else np.flatnonzero(repeated).tolist():
-            if own[i] in known or before[i] in known or after[i] in known:
-                keep[i] = False  # the same connection: its other direction
-            elif repeated[i]:
-                known.add(own[i])
-        seen.update(itertools.compress(own, keep))
-        return keep
-
-    def _known(self, keys: Sequence[str], seconds: np.ndarray, horizon: int | None) -> set[str]:
-        """Which of the keys of records starting at ``seconds`` the source's earlier
-        transactions stored: a NetFlow connection's other record started within two pairing
-        windows of them; a Zeek uid's event (its conn.log record, or an ssl/http record seen
-        later in the connection) at any time up to the horizon."""
-        assert horizon is not None
-        reach = 2 * PAIR_WINDOW
-        if keys[-1].startswith("zeek:"):  # sorted: "zeek:" keys come last
-            since, until = EARLIEST, dt.datetime.fromtimestamp(horizon, dt.UTC)
-        else:
-            since = dt.datetime.fromtimestamp(int(seconds.min()) - reach, dt.UTC)
-            until = dt.datetime.fromtimestamp(min(horizon, int(seconds.max()) + reach), dt.UTC)
-        return known_keys(self.conn, self.source, keys, since=since, until=until)
 
 
 def resumed_input(conn: Connection, flow_input: FlowInput, fmt: str) -> FlowInput:

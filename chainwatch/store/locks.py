@@ -76,3 +76,26 @@ def wait_for(conn: Connection, kind: str, name: str, why: str) -> None:
         return
     with waiting_notice(f"{holder}, {why}"):
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _key(kind, name)})
+
+
+def hold(conn: Connection, kind: str, name: str, why: str, scan_id: int | None) -> None:
+    """Take the lock on ``name`` of ``kind`` for the session of ``conn`` (until ``release``,
+    or the connection ends), named after the scan, waiting for its holder as ``wait_for``
+    does. For a lock that outlives the holder's transactions: a scan's on a cluster."""
+    if scan_id is not None:
+        conn.execute(
+            text("SELECT set_config('application_name', :name, false)"),
+            {"name": f"{_WRITER}{scan_id}"},
+        )
+    key = _key(kind, name)
+    while not conn.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}):
+        holder = _holder(conn, key)
+        if holder is not None:
+            with waiting_notice(f"{holder}, {why}"):
+                conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            return
+
+
+def release(conn: Connection, kind: str, name: str) -> None:
+    """Let go of a lock taken by ``hold``."""
+    conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _key(kind, name)})

@@ -38,7 +38,10 @@ class Writing:
     ``resume``: look for a text file that grew since a round read it (a one-process scan;
     on a cluster the worker that read it looked). ``rerun``: an input this scan already
     stored from the same path is reported as stored, not skipped (a cluster's write task
-    run again after its worker died past its commit)."""
+    run again after its worker died past its commit). ``paired``: the scan holds the
+    source's pairing lock itself (``Ingest``); ``before_rollups`` runs before the unit's first
+    rollups are written and ``settle`` once its batches are stored, before it commits (a
+    cluster's unit waits there for the one before it, and checks what it decided)."""
 
     store: Store
     scan_id: int
@@ -50,6 +53,9 @@ class Writing:
     should_stop: Callable[[], bool] = lambda: False
     resume: bool = True
     rerun: bool = False
+    paired: bool = False
+    before_rollups: Callable[[], None] = lambda: None
+    settle: Callable[[Sequence[Begun]], None] = lambda ready: None
     skipped: list[str] = field(default_factory=list)
 
 
@@ -62,7 +68,12 @@ def write_unit(
     """Store a unit's inputs ``(path, described input, format)`` in one transaction: each as
     stored (totals set once finished), or None for one read before (its reason in
     ``writing.skipped`` and said through ``note``). One that fails fails them all."""
-    with Ingest.transaction(writing.store, writing.scan_id) as ingest:
+    with Ingest.transaction(
+        writing.store,
+        writing.scan_id,
+        paired=writing.paired,
+        before_rollups=writing.before_rollups,
+    ) as ingest:
         begun = [begin(writing, ingest, *each, resume) for each in described]
         ready = [b for b in begun if b is not None and b.totals is None]
         feeding.feed(
@@ -73,6 +84,7 @@ def write_unit(
             watcher=writing.source,
             progress=writing.progress,
         )
+        writing.settle(ready)
         return begun
 
 
