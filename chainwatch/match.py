@@ -64,6 +64,8 @@ class Matched:
     classified: int = 0
     frame: pa.Table | None = None
     chosen: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    #: the batch's rows that ``frame`` holds, in order
+    rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     connections: Connections | None = None
     events: pa.Table | None = None
     answers: list[Answer] = field(default_factory=list)
@@ -142,6 +144,7 @@ def match_batch(
     rows = np.flatnonzero(watched)
     if len(rows) == 0:
         return matched
+    matched.rows = rows
     is_src = local_is_src[rows]
     range_index = np.where(is_src, from_src[rows], from_dst[rows])
     w = table.take(pa.array(rows))

@@ -170,9 +170,14 @@ def _prepare_group(prepared: Prepared, shipped: Shipped) -> None:
         raise unreadable(unit.inputs[0][1], exc) from None
     prepared.beyond = [0] * len(readable)
     at = {name: k for k, (_, name) in enumerate(readable)}
-    items = ((at[unit.inputs[index][1]], batch) for index, batch in group.items)
+    items = [(at[unit.inputs[index][1]], batch) for index, batch in group.items]
     for k, batch in items:
-        prepared.matched += _match(shipped, prepared, k, iter([batch]))
+        if batch.usable is not None:
+            prepared.beyond[k] += max(batch.usable - batch.table.num_rows, 0)
+    inputs = [(each.name, fmt) for _, each, fmt in prepared.described]
+    prepared.matched += nfcapd_groups.matched(
+        iter(items), inputs, shipped.matcher, shipped.classifier, shipped.source
+    )
 
 
 def batches(shipped: Shipped, flow_input: FlowInput, fmt: str) -> Iterator[Batch]:

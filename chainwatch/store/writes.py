@@ -186,7 +186,8 @@ class EventWriter:
         """Write (or hold) a batch of events; returns how many."""
         _check_fixed(fixed)
         given = [c for c in EVENT_COLUMNS if c not in fixed]
-        missing = [c for c in given if c not in events.column_names]
+        present = set(events.column_names)  # a new list per call: asked once
+        missing = [c for c in given if c not in present]
         if missing:
             raise ValueError(f"events lack columns {missing}")
         n = int(events.num_rows)

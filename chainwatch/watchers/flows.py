@@ -38,6 +38,7 @@ from chainwatch.flows.inputs import (
 from chainwatch.flows.nfdump_filter import FilterFile
 from chainwatch.flows.readers import zeek_join
 from chainwatch.match import Matched, match_batch
+from chainwatch.match_many import match_many
 from chainwatch.observations import Batch
 from chainwatch.resolve import catalog_answers
 from chainwatch.sensors.eve import EveReader
@@ -45,7 +46,7 @@ from chainwatch.sensors.signatures import signature_map
 from chainwatch.store.ingest import Ingest, input_seen, resumed_input
 from chainwatch.watchers import feeding, nfcapd_groups
 from chainwatch.watchers import writing as writing_
-from chainwatch.watchers.feeding import Begun, GroupReader
+from chainwatch.watchers.feeding import Begun
 from chainwatch.watchers.interface import ScanContext, Watcher, WatcherResult
 
 #: Malformed lines shown per input; the rest are counted.
@@ -124,7 +125,12 @@ class FlowWatcher(Watcher):
 
         # nfcapd files in groups (one nfdump, one transaction each), then the other inputs
         grouped, rest = nfcapd_groups.split(inputs, self.unlisted.__contains__)
-        groups = nfcapd_groups.read_groups(grouped, self._nfdump_filter.path, ctx.settings.limits)
+
+        match = functools.partial(
+            match_many, fmt="nfcapd", matcher=ctx.matcher, classifier=classifier, source=self.name
+        )
+        nfdump = self._nfdump_filter.path
+        groups = nfcapd_groups.read_groups(grouped, nfdump, ctx.settings.limits, match)
         reads: Iterator[Callable[[], None]] = itertools.chain(
             (read for group in groups for read in nfcapd_groups.reads(group, read_one, store)),
             (functools.partial(read_one, path, name) for path, name in rest),
@@ -168,9 +174,7 @@ class FlowWatcher(Watcher):
     ) -> None:
         """Store the readable inputs of a group read by one nfdump, in one transaction."""
         try:
-            begun = self.store_inputs(
-                ctx, classifier, group.readable, result, progress, group.replay
-            )
+            begun = self.store_inputs(ctx, classifier, group.readable, result, progress, group)
         except OSError as exc:  # a file vanished or went unreadable while it was hashed
             raise unreadable(group.inputs[0][1], exc) from None
         for one in begun:
@@ -228,21 +232,24 @@ class FlowWatcher(Watcher):
         inputs: Sequence[tuple[Path, str]],
         result: WatcherResult,
         progress: Progress,
-        read_group: GroupReader | None = None,
+        group: nfcapd_groups.Group | None = None,
     ) -> list[Begun | None]:
         """Read inputs into the store in one transaction (``writing.write_unit``), each with
-        its own ``inputs`` row, one after another, or all by ``read_group``: each one as
-        stored, or None for one read before. One that fails fails them all."""
+        its own ``inputs`` row, one after another, or all from an nfcapd ``group``: each one
+        as stored, or None for one read before. One that fails fails them all."""
         # Hashed and told apart before the transaction: no other writer waits meanwhile.
         described = [(path, *self._describe(ctx, path, name)) for path, name in inputs]
 
-        def batches(ready: Sequence[Begun]) -> Iterator[tuple[int, Batch]]:
-            if read_group is not None:
-                return read_group([b.flow_input for b in ready])
-            return self._each(ctx, classifier, ready)
-
         def matched(ready: Sequence[Begun]) -> Generator[tuple[int, Matched], None, None]:
-            return self._matched(ctx, classifier, ready, batches(ready))
+            if group is None:
+                return self._matched(ctx, classifier, ready, self._each(ctx, classifier, ready))
+            # A group's batches, in memory, matched together when it was read (as nfcapd).
+            claimed = [b.flow_input for b in ready]
+            found = feeding.counted(ready, group.replay(claimed))
+            if group.matched is not None and all(b.fmt == "nfcapd" for b in ready):
+                return group.replay_matched(claimed, found)
+            inputs = [(b.flow_input.name, b.fmt) for b in ready]
+            return nfcapd_groups.matched(found, inputs, ctx.matcher, classifier, self.name)
 
         writing = self.writing(ctx, progress)
         begun = writing_.write_unit(

@@ -15,12 +15,22 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from chainwatch.flows import detect
+from chainwatch.flows.ahead import ahead
 from chainwatch.flows.inputs import FlowInput
 from chainwatch.flows.limits import Limits
 from chainwatch.flows.readers.nfcapd import GroupError, group_inputs, read_nfcapd_groups
+from chainwatch.match import Matched, match_batch
+from chainwatch.match_many import match_many
 from chainwatch.observations import Batch
+
+if TYPE_CHECKING:
+    from chainwatch.classify import Classifier
+    from chainwatch.watchlists.matcher import RangeMatcher
+
+T = TypeVar("T")
 
 
 def is_nfcapd(path: Path) -> bool:
@@ -43,17 +53,26 @@ def split(
     return found, [(p, n) for p, n in inputs if n not in grouped]
 
 
+#: Matches a group's batches ``(index into names, batch)`` of the inputs ``names`` (nfcapd).
+Match = Callable[[Sequence[tuple[int, Batch]], Sequence[str]], list[tuple[int, Matched]]]
+
+
 class Group:
     """One group as read: its inputs, the batches of those nfdump could read (whole, in
-    memory, bounded by ``GROUP_BYTES``), and the errors of those it could not."""
+    memory, bounded by ``GROUP_BYTES``), and the errors of those it could not; and, given
+    ``match``, those batches matched as nfcapd (``matched``, None for a streamed group)."""
 
     def __init__(
-        self, inputs: Sequence[tuple[Path, str]], batches: Iterator[tuple[int, Batch]]
+        self,
+        inputs: Sequence[tuple[Path, str]],
+        batches: Iterator[tuple[int, Batch]],
+        match: Match | None = None,
     ) -> None:
         self.inputs = list(inputs)
         self.streamed = len(inputs) == 1  # read as any single input is, when it is stored
         self.items: list[tuple[int, Batch]] = []
         self.failed: dict[int, Exception] = {}
+        self.matched: list[tuple[int, Matched]] | None = None
         if self.streamed:
             return
         try:
@@ -61,6 +80,8 @@ class Group:
                 self.items.append(item)
         except GroupError as exc:  # raised after every readable input's batches
             self.failed = dict(exc.failed)
+        if match is not None:
+            self.matched = match(self.items, [name for _, name in self.inputs])
 
     @property
     def readable(self) -> list[tuple[Path, str]]:
@@ -69,23 +90,42 @@ class Group:
     def replay(self, ready: Sequence[FlowInput]) -> Iterator[tuple[int, Batch]]:
         """The batches of the ``ready`` inputs (those claimed: not read before), indexed into
         ``ready``."""
+        yield from self._of(ready, self.items)
+
+    def replay_matched(
+        self, ready: Sequence[FlowInput], batches: Iterator[object]
+    ) -> Generator[tuple[int, Matched], None, None]:
+        """What ``matched`` holds of the ``ready`` inputs, indexed into ``ready``, once their
+        ``batches`` (``replay``, counted as they go) have gone by."""
+        assert self.matched is not None
+        for _ in batches:
+            pass
+        yield from self._of(ready, self.matched)
+
+    def _of(
+        self, ready: Sequence[FlowInput], items: Sequence[tuple[int, T]]
+    ) -> Iterator[tuple[int, T]]:
         at = {each.name: k for k, each in enumerate(ready)}
-        for index, batch in self.items:
+        for index, item in items:
             k = at.get(self.inputs[index][1])
             if k is not None:
-                yield k, batch
+                yield k, item
 
 
 def read_groups(
-    found: Sequence[tuple[Path, str]], filter_file: Path, limits: Limits
+    found: Sequence[tuple[Path, str]], filter_file: Path, limits: Limits, match: Match
 ) -> Generator[Group, None, None]:
-    """The groups of ``found`` as nfdump reads them, the next one read while this one is
-    stored."""
+    """The groups of ``found`` as nfdump reads them, each matched (``match``) while the one
+    before is stored, and read by nfdump before that."""
     flow_inputs = [FlowInput(p, n, _size(p), "") for p, n in found]
     where = {each.name: k for k, each in enumerate(flow_inputs)}
     groups = group_inputs(flow_inputs)
-    for group, batches in read_nfcapd_groups(groups, filter_file, limits):
-        yield Group([found[where[each.name]] for each in group], batches)
+
+    def matched(read: tuple[Sequence[FlowInput], Iterator[tuple[int, Batch]]]) -> Group:
+        group, batches = read
+        return Group([found[where[each.name]] for each in group], batches, match)
+
+    yield from ahead(read_nfcapd_groups(groups, filter_file, limits), matched, depth=1)
 
 
 def _size(path: Path) -> int:
@@ -112,3 +152,31 @@ def reads(
 
 def _fail(error: Exception) -> None:
     raise error
+
+
+def matched(
+    batches: Iterator[tuple[int, Batch]],
+    inputs: Sequence[tuple[str, str]],
+    matcher: RangeMatcher,
+    classifier: Classifier,
+    source: str,
+) -> Generator[tuple[int, Matched], None, None]:
+    """A group's batches ``(index into inputs, batch)`` of its inputs ``(name, format)``
+    matched together (``match_many``: a group's files are small, and matching costs per
+    batch); one by one where their formats differ."""
+    items = list(batches)
+    names = [name for name, _ in inputs]
+    fmts = {fmt for _, fmt in inputs}
+    if len(fmts) == 1:
+        yield from match_many(
+            items, names, fmts.pop(), matcher=matcher, classifier=classifier, source=source
+        )
+        return
+    for k, batch in items:
+        name, fmt = inputs[k]
+        yield (
+            k,
+            match_batch(
+                batch, matcher=matcher, classifier=classifier, source=source, name=name, fmt=fmt
+            ),
+        )

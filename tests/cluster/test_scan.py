@@ -111,6 +111,29 @@ def test_csv_files_as_one_process(
     assert stored(many) == expected
 
 
+def test_copies_of_a_file_as_one_process(
+    cli: Any, wl: Path, tmp_path: Path, two_urls: tuple[str, str]
+) -> None:
+    """Units stored side by side: a copy of a file read in a later unit (while the unit of
+    the file itself may not have committed) is skipped as one process skips it, and the
+    file is stored under its own path; so is a copy in the very next unit."""
+    directory = tmp_path / "csv"
+    write_files(directory)
+    original = (directory / "flows-03.csv").read_bytes()
+    (directory / "flows-03a.csv").write_bytes(original)  # the next unit
+    (directory / "flows-09z.csv").write_bytes(original)  # the last one
+    one, many = two_urls
+    alone, spread = both(cli, wl, two_urls, "--flows", directory)
+    assert alone.exit_code == 0, alone.stderr
+    assert spread.exit_code == 0, spread.stderr
+    assert "skipped 2" in alone.stdout
+    assert spread.stdout.split(" in ")[0] == alone.stdout.split(" in ")[0]
+    assert stored(many) == stored(one)
+    others = {c.name for c in Input.__table__.columns} - {"path"}
+    names = [sorted(Path(row[0]).name for row in _rows(url, Input, others)) for url in (one, many)]
+    assert names[0] == names[1] and "flows-03.csv" in names[0] and "flows-03a.csv" not in names[0]
+
+
 def test_csv_files_read_in_pieces_as_one_process(
     cli: Any, wl: Path, tmp_path: Path, two_urls: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
