@@ -8,12 +8,18 @@ fresh database on the PostgreSQL server of ``--pg`` (created and dropped here):
 - one process (no ``--cluster``);
 - ``--cluster local:1`` (one worker process: the cluster's own cost);
 - ``--cluster local:2`` (two worker processes);
+- one process and ``local:2`` again on a one-record input: what a scan and a cluster cost
+  before the first record (start-up, imports, database, workers);
+- two one-process scans at once, of half the files each, into databases of their own: what
+  two processes sharing nothing but the cores and the server reach;
 
 and prints seconds, records per second, the speed-ups (local:2 against one process and
 against local:1), the peak RSS of the client and of each worker (``VmHWM`` of every process
 of the scan, read from /proc every 0.2 s while it runs), the load of the machine, and a
 projection (computed, not measured) of the workers a year of a border seeing 1,000,000
-flows/s takes. Then the target of issue 19 with pass or fail.
+flows/s takes. Then the target of issue 19 with pass or fail, and what bounds it here: the
+two processes sharing nothing (no cluster of two workers on these cores does better), the
+cluster's start, and the CPU seconds it adds per record.
 
     python benchmarks/cluster.py                    # 2,000,000 flows in 16 CSV files
     python benchmarks/cluster.py -n 500000 --files 8
@@ -29,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -256,9 +263,7 @@ def main() -> None:
                     else:
                         pg(args.pg, f"CREATE DATABASE {database}")
                         url = f"{args.pg.rsplit('/', 1)[0]}/{database}"
-                    argv = [sys.executable, "-m", "chainwatch", "--db", url, "--watchlists"]
-                    argv += [str(work / "wl"), "scan", "--flows", str(work / fmt)]
-                    argv += ["--cluster", cluster] if cluster else []
+                    argv = scan_argv(url, work, work / fmt, cluster)
                     try:
                         pg_url = args.pg if db_kind == "PostgreSQL" else None
                         runs.append(timed(label, argv, env, pg_url, database))
@@ -269,10 +274,52 @@ def main() -> None:
                             pg(args.pg, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
                     load.append(os.getloadavg()[0])
                 results[fmt, db_kind] = runs
-    report(args.n, results, load)
+        fixed = references(work, env, args.pg) if "csv" in formats else []
+    report(args.n, results, load, fixed)
 
 
-def report(n: int, results: dict[tuple[str, str], list[Run]], load: list[float]) -> None:
+def scan_argv(url: str, work: Path, inputs: Path, cluster: str | None) -> list[str]:
+    argv = [sys.executable, "-m", "chainwatch", "--db", url, "--watchlists", str(work / "wl")]
+    return argv + ["scan", "--flows", str(inputs)] + (["--cluster", cluster] if cluster else [])
+
+
+def references(work: Path, env: dict[str, str], pg_url: str) -> list[Run]:
+    """What bounds a cluster here, measured into fresh PostgreSQL databases: one process and
+    ``local:2`` scanning one record (what each costs before any work), and two one-process
+    scans at once, of half the CSV files each (two processes that share nothing but the
+    cores and the server: no cluster of two workers does better on these cores)."""
+    (work / "one").mkdir()
+    files = sorted((work / "csv").iterdir())
+    with files[0].open() as handle:
+        (work / "one" / "one.csv").write_text(handle.readline() + handle.readline())
+    for k in range(2):
+        (work / f"half{k}").mkdir()
+        for each in files[k::2]:
+            (work / f"half{k}" / each.name).symlink_to(each)
+    base = pg_url.rsplit("/", 1)[0]
+    runs: list[Run] = []
+
+    def one(label: str, inputs: str, cluster: str | None) -> Run:
+        database = f"cw_bench_cluster_{os.getpid()}_{inputs}_{cluster or 'process'}"
+        database = database.replace(":", "")
+        pg(pg_url, f"CREATE DATABASE {database}")
+        try:
+            argv = scan_argv(f"{base}/{database}", work, work / inputs, cluster)
+            return timed(label, argv, env, pg_url, database)
+        finally:
+            pg(pg_url, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+
+    runs.append(one("1 process, one record", "one", None))
+    runs.append(one("local:2, one record", "one", "local:2"))
+    with ThreadPoolExecutor(2) as pool:  # the two halves at once
+        halves = [pool.submit(one, f"half {k}", f"half{k}", None) for k in range(2)]
+        runs += [half.result() for half in halves]
+    return runs
+
+
+def report(
+    n: int, results: dict[tuple[str, str], list[Run]], load: list[float], fixed: list[Run]
+) -> None:
     cores = os.cpu_count() or 1
     print(
         f"\nmachine: {cores} cores; load average (1 min) {min(load):.1f} .. {max(load):.1f} during the runs"
@@ -305,6 +352,33 @@ def report(n: int, results: dict[tuple[str, str], list[Run]], load: list[float])
     print(
         f"  speed-up with 2 workers on {cores} cores >= {TARGET}x ({fmt} into {db_kind})"
         f"   {speedup:.2f}x  {verdict}"
+    )
+    if fixed:
+        ceiling(results["csv", "PostgreSQL"], fixed, cores)
+
+
+def ceiling(runs: list[Run], fixed: list[Run], cores: int) -> None:
+    """What bounds ``local:2`` here: two processes sharing nothing (measured), the cluster's
+    start, and the CPU seconds the cluster adds per record."""
+    one, _, local2 = runs
+    one_fixed, local2_fixed, *halves = fixed
+    together = max(half.seconds for half in halves)
+    used = [r.cpu + sum(r.server.values()) for r in (one, local2, one_fixed, local2_fixed)]
+    work = used[0] - used[2]  # CPU seconds of the records themselves, one process
+    extra = (used[1] - used[3]) - work  # what the cluster adds for them
+    print(f"\nceiling on this machine ({cores} cores, shared with the PostgreSQL server):")
+    print(
+        f"  two one-process scans at once, half the files each: {together:.2f} s, "
+        f"{one.seconds / together:.2f}x one process (no cluster of 2 workers does better here)"
+    )
+    print(
+        f"  one record: 1 process {one_fixed.seconds:.2f} s, local:2 {local2_fixed.seconds:.2f} s"
+        f" (the cluster's start: {local2_fixed.seconds - one_fixed.seconds:+.2f} s)"
+    )
+    print(
+        f"  the records' CPU s (scan, workers, server): 1 process {work:.1f} "
+        f"({work / (one.seconds - one_fixed.seconds):.2f} cores busy), local:2 {work + extra:.1f}"
+        f" ({extra / work:+.0%})"
     )
 
 

@@ -20,6 +20,7 @@ committed, deciding from the store (``Redo``): rare, and always right.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -72,6 +73,14 @@ class Decided:
 
 class Redo(Exception):
     """A unit cannot keep what it decided: store it again once the unit before it committed."""
+
+
+class Stopped(Exception):
+    """The scan stopped (or failed) before the unit before this one ended: this one ends too."""
+
+
+#: Seconds between looks, while a unit waits for the one before it, at whether the scan stopped.
+POLL_SECONDS = 0.5
 
 
 def decide(prepared: object, before: Decided | None, shipped: Shipped, window: int) -> Decided:
@@ -147,15 +156,22 @@ class Order:
         self.waited = decided.index == 0 or len(decided.flight) < 2
 
     def wait(self) -> None:
+        """Until the unit before this one ended; ``Stopped`` when the scan stopped first (a
+        unit before it cancelled would never end: the client says so, ``forget``)."""
         if self.waited:
             return
         from distributed import secede
 
-        ended = _event(_name(self.decided.order_key, "ended", self.decided.flight[-2].index))
+        key = self.decided.order_key
+        ended = _event(_name(key, "ended", self.decided.flight[-2].index))
         if not ended.is_set():
             # Its thread goes back to the worker: the unit it waits for may need one.
             secede()  # type: ignore[no-untyped-call]
-            ended.wait()
+            stop = _event(_name(key, "stopped", 0))
+            while not ended.wait(timeout=POLL_SECONDS):
+                if stop.is_set():
+                    self.waited = True  # nothing to wait for any more: its end is told
+                    raise Stopped
         self.waited = True
 
     def check(self, stored: Sequence[str], described: Sequence[str]) -> None:
@@ -169,7 +185,8 @@ class Order:
                 raise Redo
 
     def ended(self, exact: bool) -> None:
-        self.wait()
+        with contextlib.suppress(Stopped):  # the scan is over: said for the record only
+            self.wait()
         key, index = self.decided.order_key, self.decided.index
         if not exact:
             _event(_name(key, "inexact", index)).set()
@@ -187,8 +204,12 @@ def _event(name: str, client: object = None) -> Any:
     return Event(name, client=client)  # type: ignore[no-untyped-call]
 
 
-def forget(client: object, key: str, units: int) -> None:
-    """Drop a scan's order events from the scheduler (the client's, at the scan's end)."""
+def forget(client: object, key: str, units: int, stopped: bool) -> None:
+    """Drop a scan's order events from the scheduler (the client's, at the scan's end). A scan
+    that ``stopped`` with units not written first tells the units still waiting (on a
+    scheduler's workers, which outlive the scan) to end: its one event stays behind."""
+    if stopped:
+        _event(_name(key, "stopped", 0), client).set()
     for index in range(units):
         for what in ("ended", "inexact"):
             _event(_name(key, what, index), client).clear()

@@ -149,7 +149,7 @@ def read_on_cluster(
                 client.run(forget, shipped.key)
             if parallel:
                 with contextlib.suppress(Exception):
-                    decide.forget(client, shipped.key, len(units))
+                    decide.forget(client, shipped.key, len(units), stopped=bool(queue))
     if failures:
         if len(failures) == len(inputs):
             raise WatcherError(watcher.name, f"no input could be read; first: {failures[0]}")

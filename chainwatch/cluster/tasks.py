@@ -23,7 +23,7 @@ from pathlib import Path
 from rich.progress import Progress
 from sqlalchemy.engine import make_url
 
-from chainwatch.cluster.decide import Decided, Order, Redo
+from chainwatch.cluster.decide import Decided, Order, Redo, Stopped
 from chainwatch.cluster.shipped import Shipped
 from chainwatch.cluster.units import Unit, size_of
 from chainwatch.errors import ChainwatchError, InputError
@@ -245,6 +245,8 @@ def write_decided(prepared: Prepared, decided: Decided, shipped: Shipped) -> Wri
         except Redo:
             written = write_with(store, prepared, shipped, None, order)
         return written
+    except Stopped:  # rolled back: the scan is over, nobody reads this
+        return Written(prepared.unit, halted=True)
     finally:
         order.ended(exact)  # after the unit before it ended, always: the next one waits
 
