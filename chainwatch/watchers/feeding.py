@@ -22,9 +22,6 @@ from chainwatch.match import Matched
 from chainwatch.observations import Batch
 from chainwatch.store.ingest import InputIngest, InputTotals
 
-#: A reader of several inputs at once: ``(index into the inputs, batch)``, in input order.
-GroupReader = Callable[[Sequence[FlowInput]], Iterator[tuple[int, Batch]]]
-
 
 @dataclass
 class Begun:

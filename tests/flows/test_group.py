@@ -1,5 +1,5 @@
-"""Several inputs in one write transaction (``FlowWatcher.store_inputs`` with a group reader,
-as nfcapd groups are read): each keeps its own ``inputs`` row, and what is stored is what one
+"""Several inputs in one write transaction (``FlowWatcher.store_inputs`` with a group, as
+nfcapd groups are read): each keeps its own ``inputs`` row, and what is stored is what one
 transaction per input stores, the two directions of a connection paired across the inputs."""
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from chainwatch.flows import readers
-from chainwatch.flows.inputs import FlowInput
+from chainwatch.flows.inputs import FlowInput, describe
 from chainwatch.observations import Batch
+from chainwatch.watchers import nfcapd_groups
 from chainwatch.watchers.flows import FlowWatcher
 from chainwatch.watchers.interface import ScanContext, WatcherResult
 from tests.flows.conftest import snapshot
@@ -64,8 +65,10 @@ def test_a_group_stores_what_one_transaction_per_input_does(
         result = WatcherResult()
         classifier = Classifier(ctx.watchlists.endpoints, ctx.settings.port_rules)
         progress = self.progress_bar(ctx)
+        described = [describe(path, name) for path, name in inputs]
+        group = nfcapd_groups.Group(inputs, read_group(described))
         with progress:
-            begun = self.store_inputs(ctx, classifier, inputs, result, progress, read_group)
+            begun = self.store_inputs(ctx, classifier, inputs, result, progress, group)
         calls.append(len(begun))
         for one in begun:
             assert one is not None
