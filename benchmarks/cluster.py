@@ -342,10 +342,7 @@ def report(
     print(f"  one worker reads that year in {year / per_worker / YEAR:,.0f} worker-years")
     print(f"  workers to keep up in real time: {math.ceil(BORDER / per_worker):,}")
     print(f"  workers to re-read the year in a week: {math.ceil(year / per_worker / WEEK):,}")
-    print(
-        "  (assumes the per-worker rate holds as workers are added and the database keeps up;"
-        " the writes of one source are serial, so one source's write rate bounds a cluster)"
-    )
+    print("  (assumes the per-worker rate holds as workers are added and the database keeps up)")
     speedup = one.seconds / local2.seconds
     print("\ntargets (issue 19):")
     verdict = "PASS" if speedup >= TARGET else "FAIL"
