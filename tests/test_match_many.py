@@ -11,25 +11,15 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from chainwatch.categories import DEFAULT_PORT_RULES
 from chainwatch.classify import Classifier
 from chainwatch.match import Matched, match_batch
 from chainwatch.match_many import match_many
 from chainwatch.observations import SCHEMA, Batch
-from chainwatch.watchlists import RangeMatcher, load_watchlists
+from chainwatch.watchlists import RangeMatcher
+from tests.test_match import setup
 
 T0 = dt.datetime(2019, 5, 6, 10, tzinfo=dt.UTC)
 NAMES = ["nfcapd.201905061000", "nfcapd.201905061005", "nfcapd.201905061010", "x"]
-
-
-def setup(tmp_path: Path) -> tuple[RangeMatcher, Classifier]:
-    (tmp_path / "endpoints").mkdir()
-    (tmp_path / "kp.txt").write_text("175.45.176.0/22\n")
-    (tmp_path / "endpoints" / "pools.toml").write_text(
-        '[[endpoints]]\nname = "docpool"\ncategory = "xmr-pool"\nips = ["203.0.113.10"]\n'
-    )
-    watchlists = load_watchlists(tmp_path)
-    return RangeMatcher(watchlists.watchlists), Classifier(watchlists.endpoints, DEFAULT_PORT_RULES)
 
 
 def rows(seed: int, n: int) -> list[tuple[dt.datetime, str, str, int, int]]:
