@@ -11,10 +11,15 @@ turns it into nfcapd files with the real nfpcapd, and writes the same flows as n
 - chainwatch's nfcapd reader alone (nfdump and parsing, nothing matched or stored);
 - a plain Python reader (csv module + ipaddress, matching only) on all rows of the generic
   CSV (``--naive-sample`` reads fewer, its rate then stands for all);
-- SQLite alone inserting the generic CSV scan's events again into a fresh database with the
-  same schema and pragmas (one statement): the floor under storing them;
+- SQLite alone inserting the generic CSV scan's (and the nfcapd scan's) events again into a
+  fresh database with the same schema and pragmas (one statement): the floor under storing
+  them;
+- a scan of a one-record CSV: what every scan costs before its first input (Python, imports,
+  a fresh database, the watchlists), beside the nfcapd scan;
 
-and prints seconds, records per second, each scan's speed as a multiple of the plain reader's
+chainwatch's own modules are compiled to bytecode first, as installing a wheel does (an
+editable install under ``PYTHONDONTWRITEBYTECODE`` would compile them in every scan). It
+prints seconds, records per second, each scan's speed as a multiple of the plain reader's
 ("x naive"), each process's peak RSS, and the targets of issue 16 with pass or fail.
 
     python benchmarks/flows.py            # 2,000,000 flows
@@ -27,6 +32,7 @@ and prints seconds, records per second, each scan's speed as a multiple of the p
 from __future__ import annotations
 
 import argparse
+import compileall
 import csv
 import os
 import sqlite3
@@ -336,7 +342,8 @@ def main() -> None:
         )
         env = dict(os.environ, TZ="UTC", CHAINWATCH_RESOLVE_HOSTS="0")
         nfilter = "net 175.45.176.0/22 or net 210.52.109.0/24 or net 77.94.35.0/24"
-        floors: list[tuple[float, int]] = []
+        floors: dict[str, tuple[float, int]] = {}
+        compileall.compile_dir(REPO / "chainwatch", quiet=1)
 
         def scan(path: Path, key: str, db_kind: str) -> tuple[float, int, str]:
             db = work / f"{key}.db"
@@ -353,8 +360,8 @@ def main() -> None:
             finally:
                 if db_kind != "SQLite":
                     pg(args.pg, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-            if key == "csv" and db_kind == "SQLite":
-                floors.append(store_floor(db, work / "floor.db"))
+            if key in ("csv", "nfcapd") and db_kind == "SQLite":
+                floors[key] = store_floor(db, work / "floor.db")
             db.unlink(missing_ok=True)
             return result
 
@@ -362,10 +369,14 @@ def main() -> None:
         floor, floor_rss, _ = run(
             ["nfdump", "-R", str(work / "nfcapd"), nfilter, "-q", "-o", "csv"], env=env
         )
-        reader = None
+        reader = start = None
         if "nfcapd" in formats:
             argv = [sys.executable, "-c", READER, str(work / "nfcapd"), str(work / "filter.txt")]
             reader = run(argv, env=env, devnull=False)
+            one = work / "one.csv"
+            head = "ts,src_ip,dst_ip,src_port,dst_port,proto\n"
+            one.write_text(head + "1557100800,175.45.176.1,203.0.113.10,40000,3333,tcp\n")
+            start = scan(one, "one", "SQLite")
         for key, name, file in FORMATS:
             if key in formats:
                 for db_kind in dbs:
@@ -375,7 +386,8 @@ def main() -> None:
             [*naive_argv, str(work / "wl" / "kp.txt"), str(args.naive_sample)], devnull=False
         )
     naive_rows = int(naive_out.strip())
-    report(args.n, floor, floor_rss, reader, scans, dbs, (naive, naive_rss, naive_rows), floors)
+    naive_run = (naive, naive_rss, naive_rows)
+    report(args.n, floor, floor_rss, reader, start, scans, dbs, naive_run, floors)
 
 
 if __name__ == "__main__":

@@ -65,9 +65,15 @@ if TYPE_CHECKING:
     from chainwatch.store.db import Store
 
 
+# Built once: an nfcapd directory asks these of hundreds of inputs, and building a statement
+# costs more than running it.
+_SEEN = select(Input).where(Input.sha256 == bindparam("sha256"))
+_ADD = insert(Input)
+
+
 def input_seen(conn: Connection, sha256: str) -> Input | None:
     """The ``inputs`` row of an input with this SHA-256, if it was already read."""
-    row = conn.execute(select(Input).where(Input.sha256 == sha256)).first()
+    row = conn.execute(_SEEN, {"sha256": sha256}).first()
     return None if row is None else Input(**row._mapping)  # detached copy, for reporting
 
 
@@ -108,17 +114,18 @@ def add_input(
 ) -> int:
     """Record an input as read; returns its id. Call inside the input's write transaction."""
     result = conn.execute(
-        insert(Input).values(
-            path=path,
-            size=size,
-            sha256=sha256,
-            format=fmt,
-            scan_id=scan_id,
-            read_at=read_at,
-            records=records,
-            watched=watched,
-            bad=bad,
-        )
+        _ADD,
+        {
+            "path": path,
+            "size": size,
+            "sha256": sha256,
+            "format": fmt,
+            "scan_id": scan_id,
+            "read_at": read_at,
+            "records": records,
+            "watched": watched,
+            "bad": bad,
+        },
     )
     assert result.inserted_primary_key is not None
     return int(result.inserted_primary_key[0])

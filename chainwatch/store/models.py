@@ -312,13 +312,14 @@ class HostResolution(Base):
     #: None when the name did not resolve (the error says why)
     address: Mapped[str | None] = mapped_column(String(45))
     seen_at: Mapped[dt.datetime]
+    # In the order the migrations add them: a database created from the models is the same.
+    scan_id: Mapped[int | None] = mapped_column(ForeignKey("scans.id", ondelete="SET NULL"))
+    error: Mapped[str | None] = mapped_column(Text)
     seen_in: Mapped[str] = mapped_column(Text)
     last_seen_at: Mapped[dt.datetime]
     last_seen_in: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(10))
     input_id: Mapped[int | None] = mapped_column(ForeignKey("inputs.id", ondelete="SET NULL"))
-    scan_id: Mapped[int | None] = mapped_column(ForeignKey("scans.id", ondelete="SET NULL"))
-    error: Mapped[str | None] = mapped_column(Text)
     #: The name the column had before passive DNS (look-ups only: when it was resolved).
     resolved_at = synonym("seen_at")
 

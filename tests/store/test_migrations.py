@@ -1,15 +1,17 @@
-"""Migrations: empty -> head on both backends, models agree with migrations, linear chain."""
+"""Migrations: empty -> head on both backends, models agree with migrations, a database
+created from the models is the one the migrations make, linear chain."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from sqlalchemy import Engine, inspect, text
 
 from chainwatch.store.db import (
     alembic_config,
@@ -17,29 +19,89 @@ from chainwatch.store.db import (
     head_revision,
     make_engine,
     open_store,
+    upgrade,
 )
 from chainwatch.store.models import Base
+from tests.conftest import PgDatabases
+
+
+def _migrated(url: str) -> Engine:
+    """A fresh database brought to head by the migrations, one after another."""
+    engine = make_engine(url)
+    upgrade(engine, url, from_models=False)
+    return engine
 
 
 def test_empty_to_head_creates_every_table(db_url: str) -> None:
-    store = open_store(db_url)
+    engine = _migrated(db_url)
     try:
-        assert current_revision(store.engine) == head_revision()
-        tables = set(inspect(store.engine).get_table_names())
+        assert current_revision(engine) == head_revision()
+        tables = set(inspect(engine).get_table_names())
         assert set(Base.metadata.tables) <= tables
     finally:
-        store.close()
+        engine.dispose()
 
 
 def test_models_and_migrations_agree(db_url: str) -> None:
-    store = open_store(db_url)
+    engine = _migrated(db_url)
     try:
-        with store.engine.connect() as connection:
+        with engine.connect() as connection:
             context = MigrationContext.configure(connection, opts={"compare_type": True})
             diff = compare_metadata(context, Base.metadata)
         assert diff == [], f"models and migrations disagree: {diff}"
     finally:
-        store.close()
+        engine.dispose()
+
+
+def _schema(engine: Engine) -> dict[str, Any]:
+    """Every table as the database describes it: columns in order, with types and defaults,
+    indexes with their conditions, constraints; and the revision."""
+    found = inspect(engine)
+    tables: dict[str, Any] = {"revision": current_revision(engine)}
+    for name in found.get_table_names():
+        tables[name] = (
+            [
+                (c["name"], str(c["type"]), c["nullable"], c.get("default"))
+                for c in found.get_columns(name)
+            ],
+            sorted(
+                (
+                    i["name"],
+                    i["column_names"],
+                    i["unique"],
+                    {k: str(v) for k, v in i.get("dialect_options", {}).items()},
+                )
+                for i in found.get_indexes(name)
+            ),
+            sorted((u["name"], u["column_names"]) for u in found.get_unique_constraints(name)),
+            sorted(
+                (f["name"], f["constrained_columns"], f["referred_table"], f["options"])
+                for f in found.get_foreign_keys(name)
+            ),
+            found.get_pk_constraint(name),
+            found.get_check_constraints(name),
+        )
+    return tables
+
+
+def test_created_from_models_as_migrated(
+    db_url: str, tmp_path: Path, pg_databases: PgDatabases
+) -> None:
+    """An empty database is created from the models (``open_store``), not migrated: it must
+    be the database the migrations make, to the order of the columns."""
+    other = (
+        f"sqlite:///{tmp_path / 'migrated.db'}"
+        if db_url.startswith("sqlite")
+        else pg_databases.new()
+    )
+    open_store(db_url).close()
+    created, migrated = make_engine(db_url), _migrated(other)
+    try:
+        assert "events" in _schema(created)
+        assert _schema(created) == _schema(migrated)
+    finally:
+        created.dispose()
+        migrated.dispose()
 
 
 def test_revision_chain_is_linear() -> None:
