@@ -279,6 +279,10 @@ class _Guarded(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
+        if not self.gzipped and not self.cr_only:  # straight into the buffer: no copy
+            got = int(self._file.readinto(view) or 0)
+            self.position += got
+            return got
         try:
             data = self._inner.read(len(view))
         except EOFError:
