@@ -88,9 +88,11 @@ def open_cluster(address: Address, db_url: str) -> Cluster:
     """Start or reach the cluster ``address`` names; ChainwatchError (one line) when the
     scheduler does not answer, or has no worker, within ``CONNECT_SECONDS``."""
     # Dask's own log lines (a worker restarted, a connection closed) are not the user's
-    # business; failures reach the user as chainwatch's one-line errors.
+    # business; failures reach the user as chainwatch's one-line errors. Not even its
+    # errors: a worker that loses a peer mid-transfer logs one with a traceback, though the
+    # scan goes on and ends well (the unit is computed again).
     for name in ("distributed", "dask"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     from distributed import Client
 
     if address.local:
@@ -140,6 +142,6 @@ def _local(workers: int, db_url: str) -> Any:
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,
-            silence_logs=logging.ERROR,
+            silence_logs=logging.CRITICAL,
             env={"CHAINWATCH_DB": db_url},
         )
