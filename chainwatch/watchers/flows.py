@@ -238,7 +238,11 @@ class FlowWatcher(Watcher):
         its own ``inputs`` row, one after another, or all from an nfcapd ``group``: each one
         as stored, or None for one read before. One that fails fails them all."""
         # Hashed and told apart before the transaction: no other writer waits meanwhile.
-        described = [(path, *self._describe(ctx, path, name)) for path, name in inputs]
+        hashed = describe if group is None else group.describe  # a group's: hashed ahead
+        described: list[tuple[Path, FlowInput, str]] = []
+        for path, name in inputs:
+            flow_input = hashed(path, name)
+            described.append((path, flow_input, self.format_of(ctx, flow_input)))
 
         def matched(ready: Sequence[Begun]) -> Generator[tuple[int, Matched], None, None]:
             if group is None:
@@ -273,10 +277,6 @@ class FlowWatcher(Watcher):
             strict=ctx.strict,
             should_stop=ctx.should_stop,
         )
-
-    def _describe(self, ctx: ScanContext, path: Path, name: str) -> tuple[FlowInput, str]:
-        flow_input = describe(path, name)
-        return flow_input, self.format_of(ctx, flow_input)
 
     def _each(
         self, ctx: ScanContext, classifier: Classifier, ready: Sequence[Begun]

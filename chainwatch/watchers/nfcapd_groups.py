@@ -17,9 +17,10 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from chainwatch.errors import ChainwatchError
 from chainwatch.flows import detect
 from chainwatch.flows.ahead import ahead
-from chainwatch.flows.inputs import FlowInput
+from chainwatch.flows.inputs import FlowInput, describe
 from chainwatch.flows.limits import Limits
 from chainwatch.flows.readers.nfcapd import GroupError, group_inputs, read_nfcapd_groups
 from chainwatch.match import Matched, match_batch
@@ -59,20 +60,23 @@ Match = Callable[[Sequence[tuple[int, Batch]], Sequence[str]], list[tuple[int, M
 
 class Group:
     """One group as read: its inputs, the batches of those nfdump could read (whole, in
-    memory, bounded by ``GROUP_BYTES``), and the errors of those it could not; and, given
-    ``match``, those batches matched as nfcapd (``matched``, None for a streamed group)."""
+    memory, bounded by ``GROUP_BYTES``), and the errors of those it could not; given
+    ``match``, those batches matched as nfcapd (``matched``, None for a streamed group); and
+    with ``hash_ahead``, the readable inputs described (hashed) or why not (``described``)."""
 
     def __init__(
         self,
         inputs: Sequence[tuple[Path, str]],
         batches: Iterator[tuple[int, Batch]],
         match: Match | None = None,
+        hash_ahead: bool = False,
     ) -> None:
         self.inputs = list(inputs)
         self.streamed = len(inputs) == 1  # read as any single input is, when it is stored
         self.items: list[tuple[int, Batch]] = []
         self.failed: dict[int, Exception] = {}
         self.matched: list[tuple[int, Matched]] | None = None
+        self.described: dict[str, FlowInput | ChainwatchError | OSError] = {}
         if self.streamed:
             return
         try:
@@ -82,6 +86,18 @@ class Group:
             self.failed = dict(exc.failed)
         if match is not None:
             self.matched = match(self.items, [name for _, name in self.inputs])
+        for path, name in self.readable if hash_ahead else ():
+            try:
+                self.described[name] = describe(path, name)
+            except (ChainwatchError, OSError) as exc:  # raised when the input is stored
+                self.described[name] = exc
+
+    def describe(self, path: Path, name: str) -> FlowInput:
+        """The input as described ahead (or why it could not be), else described now."""
+        found = self.described.get(name)
+        if isinstance(found, ChainwatchError | OSError):
+            raise found
+        return found if found is not None else describe(path, name)
 
     @property
     def readable(self) -> list[tuple[Path, str]]:
@@ -115,15 +131,16 @@ class Group:
 def read_groups(
     found: Sequence[tuple[Path, str]], filter_file: Path, limits: Limits, match: Match
 ) -> Generator[Group, None, None]:
-    """The groups of ``found`` as nfdump reads them, each matched (``match``) while the one
-    before is stored, and read by nfdump before that."""
+    """The groups of ``found`` as nfdump reads them, each matched (``match``) and its inputs
+    hashed (off the storing thread) while the one before is stored, and read by nfdump before
+    that."""
     flow_inputs = [FlowInput(p, n, _size(p), "") for p, n in found]
     where = {each.name: k for k, each in enumerate(flow_inputs)}
     groups = group_inputs(flow_inputs)
 
     def matched(read: tuple[Sequence[FlowInput], Iterator[tuple[int, Batch]]]) -> Group:
         group, batches = read
-        return Group([found[where[each.name]] for each in group], batches, match)
+        return Group([found[where[each.name]] for each in group], batches, match, True)
 
     yield from ahead(read_nfcapd_groups(groups, filter_file, limits), matched, depth=1)
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from chainwatch.errors import InputError
 from chainwatch.flows import readers
 from chainwatch.flows.inputs import FlowInput, describe
 from chainwatch.observations import Batch
@@ -81,3 +82,19 @@ def test_a_group_stores_what_one_transaction_per_input_does(
     assert grouped.exit_code == separate.exit_code, grouped.stderr
     assert "read 6, watched 4, classified 4, stored 3, skipped 0, bad 1" in grouped.stdout
     assert snapshot(grouped_url) == expected
+
+
+def test_a_group_is_hashed_as_it_was_read(tmp_path: Path) -> None:
+    """A group's inputs are hashed in the thread that read them (``hash_ahead``), while the
+    group before is stored: an input is recorded with the hash of the bytes read then, and
+    one that could not be hashed fails when it is stored, as if it were hashed then."""
+    directory = write(tmp_path)
+    (directory / "d.csv").write_text("")  # empty: not an input
+    inputs = [(path, str(path)) for path in sorted(directory.iterdir())]
+    read = [describe(path, name) for path, name in inputs[:3]]
+    group = nfcapd_groups.Group(inputs, read_group(read), hash_ahead=True)
+    (directory / "a.csv").write_text(HEADER)  # rewritten once the group was read
+    assert group.describe(*inputs[0]) == read[0]
+    assert describe(*inputs[0]).sha256 != read[0].sha256
+    with pytest.raises(InputError, match="is empty"):
+        group.describe(*inputs[3])
