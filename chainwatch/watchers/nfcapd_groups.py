@@ -138,11 +138,11 @@ def read_groups(
     where = {each.name: k for k, each in enumerate(flow_inputs)}
     groups = group_inputs(flow_inputs)
 
-    def matched(read: tuple[Sequence[FlowInput], Iterator[tuple[int, Batch]]]) -> Group:
+    def group_of(read: tuple[Sequence[FlowInput], Iterator[tuple[int, Batch]]]) -> Group:
         group, batches = read
         return Group([found[where[each.name]] for each in group], batches, match, True)
 
-    yield from ahead(read_nfcapd_groups(groups, filter_file, limits), matched, depth=1)
+    yield from ahead(read_nfcapd_groups(groups, filter_file, limits), group_of, depth=1)
 
 
 def _size(path: Path) -> int:
