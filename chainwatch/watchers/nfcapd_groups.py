@@ -140,7 +140,7 @@ def read_groups(
 
     def group_of(read: tuple[Sequence[FlowInput], Iterator[tuple[int, Batch]]]) -> Group:
         group, batches = read
-        return Group([found[where[each.name]] for each in group], batches, match, True)
+        return Group([found[where[each.name]] for each in group], batches, match, hash_ahead=True)
 
     yield from ahead(read_nfcapd_groups(groups, filter_file, limits), group_of, depth=1)
 
